@@ -1,0 +1,209 @@
+"""One typed configuration for every face of DiSE (CLI, language server, benchmarks).
+
+Precedence, lowest first: the defaults below, ``$DISE_HOME/dise.toml``, environment
+variables (``DISE_HOME``, ``DISE_MODELS_DIR``, ``DISE_BACKEND``, ``OLLAMA_HOST``,
+``DISE_GENERATOR``), then explicit overrides (CLI flags, LSP initializationOptions).
+Every number that tunes behaviour lives here, so modules hold no magic constants.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import platformdirs
+
+Backend = Literal["auto", "ollama", "llamacpp"]
+
+
+@dataclass
+class GeneratorConfig:
+    """A named way to produce code: which backend, which model, how hot."""
+
+    name: str
+    backend: Backend = "auto"
+    #: Catalogue name (``qwen2.5-coder-0.5b``) or a path to any GGUF file, for llama.cpp.
+    model: str = "qwen2.5-coder-0.5b"
+    #: Model tag used when the backend resolves to Ollama.
+    ollama_model: str = "qwen2.5-coder:0.5b"
+    temperature: float = 0.0
+    max_tokens: int = 512
+    seed: int = 0
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+def _default_generators() -> dict[str, GeneratorConfig]:
+    return {
+        g.name: g
+        for g in (
+            GeneratorConfig("qwen-0.5b", model="qwen2.5-coder-0.5b",
+                            ollama_model="qwen2.5-coder:0.5b"),
+            GeneratorConfig("qwen-1.5b", model="qwen2.5-coder-1.5b",
+                            ollama_model="qwen2.5-coder:1.5b"),
+            GeneratorConfig("smollm2-135m", backend="llamacpp", model="smollm2-135m",
+                            ollama_model="smollm2:135m"),
+        )
+    }
+
+
+@dataclass
+class OllamaConfig:
+    host: str = "http://127.0.0.1:11434"
+    #: How long ``auto`` waits for Ollama to answer before using the embedded model.
+    probe_timeout_s: float = 0.3
+    #: Whole-request timeout for one generation.
+    request_timeout_s: float = 120.0
+    num_ctx: int = 4096
+
+
+@dataclass
+class LlamaCppConfig:
+    n_ctx: int = 4096
+    #: 0 means one thread per core.
+    n_threads: int = 0
+    n_gpu_layers: int = 0
+
+
+@dataclass
+class SandboxConfig:
+    """Limits for every run of generated code (see ``dise.sandbox``)."""
+
+    wall_timeout_s: float = 10.0
+    per_test_timeout_s: float = 2.0
+    cpu_seconds: int = 10
+    memory_mb: int = 1024
+    file_size_mb: int = 5
+    max_processes: int = 64
+    output_cap_bytes: int = 64 * 1024
+    #: Calls per test when timing the function (median is reported).
+    latency_repeats: int = 5
+
+
+@dataclass
+class PipelineConfig:
+    default_generator: str = "qwen-0.5b"
+    #: Seconds allowed for the whole request; the repair round only runs if time is left.
+    interactive_budget_s: float = 30.0
+    batch_budget_s: float = 120.0
+    autofix_budget_s: float = 2.0
+    #: Ask the model for tests only when fewer than this many were derived otherwise.
+    min_derived_tests: int = 2
+    model_tests_max: int = 5
+    repair_rounds: int = 1
+    #: Artifacts below this fitness go on the optimisation queue.
+    optimise_below: float = 0.8
+
+
+@dataclass
+class ScoringConfig:
+    """Fitness = quality x speed x coverage; see ``dise.engine.scoring``."""
+
+    #: Median latency at or below this scores speed 1.0.
+    latency_fast_s: float = 0.001
+    #: Quality loses this much per lint finding, down to ``lint_floor``.
+    lint_penalty: float = 0.05
+    lint_floor: float = 0.8
+
+
+@dataclass
+class Config:
+    home: Path = field(default_factory=lambda: Path(platformdirs.user_data_dir("dise")))
+    models_dir: Path | None = None
+    backend: Backend = "auto"
+    generators: dict[str, GeneratorConfig] = field(default_factory=_default_generators)
+    ollama: OllamaConfig = field(default_factory=OllamaConfig)
+    llamacpp: LlamaCppConfig = field(default_factory=LlamaCppConfig)
+    sandbox: SandboxConfig = field(default_factory=SandboxConfig)
+    pipeline: PipelineConfig = field(default_factory=PipelineConfig)
+    scoring: ScoringConfig = field(default_factory=ScoringConfig)
+
+    @property
+    def models_path(self) -> Path:
+        return Path(self.models_dir) if self.models_dir else self.home / "models"
+
+    @property
+    def store_path(self) -> Path:
+        return self.home / "store.json"
+
+    def generator(self, name: str | None = None) -> GeneratorConfig:
+        """The named generator (default generator if None); KeyError lists the known names."""
+        name = name or self.pipeline.default_generator
+        try:
+            return self.generators[name]
+        except KeyError:
+            known = ", ".join(sorted(self.generators))
+            raise ConfigError(f"Unknown generator {name!r}; known generators: {known}.") from None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["home"] = str(self.home)
+        data["models_dir"] = str(self.models_path)
+        return data
+
+
+class ConfigError(ValueError):
+    """A configuration value a user must fix; the message says which and how."""
+
+
+def _merge_section(obj: Any, values: dict[str, Any], where: str) -> None:
+    names = {f.name: f for f in dataclasses.fields(obj)}
+    for key, value in values.items():
+        key = key.replace("-", "_")
+        if key not in names:
+            raise ConfigError(f"Unknown setting {where}{key!r}; expected one of: "
+                              f"{', '.join(sorted(names))}.")
+        current = getattr(obj, key)
+        if dataclasses.is_dataclass(current) and isinstance(value, dict):
+            _merge_section(current, value, f"{where}{key}.")
+        elif key == "generators":
+            _merge_generators(obj, value)
+        elif key in ("home", "models_dir"):
+            setattr(obj, key, Path(os.path.expanduser(str(value))) if value else None)
+        else:
+            setattr(obj, key, value)
+
+
+def _merge_generators(cfg: Config, values: dict[str, Any] | list[Any]) -> None:
+    items = values.items() if isinstance(values, dict) else ((v["name"], v) for v in values)
+    for name, spec in items:
+        spec = {k.replace("-", "_"): v for k, v in dict(spec).items() if k != "name"}
+        base = cfg.generators.get(name, GeneratorConfig(name))
+        try:
+            cfg.generators[name] = dataclasses.replace(base, **spec)
+        except TypeError as exc:
+            raise ConfigError(f"Bad generator {name!r}: {exc}") from None
+
+
+def load_config(overrides: dict[str, Any] | None = None,
+                env: dict[str, str] | None = None) -> Config:
+    """Build the configuration from defaults, ``dise.toml``, the environment and overrides."""
+    env = os.environ if env is None else env
+    cfg = Config()
+    if env.get("DISE_HOME"):
+        cfg.home = Path(env["DISE_HOME"]).expanduser()
+    toml_path = cfg.home / "dise.toml"
+    if toml_path.is_file():
+        try:
+            _merge_section(cfg, tomllib.loads(toml_path.read_text()), "")
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{toml_path} is not valid TOML ({exc}); fix or remove it.") from None
+    if env.get("DISE_MODELS_DIR"):
+        cfg.models_dir = Path(env["DISE_MODELS_DIR"]).expanduser()
+    if env.get("DISE_BACKEND"):
+        cfg.backend = env["DISE_BACKEND"]  # type: ignore[assignment]
+    if env.get("OLLAMA_HOST"):
+        host = env["OLLAMA_HOST"]
+        cfg.ollama.host = host if "://" in host else f"http://{host}"
+    if env.get("DISE_GENERATOR"):
+        cfg.pipeline.default_generator = env["DISE_GENERATOR"]
+    if overrides:
+        _merge_section(cfg, copy.deepcopy(overrides), "")
+    if cfg.backend not in ("auto", "ollama", "llamacpp"):
+        raise ConfigError(f"backend must be auto, ollama or llamacpp, not {cfg.backend!r}.")
+    cfg.generator()  # validates default_generator
+    return cfg
