@@ -1,0 +1,436 @@
+"""The artifact store: versions with lineage, nodes, frozen tests, the optimisation queue,
+the best-generator registry and the node <-> file mapping the language server needs.
+
+One TinyDB file (``AtomicJSONStorage``) with five tables: ``artifacts`` (one document per
+version, never edited), ``nodes`` (one record per function: latest version, timestamps,
+usage, file location), ``tests`` (frozen per node), ``queue`` and ``registry``.
+
+Lookups must answer in milliseconds with 10,000 artifacts (LSP hover), so every key
+(artifact id, node id, uri, content hash) has an in-memory index of TinyDB doc ids. The
+indexes are updated with each change and rebuilt whenever the storage reloads the file
+(another process wrote it). Every method is thread-safe: reads run in the storage's
+``reading()`` view, changes in one ``batch()`` so each call is one atomic disk write.
+"""
+
+from __future__ import annotations
+
+import bisect
+import copy
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dise.engine.types import Artifact, DiseError, TestCase
+from dise.store.storage import AtomicJSONStorage, FastTable, StoreDB
+
+#: Queue priorities, most urgent first.
+PRIORITIES: tuple[str, ...] = ("high", "normal", "low")
+_RANK = {p: i for i, p in enumerate(PRIORITIES)}
+
+
+class NodeNotFoundError(DiseError):
+    """An operation named a function that is not in the store."""
+
+
+def slugify(name: str) -> str:
+    """``Is Valid-Email`` -> ``is_valid_email``: lowercase letters, digits and underscores."""
+    slug = re.sub(r"[^0-9a-zA-Z_]+", "_", name.strip()).strip("_").lower()
+    slug = re.sub(r"_+", "_", slug)
+    if not slug:
+        return "function"
+    return f"f_{slug}" if slug[0].isdigit() else slug
+
+
+@dataclass
+class _Indexes:
+    """Key -> TinyDB doc id maps; derived data, rebuilt from the file on every reload."""
+
+    artifacts: dict[str, int] = field(default_factory=dict)
+    versions: dict[str, dict[int, int]] = field(default_factory=dict)
+    nodes: dict[str, int] = field(default_factory=dict)
+    tests: dict[str, int] = field(default_factory=dict)
+    queue: dict[str, int] = field(default_factory=dict)
+    registry: dict[str, int] = field(default_factory=dict)
+    by_uri: dict[str, set[str]] = field(default_factory=dict)
+    #: content hash -> (node id, when it was set); the latest setter wins.
+    by_hash: dict[str, tuple[str, float]] = field(default_factory=dict)
+    #: Lazily sorted node ids (with at least one version) for prefix completion.
+    sorted_ids: list[str] | None = None
+    #: Lazily computed queue order (node ids).
+    queue_order: list[str] | None = None
+
+    def add_location(self, node_id: str, rec: dict[str, Any]) -> None:
+        if rec.get("uri"):
+            self.by_uri.setdefault(rec["uri"], set()).add(node_id)
+        digest, when = rec.get("content_hash"), rec.get("located", 0.0)
+        if digest and (digest not in self.by_hash or self.by_hash[digest][1] <= when):
+            self.by_hash[digest] = (node_id, when)
+
+    def drop_location(self, node_id: str, rec: dict[str, Any]) -> None:
+        ids = self.by_uri.get(rec.get("uri") or "")
+        if ids is not None:
+            ids.discard(node_id)
+            if not ids:
+                del self.by_uri[rec["uri"]]
+        digest = rec.get("content_hash")
+        if digest and self.by_hash.get(digest, ("",))[0] == node_id:
+            del self.by_hash[digest]
+
+
+class Store:
+    """Versioned artifacts and everything keyed by node, in one TinyDB file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path).expanduser()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = StoreDB(self.path)
+        self._storage: AtomicJSONStorage = self._db.storage  # type: ignore[assignment]
+        self._artifacts: FastTable = self._db.table("artifacts")  # type: ignore[assignment]
+        self._nodes: FastTable = self._db.table("nodes")  # type: ignore[assignment]
+        self._tests: FastTable = self._db.table("tests")  # type: ignore[assignment]
+        self._queue: FastTable = self._db.table("queue")  # type: ignore[assignment]
+        self._registry: FastTable = self._db.table("registry")  # type: ignore[assignment]
+        self._generation = -1
+        self._ix = _Indexes()
+        with self._view():
+            pass
+
+    # -- lifecycle ----------------------------------------------------------------------
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def batch(self) -> Iterator["Store"]:
+        """Group changes into one disk write and one cross-process lock, all or nothing.
+
+        Use it for bulk imports: each call otherwise rewrites the whole file.
+        """
+        with self._storage.batch():
+            yield self
+
+    # -- consistency and indexes --------------------------------------------------------
+    @contextmanager
+    def _view(self) -> Iterator[_Indexes]:
+        with self._storage.reading():
+            self._sync()
+            yield self._ix
+
+    @contextmanager
+    def _change(self) -> Iterator[_Indexes]:
+        with self._storage.batch():
+            self._sync()
+            yield self._ix
+
+    def _sync(self) -> None:
+        data = self._storage.read()
+        if self._storage.generation != self._generation:
+            self._ix = self._build(data)
+            self._generation = self._storage.generation
+
+    @staticmethod
+    def _build(data: dict[str, dict[str, Any]]) -> _Indexes:
+        ix = _Indexes()
+        for key, doc in data.get("artifacts", {}).items():
+            node_id, version = doc.get("node_id"), doc.get("version")
+            if node_id is None or version is None:
+                continue
+            ix.artifacts[doc.get("artifact_id") or f"{node_id}_v{version}"] = int(key)
+            ix.versions.setdefault(node_id, {})[version] = int(key)
+        for key, rec in data.get("nodes", {}).items():
+            if rec.get("node_id"):
+                ix.nodes[rec["node_id"]] = int(key)
+                ix.add_location(rec["node_id"], rec)
+        for name, table in (("tests", ix.tests), ("queue", ix.queue)):
+            for key, rec in data.get(name, {}).items():
+                if rec.get("node_id"):
+                    table[rec["node_id"]] = int(key)
+        for key, rec in data.get("registry", {}).items():
+            if rec.get("task_type"):
+                ix.registry[rec["task_type"]] = int(key)
+        return ix
+
+    def _raw(self, table: FastTable, doc_id: int) -> dict[str, Any]:
+        """The stored document itself (not a copy): callers must copy before handing out."""
+        return self._storage.read()[table.name][str(doc_id)]
+
+    def _artifact(self, doc_id: int) -> Artifact:
+        return Artifact.from_dict(copy.deepcopy(self._raw(self._artifacts, doc_id)))
+
+    def _node(self, ix: _Indexes, node_id: str) -> dict[str, Any] | None:
+        doc_id = ix.nodes.get(node_id)
+        return None if doc_id is None else self._raw(self._nodes, doc_id)
+
+    def _put_node(self, ix: _Indexes, rec: dict[str, Any]) -> None:
+        doc_id = ix.nodes.get(rec["node_id"])
+        if doc_id is None:
+            ix.nodes[rec["node_id"]] = self._nodes.insert(rec)
+        else:
+            self._nodes.replace(doc_id, rec)
+
+    # -- nodes and versions -------------------------------------------------------------
+    def allocate_node_id(self, base: str) -> str:
+        """A fresh node id from a function name (``is_valid_email``, then ``_2``, ...).
+
+        The id is reserved at once (an empty node record), so concurrent callers never
+        get the same one.
+        """
+        slug = slugify(base)
+        with self._change() as ix:
+            node_id, n = slug, 1
+            while node_id in ix.nodes:
+                n += 1
+                node_id = f"{slug}_{n}"
+            now = time.time()
+            self._put_node(ix, {"node_id": node_id, "function_name": base, "task_type": "",
+                                "latest_version": 0, "fitness": None, "created": now,
+                                "updated": now, "usage": 0, "uri": None,
+                                "content_hash": None})
+        return node_id
+
+    def next_version(self, node_id: str) -> int:
+        with self._view() as ix:
+            return max(ix.versions.get(node_id, {0: 0})) + 1
+
+    def save(self, artifact: Artifact) -> Artifact:
+        """Store a new version and update its node record; ValueError if it exists."""
+        doc = artifact.to_dict()
+        with self._change() as ix:
+            if artifact.artifact_id in ix.artifacts:
+                raise ValueError(f"{artifact.artifact_id} is already stored and versions are "
+                                 "never edited: save it as version "
+                                 f"{max(ix.versions[artifact.node_id]) + 1} instead.")
+            doc_id = self._artifacts.insert(doc)
+            ix.artifacts[artifact.artifact_id] = doc_id
+            ix.versions.setdefault(artifact.node_id, {})[artifact.version] = doc_id
+            now = time.time()
+            rec = dict(self._node(ix, artifact.node_id) or {
+                "node_id": artifact.node_id, "latest_version": 0, "created": now, "usage": 0,
+                "uri": None, "content_hash": None})
+            if artifact.version >= rec.get("latest_version", 0):
+                rec.update(latest_version=artifact.version, fitness=artifact.fitness_score,
+                           function_name=artifact.function_name, task_type=artifact.task_type)
+            rec["updated"] = now
+            self._put_node(ix, rec)
+            ix.sorted_ids = None
+        return artifact
+
+    def record_use(self, node_id: str) -> int:
+        """Count one more use of a function (hover, reuse); returns the new count."""
+        with self._change() as ix:
+            rec = self._node(ix, node_id)
+            if rec is None:
+                raise self._not_found(ix, node_id)
+            rec = {**rec, "usage": rec.get("usage", 0) + 1}
+            self._put_node(ix, rec)
+            return rec["usage"]
+
+    def get(self, artifact_id: str) -> Artifact | None:
+        with self._view() as ix:
+            doc_id = ix.artifacts.get(artifact_id)
+            return None if doc_id is None else self._artifact(doc_id)
+
+    def latest(self, node_id: str) -> Artifact | None:
+        with self._view() as ix:
+            versions = ix.versions.get(node_id)
+            return self._artifact(versions[max(versions)]) if versions else None
+
+    def versions(self, node_id: str) -> list[Artifact]:
+        """Every version of a node, oldest first."""
+        with self._view() as ix:
+            versions = ix.versions.get(node_id, {})
+            return [self._artifact(versions[v]) for v in sorted(versions)]
+
+    def nodes(self) -> list[dict[str, Any]]:
+        """Records of functions with at least one version, newest first."""
+        with self._view() as ix:
+            recs = [dict(self._raw(self._nodes, d)) for n, d in ix.nodes.items()
+                    if n in ix.versions]
+        return sorted(recs, key=lambda r: (r.get("created", 0.0), r["node_id"]), reverse=True)
+
+    def node(self, node_id: str) -> dict[str, Any] | None:
+        """One node record (a copy), or None."""
+        with self._view() as ix:
+            rec = self._node(ix, node_id)
+            return None if rec is None else dict(rec)
+
+    def find_by_prefix(self, text: str) -> list[str]:
+        """Node ids starting with ``text`` (case-insensitive), sorted: for completion."""
+        prefix = text.strip().lower()
+        with self._view() as ix:
+            if ix.sorted_ids is None:
+                ix.sorted_ids = sorted(ix.versions)
+            ids = ix.sorted_ids
+            start = bisect.bisect_left(ids, prefix)
+            end = start
+            while end < len(ids) and ids[end].startswith(prefix):
+                end += 1
+            return ids[start:end]
+
+    def count(self) -> int:
+        """Number of stored artifacts (versions, all nodes together)."""
+        with self._view() as ix:
+            return len(ix.artifacts)
+
+    def delete_node(self, node_id: str) -> bool:
+        """Remove a node with its versions, queue entry and frozen tests; False if unknown."""
+        with self._change() as ix:
+            known = node_id in ix.nodes or node_id in ix.versions or node_id in ix.tests \
+                or node_id in ix.queue
+            versions = ix.versions.pop(node_id, {})
+            if versions:
+                self._artifacts.remove(doc_ids=list(versions.values()))
+                for version in versions:
+                    ix.artifacts.pop(f"{node_id}_v{version}", None)
+            rec = self._node(ix, node_id)
+            if rec is not None:
+                ix.drop_location(node_id, rec)
+                self._nodes.remove(doc_ids=[ix.nodes.pop(node_id)])
+            for table, index in ((self._tests, ix.tests), (self._queue, ix.queue)):
+                if node_id in index:
+                    table.remove(doc_ids=[index.pop(node_id)])
+            ix.sorted_ids = ix.queue_order = None
+        return known
+
+    # -- frozen tests ---------------------------------------------------------------------
+    def freeze_tests(self, node_id: str, tests: list[TestCase]) -> bool:
+        """Freeze the tests that judge every candidate of a node; only the first call wins.
+
+        Returns True when these tests were frozen, False when tests already were.
+        """
+        with self._change() as ix:
+            if node_id in ix.tests:
+                return False
+            ix.tests[node_id] = self._tests.insert({
+                "node_id": node_id, "tests": [t.to_dict() for t in tests],
+                "frozen": time.time()})
+            return True
+
+    def frozen_tests(self, node_id: str) -> list[TestCase] | None:
+        with self._view() as ix:
+            doc_id = ix.tests.get(node_id)
+            if doc_id is None:
+                return None
+            return [TestCase.from_dict(copy.deepcopy(t))
+                    for t in self._raw(self._tests, doc_id)["tests"]]
+
+    # -- optimisation queue ---------------------------------------------------------------
+    def enqueue(self, node_id: str, priority: str, reason: str) -> None:
+        """Queue a node for Phase 2; again keeps the higher priority and the new reason."""
+        if priority not in _RANK:
+            raise ValueError(f"priority must be one of {', '.join(PRIORITIES)}, "
+                             f"not {priority!r}")
+        with self._change() as ix:
+            now = time.time()
+            doc_id = ix.queue.get(node_id)
+            if doc_id is None:
+                ix.queue[node_id] = self._queue.insert({
+                    "node_id": node_id, "priority": priority, "reason": reason,
+                    "enqueued": now, "updated": now})
+            else:
+                rec = dict(self._raw(self._queue, doc_id))
+                if _RANK[priority] < _RANK.get(rec.get("priority", "low"), len(PRIORITIES)):
+                    rec["priority"] = priority
+                rec.update(reason=reason, updated=now)
+                self._queue.replace(doc_id, rec)
+            ix.queue_order = None
+
+    def _queue_order(self, ix: _Indexes) -> list[str]:
+        if ix.queue_order is None:
+            def key(item: tuple[str, int]) -> tuple[int, float, int]:
+                rec = self._raw(self._queue, item[1])
+                return (_RANK.get(rec.get("priority"), len(PRIORITIES)),
+                        rec.get("enqueued", 0.0), item[1])
+            ix.queue_order = [node for node, _ in sorted(ix.queue.items(), key=key)]
+        return ix.queue_order
+
+    def queue(self) -> list[dict[str, Any]]:
+        """Queue entries, most urgent first, then oldest first."""
+        with self._view() as ix:
+            return [dict(self._raw(self._queue, ix.queue[n])) for n in self._queue_order(ix)]
+
+    def queue_position(self, node_id: str) -> int | None:
+        """1-based place in the queue, None when not queued."""
+        with self._view() as ix:
+            if node_id not in ix.queue:
+                return None
+            return self._queue_order(ix).index(node_id) + 1
+
+    def dequeue(self, node_id: str) -> bool:
+        with self._change() as ix:
+            doc_id = ix.queue.pop(node_id, None)
+            if doc_id is None:
+                return False
+            self._queue.remove(doc_ids=[doc_id])
+            ix.queue_order = None
+            return True
+
+    # -- best-generator registry ----------------------------------------------------------
+    def best_generator(self, task_type: str) -> dict[str, Any] | None:
+        """``{"generator", "temperature", "fitness", "approach", "updated", ...}`` or None."""
+        with self._view() as ix:
+            doc_id = ix.registry.get(task_type)
+            return None if doc_id is None else copy.deepcopy(self._raw(self._registry, doc_id))
+
+    def set_best_generator(self, task_type: str, generator: str, fitness: float,
+                           **details: Any) -> None:
+        """Record the winner for a task type (Phase 2 decides; this just stores it)."""
+        rec = {"task_type": task_type, "generator": generator, "fitness": float(fitness),
+               "temperature": details.pop("temperature", None),
+               "approach": details.pop("approach", None), **details, "updated": time.time()}
+        with self._change() as ix:
+            doc_id = ix.registry.get(task_type)
+            if doc_id is None:
+                ix.registry[task_type] = self._registry.insert(rec)
+            else:
+                self._registry.replace(doc_id, rec)
+
+    # -- node <-> file mapping (language server) ------------------------------------------
+    def set_location(self, node_id: str, uri: str, content_hash: str) -> None:
+        """Remember where a node's code lives and the hash of that code."""
+        with self._change() as ix:
+            rec = self._node(ix, node_id)
+            if rec is None:
+                raise self._not_found(ix, node_id)
+            ix.drop_location(node_id, rec)
+            rec = {**rec, "uri": uri, "content_hash": content_hash, "located": time.time()}
+            self._put_node(ix, rec)
+            ix.add_location(node_id, rec)
+
+    def location(self, node_id: str) -> dict[str, str] | None:
+        """``{"uri", "content_hash"}`` of a node, or None when unknown or never placed."""
+        with self._view() as ix:
+            rec = self._node(ix, node_id)
+            if rec is None or not rec.get("uri"):
+                return None
+            return {"uri": rec["uri"], "content_hash": rec.get("content_hash") or ""}
+
+    def nodes_for_uri(self, uri: str) -> list[dict[str, Any]]:
+        """Node records placed in the file ``uri``, by node id."""
+        with self._view() as ix:
+            return [dict(self._raw(self._nodes, ix.nodes[n]))
+                    for n in sorted(ix.by_uri.get(uri, ()))]
+
+    def node_by_hash(self, content_hash: str) -> str | None:
+        """The node whose code has this hash (the latest placed, if several)."""
+        with self._view() as ix:
+            hit = ix.by_hash.get(content_hash)
+            return None if hit is None else hit[0]
+
+    # -- helpers --------------------------------------------------------------------------
+    def _not_found(self, ix: _Indexes, node_id: str) -> NodeNotFoundError:
+        if ix.sorted_ids is None:
+            ix.sorted_ids = sorted(ix.versions)
+        close = [n for n in ix.sorted_ids if n.startswith(node_id[:3])][:3]
+        hint = f" Did you mean: {', '.join(close)}?" if close else \
+            " Run `dise list` to see stored functions."
+        return NodeNotFoundError(f"No stored function {node_id!r}.{hint}")
