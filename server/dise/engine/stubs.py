@@ -241,6 +241,23 @@ def _params(node: ast.FunctionDef | ast.AsyncFunctionDef, source: str) -> list[t
     return out
 
 
+def spec_of(code: str, name: str) -> FunctionSpec | None:
+    """The signature of top-level function ``name`` in ``code`` (e.g. a generated candidate)."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return None
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == name:
+            header = ast.get_source_segment(code, node) or ""
+            signature = header.split(":\n", 1)[0] + ":" if ":\n" in header else ""
+            return FunctionSpec(
+                name=name, signature=signature.strip(), docstring=ast.get_docstring(node) or "",
+                params=_params(node, code),
+                returns=(ast.get_source_segment(code, node.returns) or "") if node.returns else "")
+    return None
+
+
 def _indent_unit(lines: list[str]) -> str:
     widths = [re.match(r"[ \t]*", ln).group(0) for ln in lines if ln.strip()]
     tabs = [w for w in widths if w.startswith("\t")]

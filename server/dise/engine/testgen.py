@@ -358,7 +358,9 @@ def _container(kind: str, item: ast.expr | None, count: int) -> list[str] | None
 
 def smoke_tests(spec: FunctionSpec, limit: int = SMOKE_LIMIT) -> list[TestCase]:
     """Calls with typical values for every hinted parameter; none when a parameter has no
-    usable hint, or for methods (``self``/``cls`` first)."""
+    usable hint, for methods (``self``/``cls`` first), or when the signature is unknown."""
+    if not spec.signature:
+        return []
     params = [(n, a) for n, a in spec.params if n != "/"]
     if params and params[0][0] in ("self", "cls"):
         return []

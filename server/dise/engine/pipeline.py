@@ -1,0 +1,319 @@
+"""Phase 1: request → sentinel → generator → generate → sandboxed tests → fix → score → store.
+
+``Engine`` is the one API every face calls (CLI, language server, benchmarks). It is
+synchronous and thread-safe: faces run it in a worker thread and pass a ``ProgressFn``
+and a ``CancelToken``.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import logging
+import re
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Iterator
+
+from dise.config import Config, GeneratorConfig, load_config
+from dise.engine import autofix, extract, prompts, scoring, sentinel, stubs, testgen
+from dise.engine.types import (
+    Artifact,
+    CancelToken,
+    DiseError,
+    FunctionSpec,
+    ProgressFn,
+    Request,
+    RunReport,
+    TestCase,
+)
+from dise.llm.select import eligible_generators, resolve_backend
+from dise.sandbox import run_candidate
+from dise.store import Store
+
+log = logging.getLogger(__name__)
+
+_WORD = re.compile(r"[^\W\d_]{3,}", re.UNICODE)
+
+
+class BadRequest(DiseError):
+    """The request cannot describe a function."""
+
+
+class GenerationFailed(DiseError):
+    """The model gave nothing usable; ``raw`` keeps what it said, for the log."""
+
+    def __init__(self, message: str, raw: str = "") -> None:
+        super().__init__(message)
+        self.raw = raw
+
+
+@dataclass
+class Candidate:
+    code: str
+    report: RunReport
+    origin: str
+    fixes: list[str] = field(default_factory=list)
+
+    def rank(self) -> tuple[int, int, int]:
+        return (0 if self.report.load_error else 1, self.report.passed, -len(self.report.lint))
+
+
+def validate_request(request: Request) -> None:
+    """Reject empty or meaningless requests before any model time is spent."""
+    text = (request.text or "").strip()
+    if request.spec and request.spec.name:
+        return
+    if not text:
+        raise BadRequest('The request is empty: describe the function, e.g. '
+                         'dise generate "check whether a string is a palindrome".')
+    if len(text) > 20_000:
+        raise BadRequest(f"The request is {len(text):,} characters long: describe one function "
+                         "in a few sentences (at most 20,000 characters).")
+    if not _WORD.search(text):
+        raise BadRequest(f"The request {text[:40]!r} does not describe a function: say what it "
+                         'should do, e.g. "reverse the words in a sentence".')
+
+
+def spec_for(request: Request, name_hint: str) -> FunctionSpec:
+    """The function to write: the stub's spec, else the name the given asserts call, else a hint."""
+    if request.spec and request.spec.name:
+        return request.spec
+    for line in request.asserts:
+        name = _called_name(line)
+        if name:
+            return FunctionSpec(name=name, docstring=request.text.strip())
+    return FunctionSpec(name=name_hint or "generated_function", docstring=request.text.strip())
+
+
+def _called_name(assert_line: str) -> str:
+    try:
+        tree = ast.parse(assert_line.strip())
+    except SyntaxError:
+        return ""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            if not hasattr(builtins, node.func.id):
+                return node.func.id
+    return ""
+
+
+class Engine:
+    """Phase 1 over one store. Thread-safe; heavy work happens in the calling thread."""
+
+    def __init__(self, cfg: Config | None = None, store: Store | None = None) -> None:
+        self.cfg = cfg or load_config()
+        self._store = store
+        self._store_lock = threading.Lock()
+
+    @property
+    def store(self) -> Store:
+        """Opened on first use so that starting a face costs no disk work."""
+        with self._store_lock:
+            if self._store is None:
+                self._store = Store(self.cfg.store_path)
+            return self._store
+
+    # -- generator choice -------------------------------------------------------------
+    def choose_generator(self, request: Request, task_type: str) -> tuple[GeneratorConfig, str]:
+        """Forced generator, else the registry's best for this task type, else the default.
+
+        Returns the generator and why it was chosen. Generators whose model does not fit in
+        the available memory are skipped.
+        """
+        if request.generator:
+            return self.cfg.generator(request.generator), "forced"
+        eligible = set(eligible_generators(self.cfg))
+        best = self.store.best_generator(task_type)
+        if best and best.get("generator") in self.cfg.generators and best["generator"] in eligible:
+            gen = self.cfg.generators[best["generator"]]
+            if best.get("temperature") is not None:
+                gen = GeneratorConfig(**{**gen.__dict__, "temperature": best["temperature"]})
+            return gen, f"registry best for {task_type}"
+        default = self.cfg.generator()
+        if default.name in eligible or not eligible:
+            return default, "default"
+        return self.cfg.generators[sorted(eligible)[0]], "default does not fit in memory"
+
+    # -- the pipeline -----------------------------------------------------------------
+    def generate(self, request: Request, *, progress: ProgressFn | None = None,
+                 cancel: CancelToken | None = None) -> Artifact:
+        """Run Phase 1 for ``request`` and return the stored artifact."""
+        run = _Run(self, request, progress or (lambda stage, msg: None), cancel or CancelToken())
+        return run.execute()
+
+    def status(self, node_id: str) -> dict:
+        """Latest version, lineage and queue position of a node (KeyError-free: DiseError)."""
+        store = self.store
+        versions = store.versions(node_id)
+        if not versions:
+            matches = store.find_by_prefix(node_id)
+            hint = f" Did you mean: {', '.join(matches[:5])}?" if matches else \
+                " Run `dise list` to see stored functions."
+            raise DiseError(f"No stored function {node_id!r}.{hint}")
+        return {"latest": versions[-1], "versions": versions,
+                "queue_position": store.queue_position(node_id)}
+
+
+class _Run:
+    """One Phase 1 request: holds its timings so stages stay small functions."""
+
+    def __init__(self, engine: Engine, request: Request, progress: ProgressFn,
+                 cancel: CancelToken) -> None:
+        self.engine, self.cfg, self.request = engine, engine.cfg, request
+        self.progress, self.cancel = progress, cancel
+        self.times: dict[str, float] = {}
+        self.tools: list[str] = []
+
+    @contextmanager
+    def stage(self, name: str, message: str) -> Iterator[None]:
+        self.cancel.raise_if_cancelled()
+        self.progress(name, message)
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.times[name] = self.times.get(name, 0.0) + time.perf_counter() - start
+
+    def execute(self) -> Artifact:
+        request, cfg = self.request, self.cfg
+        validate_request(request)
+        started = time.perf_counter()
+        with self.stage("sentinel", "understanding the request…"):
+            text = request.text or (request.spec.docstring if request.spec else "")
+            cls = sentinel.classify(text or (request.spec.name if request.spec else ""))
+        budget = (cfg.pipeline.interactive_budget_s if cls.intent == "interactive"
+                  else cfg.pipeline.batch_budget_s)
+        self.deadline = started + budget
+        spec = spec_for(request, cls.function_name_hint)
+        gen, why = self.engine.choose_generator(request, cls.task_type)
+        backend = resolve_backend(gen, cfg)
+        self.tools.append(f"generator {gen.name} ({why})")
+
+        with self.stage("tests", "collecting tests…"):
+            tests = testgen.derive_tests(request, spec)
+
+        with self.stage("generation", f"generating with {gen.name}…"):
+            messages = prompts.generation_messages(request, spec)
+            raw = backend.generate(messages, temperature=gen.temperature,
+                                   max_tokens=gen.max_tokens, seed=gen.seed, cancel=self.cancel)
+        self.generation_time = self.times["generation"]
+        code = extract.extract_code(raw, spec.name).code
+        if not spec.signature:  # free text: smoke-test the signature the model chose
+            generated = stubs.spec_of(code, spec.name)
+            if generated:
+                tests = testgen.dedupe(tests + testgen.smoke_tests(generated))
+
+        if len(tests) < cfg.pipeline.min_derived_tests:
+            with self.stage("test_writing", "writing tests…"):
+                tests += self._model_tests(backend, gen, request, spec)
+
+        best = self._test_and_fix(code, raw, spec, tests, backend, gen)
+        if not best.code.strip():
+            raise GenerationFailed(
+                f"{gen.name} returned no usable Python code for {spec.name!r}: rephrase the "
+                "request or try a stronger generator (--generator qwen-1.5b).", raw=raw)
+
+        with self.stage("score", "scoring…"):
+            scores = scoring.score(best.report, cfg.scoring)
+        with self.stage("store", "storing…"):
+            artifact = self._store(request, spec, cls, gen, backend, best, tests, scores)
+        artifact.stage_times = {k: round(v, 4) for k, v in self.times.items()}
+        self.progress("done", f"fitness {artifact.fitness_score:.2f}")
+        return artifact
+
+    def _model_tests(self, backend, gen: GeneratorConfig, request: Request,
+                     spec: FunctionSpec) -> list[TestCase]:
+        limit = self.cfg.pipeline.model_tests_max
+        messages = testgen.tests_prompt(spec, request.text, limit)
+        answer = backend.generate(messages, temperature=0.0, max_tokens=gen.max_tokens,
+                                  seed=gen.seed, cancel=self.cancel)
+        found = testgen.model_tests(answer, spec.name, limit)
+        self.tools.append(f"model wrote {len(found)} tests")
+        return found
+
+    def _run(self, code: str, spec: FunctionSpec, tests: list[TestCase]) -> RunReport:
+        if not code.strip():
+            return RunReport(load_error="no code")
+        return run_candidate(code, spec.name, tests, self.cfg.sandbox, cancel=self.cancel)
+
+    def _test_and_fix(self, code: str, raw: str, spec: FunctionSpec, tests: list[TestCase],
+                      backend, gen: GeneratorConfig) -> Candidate:
+        with self.stage("tests", f"testing against {len(tests)} tests…"):
+            best = Candidate(code, self._run(code, spec, tests), "model")
+        if best.report.all_passed:
+            return best
+
+        with self.stage("fix", "fixing…"):
+            fixed = autofix.autofix(code or raw, spec.name, best.report,
+                                    budget_s=self.cfg.pipeline.autofix_budget_s)
+            if fixed.fixes and fixed.code.strip() and fixed.code != code:
+                cand = Candidate(fixed.code, self._run(fixed.code, spec, tests), "autofix",
+                                 fixed.fixes)
+                if cand.rank() >= best.rank():
+                    best = cand
+                    self.tools.extend(fixed.fixes)
+        if best.report.all_passed:
+            return best
+
+        for _ in range(self.cfg.pipeline.repair_rounds):
+            remaining = self.deadline - time.perf_counter()
+            if remaining < self.generation_time * 1.5:
+                self.tools.append("repair skipped: time budget spent")
+                break
+            with self.stage("repair", "repairing with the test output…"):
+                messages = prompts.repair_messages(self.request, spec, best.code or raw,
+                                                   best.report)
+                answer = backend.generate(messages, temperature=gen.temperature,
+                                          max_tokens=gen.max_tokens, seed=gen.seed,
+                                          cancel=self.cancel)
+                repaired = extract.extract_code(answer, spec.name).code
+                repaired = autofix.autofix(repaired, spec.name, None).code if repaired else ""
+                cand = Candidate(repaired, self._run(repaired, spec, tests), "repair")
+                if repaired and cand.rank() > best.rank():
+                    best = cand
+                    self.tools.append("model repair round")
+            if best.report.all_passed:
+                break
+        return best
+
+    def _store(self, request: Request, spec: FunctionSpec, cls, gen: GeneratorConfig, backend,
+               best: Candidate, tests: list[TestCase], scores) -> Artifact:
+        store = self.engine.store
+        with store.batch():  # one atomic write for the node, its tests and its queue entry
+            return self._save(store, request, spec, cls, gen, backend, best, tests, scores)
+
+    def _save(self, store: Store, request: Request, spec: FunctionSpec, cls, gen, backend,
+              best: Candidate, tests: list[TestCase], scores) -> Artifact:
+        node_id = store.allocate_node_id(spec.name)
+        imports, _ = autofix.split_imports(best.code)
+        report = best.report
+        kinds: dict[str, list[int]] = {}
+        for result in report.results:
+            entry = kinds.setdefault(result.kind, [0, 0])
+            entry[0] += int(result.passed)
+            entry[1] += 1
+        artifact = Artifact(
+            node_id=node_id, version=1, function_name=spec.name, code=best.code,
+            prompt=request.text or spec.docstring, task_type=cls.task_type, intent=cls.intent,
+            generator_used=gen.name, model=backend.model_label, backend=backend.name,
+            temperature=gen.temperature, generation_time=round(self.generation_time, 3),
+            test_passed=report.all_passed, tests_passed=report.passed, tests_total=report.total,
+            test_kinds=kinds, quality_score=scores.quality, latency=report.latency,
+            coverage=scores.coverage, fitness_score=scores.fitness, tool_usage=self.tools,
+            phase="phase1", timestamp=time.time(), tests=[t.to_dict() for t in tests],
+            imports=imports, lint=report.lint,
+            stage_times={k: round(v, 4) for k, v in self.times.items()},
+            extra={"load_error": report.load_error, "killed": report.killed,
+                   "failures": [f"{f.code} -> {f.error}" for f in report.failures()],
+                   "speed": scores.speed, "origin": best.origin,
+                   "signature": spec.signature, "file": request.file_path},
+        )
+        store.save(artifact)
+        store.freeze_tests(node_id, tests)
+        if artifact.fitness_score < self.cfg.pipeline.optimise_below:
+            store.enqueue(node_id, "high", f"fitness {artifact.fitness_score:.2f} < "
+                          f"{self.cfg.pipeline.optimise_below}")
+        return artifact
