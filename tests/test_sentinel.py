@@ -93,7 +93,8 @@ def test_batch_intent_needs_words_for_it(text):
 
 
 @pytest.mark.parametrize("text,name", [
-    ("Quickly write a function to validate email addresses", "validate_email_addresses"),
+    ("Quickly write a function to validate email addresses", "is_valid_email"),
+    ("Validate phone numbers", "is_valid_phone"),
     ("Write a thorough, production-quality function that checks whether a URL is valid",
      "is_valid_url"),
     ("Parse a CSV line into fields", "parse_csv_line"),

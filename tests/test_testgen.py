@@ -196,3 +196,13 @@ def test_summarize_kinds():
     assert summarize_kinds([]) == {}
     assert summarize_kinds([Case("smoke", "f()"), Case("smoke", "f(1)"),
                             Case("given", "assert f()")]) == {"smoke": 2, "given": 1}
+
+
+def test_model_tests_that_contradict_each_other_are_dropped():
+    answer = ("assert is_valid_email('a@b.co') == True\n"
+              "assert is_valid_email('x@y.co.uk') == True\n"
+              "assert is_valid_email('x@y.co.uk') == False\n"
+              "assert is_valid_email('nope') == False\n")
+    codes = [t.code for t in testgen.model_tests(answer, "is_valid_email", 5)]
+    assert codes == ["assert is_valid_email('a@b.co') == True",
+                     "assert is_valid_email('nope') == False"]

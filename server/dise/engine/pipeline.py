@@ -201,14 +201,13 @@ class _Run:
                                    max_tokens=gen.max_tokens, seed=gen.seed, cancel=self.cancel)
         self.generation_time = self.times["generation"]
         code = extract.extract_code(raw, spec.name).code
-        if not spec.signature:  # free text: smoke-test the signature the model chose
-            generated = stubs.spec_of(code, spec.name)
-            if generated:
-                tests = testgen.dedupe(tests + testgen.smoke_tests(generated))
-
+        # Free text: smoke tests and model-written tests follow the signature the model chose.
+        test_spec = spec if spec.signature else (stubs.spec_of(code, spec.name) or spec)
+        if test_spec is not spec:
+            tests = testgen.dedupe(tests + testgen.smoke_tests(test_spec))
         if len(tests) < cfg.pipeline.min_derived_tests:
             with self.stage("test_writing", "writing tests…"):
-                tests += self._model_tests(backend, gen, request, spec)
+                tests += self._model_tests(backend, gen, request, test_spec)
 
         best = self._test_and_fix(code, raw, spec, tests, backend, gen)
         if not best.code.strip():

@@ -10,8 +10,8 @@ from dise.engine.types import FunctionSpec, Request, RunReport
 
 SYSTEM = (
     "You are an expert Python programmer. Answer with exactly one ```python code block that "
-    "holds the needed imports and the complete function. No explanations, no examples, no tests, "
-    "no input() and no printing."
+    "holds the needed imports and the complete function with a one-line docstring. No "
+    "explanations, no examples, no tests, no input() and no printing."
 )
 
 Messages = list[dict[str, str]]

@@ -367,9 +367,21 @@ def _validation_name(lead: str) -> str | None:
                 break
             if w not in _NAME_STOP:
                 words.append(w)
-        if words:
-            return _snake(["validate", *words[:NAME_MAX_WORDS - 1]])
+        if words:  # a validator answers yes/no about one thing: is_valid_email_address
+            words = words[:NAME_MAX_WORDS - 2]
+            return _snake(["is", "valid", *words[:-1], _singular(words[-1])])
     return None
+
+
+def _singular(word: str) -> str:
+    """``addresses`` → ``address``, ``emails`` → ``email``; good enough for names."""
+    if word.endswith(("sses", "xes", "ches", "shes")):
+        return word[:-2]
+    if word.endswith("ies") and len(word) > 4:
+        return word[:-3] + "y"
+    if word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
 
 
 def function_name_hint(text: str) -> str:

@@ -220,7 +220,31 @@ def workspace_tests(workspace_dir: str | os.PathLike[str], name: str,
 def model_tests(text: str, name: str, limit: int) -> list[TestCase]:
     """Asserts from a model answer that call ``name``, deduplicated, at most ``limit``."""
     tests = [TestCase(kind="model", code=code) for code in extract_asserts(text, name)]
-    return dedupe(tests)[:max(limit, 0)]
+    return drop_contradictions(dedupe(tests))[:max(limit, 0)]
+
+
+def _compared_call(code: str) -> tuple[str, str] | None:
+    """``assert f(x) == y`` → (dump of f(x), dump of y); None for other shapes."""
+    try:
+        stmt = ast.parse(code).body[0]
+    except (SyntaxError, IndexError):
+        return None
+    test = getattr(stmt, "test", None)
+    if (isinstance(test, ast.Compare) and len(test.ops) == 1
+            and isinstance(test.ops[0], (ast.Eq, ast.Is))):
+        return ast.dump(test.left), ast.dump(test.comparators[0])
+    return None
+
+
+def drop_contradictions(tests: list[TestCase]) -> list[TestCase]:
+    """Small models sometimes assert two answers for one call; neither can be trusted."""
+    answers: dict[str, set[str]] = {}
+    for test in tests:
+        pair = _compared_call(test.code)
+        if pair:
+            answers.setdefault(pair[0], set()).add(pair[1])
+    return [t for t in tests
+            if not ((pair := _compared_call(t.code)) and len(answers[pair[0]]) > 1)]
 
 
 def tests_prompt(spec: FunctionSpec, request_text: str, limit: int) -> list[dict[str, str]]:
@@ -359,7 +383,7 @@ def _container(kind: str, item: ast.expr | None, count: int) -> list[str] | None
 def smoke_tests(spec: FunctionSpec, limit: int = SMOKE_LIMIT) -> list[TestCase]:
     """Calls with typical values for every hinted parameter; none when a parameter has no
     usable hint, for methods (``self``/``cls`` first), or when the signature is unknown."""
-    if not spec.signature:
+    if not spec.signature and not spec.params:
         return []
     params = [(n, a) for n, a in spec.params if n != "/"]
     if params and params[0][0] in ("self", "cls"):

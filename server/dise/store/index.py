@@ -6,7 +6,7 @@ version (the request text it answered), so it can always be repaired from the st
 * ``VectorIndex.sync(store)`` compares ids (and text hashes) with the store, embeds what is
   missing and drops what is dangling. It runs when memory is first used, so a ``kill -9``
   between the store write and the index write costs one re-embedding on the next start.
-* Each write is atomic (temp file + fsync + ``os.replace``). The index is two files,
+* Each write is atomic (temp file + ``os.replace``; no fsync, see ``_atomic_write``). The index is two files,
   ``<store>.index.faiss`` (vectors keyed by int ids) and ``<store>.index.ids.json``
   (artifact id -> int id, node id, text hash); the faiss file is written first, and
   loading reconciles the two (ids present in only one file are dropped; ``sync`` re-adds).
@@ -32,6 +32,7 @@ import importlib.util
 import json
 import logging
 import os
+import re
 import tempfile
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -82,7 +83,7 @@ class Embedder:
     dim = MODEL_DIM
 
     def __init__(self, model_path: str | Path | None = None, *, batch_size: int = 32,
-                 threads: int = 0) -> None:
+                 threads: int = 1) -> None:
         self.model_path = Path(model_path).expanduser() if model_path else None
         self.batch_size = batch_size
         self.threads = threads
@@ -192,6 +193,8 @@ class IndexSettings:
     approximate_above: int = 200_000
     ivf_lists: int = 1024
     ivf_nprobe: int = 16
+    #: FAISS OpenMP threads (process-wide); 0 leaves FAISS's default.
+    threads: int = 1
     #: Texts embedded per batch while repairing the index from the store.
     sync_batch: int = 256
 
@@ -210,9 +213,23 @@ class SyncReport:
     total: int = 0
 
 
+#: "Write a Python function that ..." carries no meaning but weighs on short requests:
+#: stripping it lifts paraphrase similarity (0.80 -> 0.93 for "validate an e-mail address").
+_PREAMBLE = re.compile(
+    r"^\s*(?:please\s+)?(?:write|create|implement|make|generate|give me|i need)\s+(?:me\s+)?"
+    r"(?:an?\s+)?(?:python\s+)?(?:function|method|program|script)\s*"
+    r"(?:(?:that|which|to|for|in order to)\s+)?", re.IGNORECASE)
+
+
+def request_key(text: str) -> str:
+    """The part of a request that says what to do: the text that is embedded."""
+    text = " ".join((text or "").split())
+    return _PREAMBLE.sub("", text).strip().rstrip(".") or text
+
+
 def artifact_text(artifact: Any) -> str:
     """What an artifact is remembered by: the request it answered (else its name and code)."""
-    prompt = (getattr(artifact, "prompt", "") or "").strip()
+    prompt = request_key(getattr(artifact, "prompt", "") or "")
     if prompt:
         return prompt
     return f"{artifact.function_name}\n{artifact.code}".strip()
@@ -221,21 +238,30 @@ def artifact_text(artifact: Any) -> str:
 class VectorIndex:
     """Artifact id -> unit vector, searched by cosine similarity; persisted next to the store.
 
-    Thread-safe; all changes are written through before the call returns.
+    On disk: a snapshot (``.index.faiss`` + ``.index.ids.json``) and an append-only journal
+    (``.index.journal``, one JSON line per add/remove, vectors in base64). A change appends
+    one line (about 2 KB), so indexing a new version costs the same at 1k or 100k artifacts;
+    the journal is folded into a new snapshot past ``IndexSettings.journal_limit`` records.
+    The journal's header names the snapshot it extends (``epoch``): a journal left over from
+    before a snapshot is ignored, a torn last line is skipped, and loading drops vectors and
+    ids the two files do not agree on. Thread-safe.
     """
 
-    def __init__(self, store_path: str | Path, embedder: EmbedFn, *, dim: int = MODEL_DIM,
-                 model_name: str = MODEL_NAME, settings: IndexSettings | None = None) -> None:
+    def __init__(self, store_path: str | Path, embedder: EmbedFn | None, *,
+                 dim: int = MODEL_DIM, model_name: str = MODEL_NAME,
+                 settings: IndexSettings | None = None) -> None:
         store_path = Path(store_path)
         base = store_path.with_name(store_path.stem)
         self.faiss_path = Path(f"{base}.index.faiss")
         self.ids_path = Path(f"{base}.index.ids.json")
+        self.journal_path = Path(f"{base}.index.journal")
         self.lock_path = Path(f"{base}.index.lock")
         self.embedder, self.dim, self.model_name = embedder, dim, model_name
         self.settings = settings or IndexSettings()
         self._faiss = _faiss()
+        if self.settings.threads > 0:
+            self._faiss.omp_set_num_threads(self.settings.threads)
         self._lock = threading.RLock()
-        self._signature: tuple[int, int, int] | None = None
         self._reset()
         with self._changing():  # loads; temps are only removed while no one writes
             self._remove_stale_temps()
@@ -247,7 +273,17 @@ class VectorIndex:
         self.kind = "flat"
         self._entries: dict[str, Entry] = {}
         self._by_id: dict[int, str] = {}
+        #: text hash -> a faiss id holding that text's vector (saves re-embedding).
+        self._by_hash: dict[str, int] = {}
         self._next_id = 0
+        #: Snapshot this state extends (None: nothing on disk yet).
+        self._epoch: str | None = None
+        self._ids_sig: tuple[int, int, int] | None = None
+        self._journal_ino: int | None = None
+        self._journal_offset = 0
+        self._journal_records = 0
+        self._pending: list[bytes] = []
+        self._needs_snapshot = False
 
     def __len__(self) -> int:
         with self._lock:
@@ -275,25 +311,33 @@ class VectorIndex:
             node_id: str | None = None) -> None:
         """Index one artifact version (replacing an entry with the same id); writes through."""
         node_id = node_id or artifact_id.rsplit("_v", 1)[0]
+        self.add_many([(artifact_id, node_id, text)],
+                      None if vector is None else np.asarray(vector, np.float32).reshape(1, -1))
+
+    def add_many(self, items: Sequence[tuple[str, str, str]],
+                 vectors: np.ndarray | None = None) -> None:
+        """Index (artifact id, node id, text) items, embedding them unless ``vectors`` given."""
         with self._changing():
-            self._add_many([(artifact_id, node_id, text)],
-                           None if vector is None else np.asarray(vector, np.float32)[None, :])
-            self._write()
+            self._add_many(list(items), vectors)
+            self._commit()
 
     def remove(self, artifact_id: str) -> bool:
         with self._changing():
             found = self._remove_many([artifact_id])
-            if found:
-                self._write()
+            self._commit()
             return bool(found)
 
     def remove_node(self, node_id: str) -> int:
         """Drop every version of a node (the store deleted it); returns how many."""
         with self._changing():
             gone = self._remove_many([a for a, e in self._entries.items() if e.node_id == node_id])
-            if gone:
-                self._write()
+            self._commit()
             return gone
+
+    def compact(self) -> None:
+        """Fold the journal into a new snapshot now."""
+        with self._changing():
+            self._snapshot()
 
     def sync(self, store: Any) -> SyncReport:
         """Make the index hold exactly the store's artifacts; embeds only what is missing."""
@@ -310,8 +354,8 @@ class VectorIndex:
             step = self.settings.sync_batch
             for start in range(0, len(missing), step):
                 self._add_many(missing[start:start + step], None)
+            self._commit()
             if removed or missing:
-                self._write()
                 log.info("index repaired from the store: %d added, %d removed", len(missing),
                          removed)
             return SyncReport(added=len(missing), removed=removed, total=len(self._entries))
@@ -328,7 +372,7 @@ class VectorIndex:
             return [(self._by_id[int(i)], float(s)) for s, i in zip(scores[0], ids[0])
                     if int(i) in self._by_id]
 
-    # -- internals ----------------------------------------------------------------------
+    # -- in-memory changes (each queues its journal record) -----------------------------
     @contextlib.contextmanager
     def _changing(self) -> Iterator[None]:
         """In-process lock + cross-process flock, with the newest on-disk state loaded."""
@@ -340,6 +384,7 @@ class VectorIndex:
                 self._refresh()
                 yield
             finally:
+                self._pending.clear()  # a change that raised must not be half-logged
                 fcntl.flock(fd, fcntl.LOCK_UN)
                 os.close(fd)
 
@@ -350,33 +395,46 @@ class VectorIndex:
         hashes = [text_hash(text) for _, _, text in items]
         if vectors is None:
             vectors = self._vectors_for([text for _, _, text in items], hashes)
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         ids = np.arange(self._next_id, self._next_id + len(items), dtype=np.int64)
-        self._next_id += len(items)
-        self._index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids)
-        for (aid, node, _), digest, fid in zip(items, hashes, ids):
-            self._entries[aid] = Entry(int(fid), node, digest)
-            self._by_id[int(fid)] = aid
+        self._index.add_with_ids(vectors, ids)
+        for (aid, node, _), digest, fid, vec in zip(items, hashes, ids, vectors):
+            self._register(aid, int(fid), node, digest)
+            self._pending.append(_record({"op": "add", "id": aid, "fid": int(fid), "node": node,
+                                          "hash": digest, "vec": _b64(vec)}))
         self._maybe_go_approximate()
 
     def _vectors_for(self, texts: list[str], hashes: list[str]) -> np.ndarray:
         """Embed ``texts``, reusing the stored vector of any text already indexed."""
-        known = {e.text_hash: e.faiss_id for e in self._entries.values()}
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        todo = [i for i, h in enumerate(hashes) if h not in known]
-        for i, h in enumerate(hashes):
-            if h in known:
-                out[i] = self._index.reconstruct(known[h])
+        todo = []
+        for i, digest in enumerate(hashes):
+            fid = self._by_hash.get(digest)
+            if fid is not None and fid in self._by_id:
+                out[i] = self._index.reconstruct(fid)
+            else:
+                todo.append(i)
         if todo:
+            if self.embedder is None:
+                raise ValueError("this index has no embedder: pass the vectors")
             out[todo] = self.embedder.embed([texts[i] for i in todo])
         return out
 
+    def _register(self, aid: str, fid: int, node: str, digest: str) -> None:
+        self._entries[aid] = Entry(fid, node, digest)
+        self._by_id[fid] = aid
+        self._by_hash.setdefault(digest, fid)
+        self._next_id = max(self._next_id, fid + 1)
+
     def _remove_many(self, artifact_ids: Iterable[str]) -> int:
-        entries = [self._entries.pop(a) for a in list(artifact_ids) if a in self._entries]
+        entries = [(a, self._entries.pop(a)) for a in list(artifact_ids) if a in self._entries]
         if entries:
-            ids = np.array([e.faiss_id for e in entries], dtype=np.int64)
-            self._index.remove_ids(ids)
-            for e in entries:
+            self._index.remove_ids(np.array([e.faiss_id for _, e in entries], dtype=np.int64))
+            for _, e in entries:
                 self._by_id.pop(e.faiss_id, None)
+                if self._by_hash.get(e.text_hash) == e.faiss_id:
+                    del self._by_hash[e.text_hash]
+            self._pending.append(_record({"op": "del", "ids": [a for a, _ in entries]}))
         return len(entries)
 
     def _maybe_go_approximate(self) -> None:
@@ -389,6 +447,7 @@ class VectorIndex:
         vectors = self._index.index.reconstruct_n(0, self._index.ntotal)
         self._index = build_ivf(faiss, vectors, ids, cfg.ivf_lists, cfg.ivf_nprobe)
         self.kind = "ivf"
+        self._needs_snapshot = True
         log.info("index switched to IVF (%d lists, nprobe %d) at %d vectors", cfg.ivf_lists,
                  cfg.ivf_nprobe, n)
 
@@ -405,23 +464,65 @@ class VectorIndex:
         return found
 
     # -- persistence --------------------------------------------------------------------
-    def _disk_signature(self) -> tuple[int, int, int] | None:
+    def _commit(self) -> None:
+        """Persist the queued records: append them, or write a snapshot when due."""
+        records, self._pending = self._pending, []
+        if not records and not self._needs_snapshot:
+            return
+        if (self._needs_snapshot or self._epoch is None or self._journal_ino is None
+                or self._journal_records + len(records) > self.settings.journal_limit):
+            self._snapshot()
+            return
         try:
-            st = os.stat(self.ids_path)
-        except FileNotFoundError:
-            return None
-        return (st.st_ino, st.st_size, st.st_mtime_ns)
+            fd = os.open(self.journal_path, os.O_WRONLY | os.O_APPEND)
+        except FileNotFoundError:  # removed behind our back: start over from a snapshot
+            self._snapshot()
+            return
+        with os.fdopen(fd, "ab") as fh:
+            if os.fstat(fh.fileno()).st_ino != self._journal_ino:
+                fh.close()
+                self._snapshot()
+                return
+            fh.write(b"".join(records))
+        self._journal_offset += sum(len(r) for r in records)
+        self._journal_records += len(records)
+
+    def _snapshot(self) -> None:
+        """Vectors, then ids (new epoch), then an empty journal; each file replaced atomically."""
+        epoch = os.urandom(8).hex()
+        meta = {"format": INDEX_FORMAT, "model": self.model_name, "dim": self.dim,
+                "kind": self.kind, "next_id": self._next_id, "epoch": epoch,
+                "entries": {aid: [e.faiss_id, e.node_id, e.text_hash]
+                            for aid, e in self._entries.items()}}
+        _atomic_write(self.faiss_path, memoryview(self._faiss.serialize_index(self._index)))
+        self._write_ids(json.dumps(meta, separators=(",", ":")).encode("utf-8"))
+        header = _record({"epoch": epoch})
+        _atomic_write(self.journal_path, header)
+        self._epoch, self._needs_snapshot = epoch, False
+        self._ids_sig = _sig(self.ids_path)
+        st = os.stat(self.journal_path)
+        self._journal_ino, self._journal_offset, self._journal_records = st.st_ino, len(header), 0
+
+    def _write_ids(self, data: bytes) -> None:
+        _atomic_write(self.ids_path, data)
 
     def _refresh(self) -> None:
-        """Reload if another process rewrote the index since we last read or wrote it."""
-        if self._disk_signature() != self._signature:
+        """Catch up with other processes: reload a new snapshot, or replay new journal lines."""
+        try:
+            journal = os.stat(self.journal_path)
+        except FileNotFoundError:
+            journal = None
+        if _sig(self.ids_path) != self._ids_sig or \
+                (journal.st_ino if journal else None) != self._journal_ino:
             self._load()
+        elif journal is not None and journal.st_size > self._journal_offset:
+            self._replay(None)
 
     def _load(self) -> None:
-        """Read both files and keep only what they agree on; anything unreadable -> empty."""
+        """Snapshot, then journal; keep only what the files agree on. Unreadable -> empty."""
         self._reset()
-        self._signature = self._disk_signature()
-        if self._signature is None or not self.faiss_path.is_file():
+        self._ids_sig = _sig(self.ids_path)
+        if self._ids_sig is None or not self.faiss_path.is_file():
             return
         try:
             meta = json.loads(self.ids_path.read_text("utf-8"))
@@ -433,33 +534,70 @@ class VectorIndex:
                 or meta.get("dim") != self.dim or index.d != self.dim):
             log.info("vector index from another model or format; rebuilding from the store")
             return
-        self._index, self.kind = index, meta.get("kind", "flat")
+        self._index, self.kind, self._epoch = index, meta.get("kind", "flat"), meta.get("epoch")
         if self.kind == "ivf":
             index.nprobe = self.settings.ivf_nprobe
         for aid, (fid, node, digest) in meta.get("entries", {}).items():
-            self._entries[aid] = Entry(int(fid), node, digest)
-            self._by_id[int(fid)] = aid
+            self._register(aid, int(fid), node, digest)
+        self._next_id = max(self._next_id, int(meta.get("next_id", 0)))
         present = self._index_ids()
-        self._next_id = max([int(meta.get("next_id", 0)), *(i + 1 for i in present)], default=0)
+        self._replay(present)
+        present = self._index_ids()
         orphans = [i for i in present if i not in self._by_id]
-        if orphans:  # vectors written just before a crash, without their ids
+        if orphans:  # vectors written by a snapshot that crashed before its ids
             self._index.remove_ids(np.array(orphans, dtype=np.int64))
         for aid in [a for a, e in self._entries.items() if e.faiss_id not in present]:
-            self._by_id.pop(self._entries.pop(aid).faiss_id, None)
+            entry = self._entries.pop(aid)
+            self._by_id.pop(entry.faiss_id, None)
+        if orphans or len(present) != len(self._entries):
+            self._needs_snapshot = True
+        self._next_id = max([self._next_id, *(i + 1 for i in present)])
+        self._pending.clear()
 
-    def _write(self) -> None:
-        """Vectors first, then ids; each file replaced atomically."""
-        meta = {"format": INDEX_FORMAT, "model": self.model_name, "dim": self.dim,
-                "kind": self.kind, "next_id": self._next_id,
-                "entries": {aid: [e.faiss_id, e.node_id, e.text_hash]
-                            for aid, e in self._entries.items()}}
-        blob = self._faiss.serialize_index(self._index)
-        _atomic_write(self.faiss_path, memoryview(blob))
-        self._write_ids(json.dumps(meta, separators=(",", ":")).encode("utf-8"))
+    def _replay(self, present: set[int] | None) -> None:
+        """Apply journal lines after ``_journal_offset``; ``present``: ids in a fresh snapshot."""
+        try:
+            with open(self.journal_path, "rb") as fh:
+                st = os.fstat(fh.fileno())
+                fh.seek(self._journal_offset)
+                data = fh.read()
+        except FileNotFoundError:
+            self._journal_ino = None
+            return
+        self._journal_ino = st.st_ino
+        end = data.rfind(b"\n") + 1  # a torn last line waits (or is ignored after a crash)
+        lines = data[:end].splitlines()
+        if self._journal_offset == 0 and lines:
+            header = _parse(lines[0])
+            if header is None or header.get("epoch") != self._epoch:
+                # from before the current snapshot: already in it; start a fresh journal
+                self._journal_offset, self._journal_ino = st.st_size, None
+                return
+            lines = lines[1:]
+        for line in lines:
+            rec = _parse(line)
+            if rec is None:
+                log.warning("skipping a damaged line in %s", self.journal_path)
+                self._needs_snapshot = True
+                continue
+            self._apply(rec, present)
+            self._journal_records += 1
+        self._journal_offset += end
 
-    def _write_ids(self, data: bytes) -> None:
-        _atomic_write(self.ids_path, data)
-        self._signature = self._disk_signature()
+    def _apply(self, rec: dict[str, Any], present: set[int] | None) -> None:
+        if rec.get("op") == "del":
+            self._remove_many(rec.get("ids", []))
+        elif rec.get("op") == "add":
+            aid, fid = rec["id"], int(rec["fid"])
+            old = self._entries.get(aid)
+            if old is not None and old.faiss_id == fid:
+                return
+            self._remove_many([aid])
+            if present is None or fid not in present:
+                vec = np.frombuffer(base64.b64decode(rec["vec"]), dtype=np.float32)
+                self._index.add_with_ids(vec.reshape(1, -1), np.array([fid], dtype=np.int64))
+            self._register(aid, fid, rec["node"], rec["hash"])
+        self._pending.clear()
 
     def _remove_stale_temps(self) -> None:
         for tmp in self.faiss_path.parent.glob(f".{self.faiss_path.stem}*.tmp"):
@@ -479,14 +617,41 @@ def build_ivf(faiss: Any, vectors: np.ndarray, ids: np.ndarray, lists: int, npro
     return index
 
 
+def _sig(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _b64(vector: np.ndarray) -> str:
+    return base64.b64encode(np.ascontiguousarray(vector, dtype=np.float32).tobytes()).decode()
+
+
+def _record(obj: dict[str, Any]) -> bytes:
+    return json.dumps(obj, separators=(",", ":")).encode("utf-8") + b"\n"
+
+
+def _parse(line: bytes) -> dict[str, Any] | None:
+    try:
+        rec = json.loads(line)
+    except ValueError:
+        return None
+    return rec if isinstance(rec, dict) else None
+
+
 def _atomic_write(path: Path, data: bytes | memoryview) -> None:
+    """Temp file + ``os.replace``: readers see the old file or the new one, never a mix.
+
+    No fsync: the index is a cache of the store, and a file lost or torn by a power cut is
+    rebuilt from the store on start, while an fsync of a 150 MB index would cost seconds.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
