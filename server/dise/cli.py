@@ -236,7 +236,7 @@ def cmd_models(cfg: Config, args: argparse.Namespace) -> int:
 def cmd_serve(cfg: Config, args: argparse.Namespace) -> int:
     from dise.lsp.server import serve
 
-    serve()
+    serve({"backend": args.backend} if getattr(args, "backend", None) else None)
     return 0
 
 

@@ -92,7 +92,7 @@ class PipelineConfig:
     batch_budget_s: float = 120.0
     autofix_budget_s: float = 2.0
     #: Ask the model for tests only when fewer than this many were derived otherwise.
-    min_derived_tests: int = 2
+    min_derived_tests: int = 1
     model_tests_max: int = 5
     repair_rounds: int = 1
     #: Artifacts below this fitness go on the optimisation queue.

@@ -1,0 +1,179 @@
+"""Cheap text geometry for the language server: where a function starts and ends.
+
+Hover must answer from memory in a few milliseconds even in a 1 MB file, so it never parses
+the whole document: it scans a few lines upward for an enclosing ``def`` and tokenizes only
+that function. The same region function computes the content hash stored when DiSE inserts
+a function, so "is this still the text we wrote?" compares like with like.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tokenize
+from dataclasses import dataclass
+from typing import Container, Iterator, Sequence
+
+_DEF = re.compile(r"^(?P<indent>[ \t]*)(?:async[ \t]+)?def[ \t]+(?P<name>[^\W\d]\w*)[ \t]*\(")
+
+
+@dataclass(frozen=True)
+class Region:
+    """A function's lines, 0-based and inclusive, starting at its ``def`` line."""
+
+    name: str
+    start: int
+    end: int
+    indent: int
+
+    def contains(self, line: int) -> bool:
+        return self.start <= line <= self.end
+
+    def text(self, lines: Sequence[str]) -> str:
+        return "".join(lines[self.start:self.end + 1])
+
+
+_LSP_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
+
+
+def split_lines(source: str) -> list[str]:
+    """Lines with their endings, the way pygls (``TextDocument.lines``) counts them."""
+    return source.splitlines(keepends=True)
+
+
+def lsp_lines(source: str) -> list[str]:
+    """Lines as LSP counts them: only \\r\\n, \\r and \\n end a line."""
+    return _LSP_LINE.findall(source)
+
+
+def indent_of(line: str) -> int:
+    return len(line) - len(line.lstrip(" \t"))
+
+
+def def_name(line: str) -> str | None:
+    """The function name if ``line`` opens a ``def``, else None."""
+    match = _DEF.match(line)
+    return match.group("name") if match else None
+
+
+def function_region(lines: Sequence[str], def_line: int) -> Region | None:
+    """The region of the function whose ``def`` is at ``def_line``; None if it is not one.
+
+    Tokenizes from the ``def`` line only as far as the function goes, so the cost is the
+    size of the function, not of the file. Falls back to indentation when the text does not
+    tokenize (an unterminated string while the user types).
+    """
+    if not 0 <= def_line < len(lines):
+        return None
+    match = _DEF.match(lines[def_line])
+    if not match:
+        return None
+    name, indent = match.group("name"), len(match.group("indent"))
+    try:
+        end = _end_by_tokens(lines, def_line)
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        end = _end_by_indent(lines, def_line, indent)
+    return Region(name=name, start=def_line, end=max(end, def_line), indent=indent)
+
+
+def _end_by_tokens(lines: Sequence[str], def_line: int) -> int:
+    """Last line of the function: the NEWLINE before the DEDENT that closes its block."""
+    feed: Iterator[str] = iter(lines[def_line:])
+    depth = 0                 # INDENT minus DEDENT tokens seen so far
+    base: int | None = None   # depth at the end of the header (the def's own level)
+    body = False              # the header was followed by an indented block
+    last_newline = 0
+    for tok in tokenize.generate_tokens(lambda: next(feed, "")):
+        kind = tok.type
+        if kind == tokenize.INDENT:
+            depth += 1
+            if base is not None:
+                body = True
+        elif kind == tokenize.DEDENT:
+            depth -= 1
+            if base is not None and depth <= base:
+                break
+        elif kind == tokenize.NEWLINE:
+            last_newline = tok.start[0] - 1
+            if base is None:
+                base = depth
+        elif kind == tokenize.ENDMARKER:
+            break
+        elif kind not in (tokenize.NL, tokenize.COMMENT) and base is not None and not body:
+            break     # a statement right after a one-line ``def f(): return 1``
+    return def_line + last_newline
+
+
+def _end_by_indent(lines: Sequence[str], def_line: int, indent: int) -> int:
+    end = def_line
+    for number in range(def_line + 1, len(lines)):
+        line = lines[number]
+        if not line.strip():
+            continue
+        if indent_of(line) <= indent and not line.lstrip().startswith((")", "]", "}")):
+            break
+        end = number
+    return end
+
+
+def enclosing_regions(lines: Sequence[str], line: int) -> Iterator[Region]:
+    """Functions that contain ``line``, innermost first.
+
+    Walks upward only over lines less indented than everything seen so far and stops at the
+    first top-level statement, so the walk is bounded by the top-level block around ``line``.
+    (A docstring continuation line written at column 0 ends the walk early: hover then
+    answers only on the lines above it.)
+    """
+    if not 0 <= line < len(lines):
+        return
+    limit = 10**9        # an enclosing header is less indented than every line below it
+    for number in range(line, -1, -1):
+        text = lines[number]
+        stripped = text.lstrip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        level = indent_of(text)
+        if level >= limit:
+            continue
+        if def_name(text):
+            region = function_region(lines, number)
+            if region and region.contains(line):
+                yield region
+        if level == 0 and not stripped.startswith(("@", ")", "]", "}")):
+            return
+        limit = level
+
+
+def all_regions(lines: Sequence[str], names: Container[str] | None = None) -> Iterator[Region]:
+    """Every ``def`` in the document, or only those whose name is in ``names``."""
+    for number, text in enumerate(lines):
+        if "def" in text:
+            name = def_name(text)
+            if name and (names is None or name in names):
+                region = function_region(lines, number)
+                if region:
+                    yield region
+
+
+def content_hash(text: str) -> str:
+    """Hash of a function's text that ignores trailing whitespace and line endings.
+
+    Why: editors normalise line endings and strip trailing blanks on save; neither is an
+    edit of the function.
+    """
+    normal = "\n".join(line.rstrip() for line in text.replace("\r\n", "\n").split("\n"))
+    return hashlib.sha256(normal.strip("\n").encode("utf-8")).hexdigest()
+
+
+def region_hash(lines: Sequence[str], region: Region) -> str:
+    return content_hash(region.text(lines))
+
+
+def region_by_name(lines: Sequence[str], name: str, near: int = 0) -> Region | None:
+    """The ``def name`` closest to line ``near`` (functions are found again after edits)."""
+    best: Region | None = None
+    for number, text in enumerate(lines):
+        if name in text and def_name(text) == name:
+            if best is None or abs(number - near) < abs(best.start - near):
+                best = function_region(lines, number) or best
+    return best

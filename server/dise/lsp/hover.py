@@ -1,0 +1,84 @@
+"""Markdown shown when hovering a function DiSE generated: what it scored and where it stands."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dise.engine.types import Artifact
+
+
+def _percent(value: float | None) -> str:
+    return "–" if value is None else f"{value * 100:.0f}%"
+
+
+def format_latency(seconds: float | None) -> str:
+    """Human latency: µs below a millisecond, ms below a second."""
+    if seconds is None:
+        return "– (no test passed)"
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:.0f} µs"
+    if seconds < 1:
+        return f"{seconds * 1e3:.1f} ms"
+    return f"{seconds:.2f} s"
+
+
+def tests_line(artifact: Artifact) -> str:
+    kinds = ", ".join(f"{kind} {counts[0]}/{counts[1]}"
+                      for kind, counts in sorted(artifact.test_kinds.items()))
+    summary = f"{artifact.tests_passed}/{artifact.tests_total} passed"
+    return f"{summary} ({kinds})" if kinds else summary
+
+
+def optimisation_state(artifact: Artifact, queue_position: int | None,
+                       optimise_below: float) -> str:
+    """Why the optimiser will or will not look at this function again."""
+    if queue_position is not None:
+        return (f"queued: fitness {artifact.fitness_score:.2f} < {optimise_below:g} "
+                f"(position {queue_position})")
+    if artifact.fitness_score < optimise_below:
+        return f"not queued (fitness {artifact.fitness_score:.2f} < {optimise_below:g})"
+    if artifact.version > 1:
+        return f"optimised (v{artifact.version})"
+    return f"done: fitness ≥ {optimise_below:g}"
+
+
+def hover_markdown(artifact: Artifact, *, queue_position: int | None, optimise_below: float,
+                   edited: bool, versions: int | None = None) -> str:
+    """The hover text; one table of metrics and a few lines of provenance."""
+    a = artifact
+    lines = [f"**DiSE** · `{a.function_name}` · `{a.artifact_id}`", ""]
+    if edited:
+        lines += ["⚠ **edited since generated**: the metrics are for the generated version.",
+                  ""]
+    lines += [
+        "| fitness | quality | latency | coverage |",
+        "|---|---|---|---|",
+        f"| **{a.fitness_score:.2f}** | {a.quality_score:.2f} | {format_latency(a.latency)} "
+        f"| {_percent(a.coverage)} |",
+        "",
+        f"- tests: {tests_line(a)}",
+        f"- generator: {a.generator_used} · model: {a.model} · backend: {a.backend} · "
+        f"temperature {a.temperature:g}",
+        f"- generation time: {a.generation_time:.2f} s",
+        f"- version: {a.version}" + (f" of {versions}" if versions and versions > 1 else "")
+        + f", parent: {a.parent or '–'}",
+        f"- phase: {a.phase}",
+        f"- optimisation: {optimisation_state(a, queue_position, optimise_below)}",
+    ]
+    if a.lint:
+        lines.append(f"- lint: {len(a.lint)} finding(s)")
+    return "\n".join(lines)
+
+
+def artifact_summary(artifact: Artifact, queue_position: int | None) -> dict[str, Any]:
+    """The JSON the ``dise.status`` command returns for one node."""
+    a = artifact
+    return {
+        "nodeId": a.node_id, "artifactId": a.artifact_id, "function": a.function_name,
+        "version": a.version, "parent": a.parent, "phase": a.phase,
+        "fitness": a.fitness_score, "quality": a.quality_score, "latency": a.latency,
+        "coverage": a.coverage, "testsPassed": a.tests_passed, "testsTotal": a.tests_total,
+        "testKinds": a.test_kinds, "generator": a.generator_used, "model": a.model,
+        "backend": a.backend, "generationTime": a.generation_time,
+        "queuePosition": queue_position,
+    }

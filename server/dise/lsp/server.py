@@ -1,0 +1,943 @@
+"""``dise serve``: the language server, a thin face over ``dise.engine.pipeline.Engine``.
+
+Handlers parse params, read in-memory caches and build lsprotocol types; nothing on the event
+loop waits on a model, a test run or the store. Slow work runs in three executors:
+
+- ``generation`` (``LspSettings.generation_workers`` threads): ``Engine.generate``;
+- ``io`` (one thread): opening the store, reading what it knows about a document, writing
+  where a generated function went;
+- ``parse`` (one thread): scanning a document version for stubs and splicing results.
+
+Messages to the client are only ever sent from the event loop: worker threads hop onto it
+with ``loop.call_soon_threadsafe`` (the stdout writer has no lock).
+
+Commands (``workspace/executeCommand``), each taking one JSON object argument:
+
+``dise.generate`` ``{"uri", "line", "version"?, "name"?}``
+    Generate the function for the stub whose ``def`` is on ``line`` (0-based) or the
+    ``# dise:`` comment on ``line``; ``version`` is the document version the action was
+    listed for and ``name`` the stub's name (both let the server find the stub again if the
+    document changed). Reports ``$/progress`` (cancellable), inserts the function with
+    ``workspace/applyEdit`` and returns ``{"applied", "nodeId", "artifactId", "fitness",
+    "reason"?}`` once done.
+``dise.status`` ``{"nodeId"}`` or ``{"uri", "line"}`` or nothing
+    The node's latest metrics, versions and queue position; without an argument, the
+    server's running generations and store location.
+``dise.showArtifact`` ``{"nodeId", "version"?}`` or ``{"uri", "line"}``
+    One stored version: code, tests, metrics and the hover Markdown.
+
+Test-only: ``DISE_TEST_ENGINE=module:Class`` replaces the engine with a double (see
+``tests/lsp_double.py``); never set it outside the test suite.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import functools
+import importlib
+import logging
+import os
+import sys
+import traceback
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, TypeVar
+from urllib.parse import unquote
+
+from lsprotocol import types as lsp
+from pygls.exceptions import JsonRpcInvalidParams
+from pygls.lsp.server import LanguageServer
+from pygls.uris import to_fs_path
+from pygls.workspace import ServerTextPosition, TextDocument
+
+from dise.config import Config, ConfigError
+from dise.engine.types import Artifact, CancelToken, Cancelled, DiseError, Request
+from dise.lsp.documents import (
+    enclosing_regions,
+    lsp_lines,
+    region_by_name,
+    region_hash,
+    split_lines,
+)
+from dise.lsp.hover import artifact_summary, hover_markdown
+from dise.lsp.index import FunctionIndex, Known, known_from_store, load_document
+from dise.lsp.settings import LspSettings, ServerSettings, build_settings, unwrap
+from dise.lsp.targets import PreparedEdit, Target, prepare_edit, scan, targets_near
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+SERVER_NAME = "dise"
+COMMAND_GENERATE = "dise.generate"
+COMMAND_STATUS = "dise.status"
+COMMAND_SHOW = "dise.showArtifact"
+COMMANDS = (COMMAND_GENERATE, COMMAND_STATUS, COMMAND_SHOW)
+ACTION_KIND = lsp.CodeActionKind.RefactorRewrite
+#: Test-only: ``module:Class`` of an engine double (tests/lsp_double.py).
+TEST_ENGINE_ENV = "DISE_TEST_ENGINE"
+#: Longest comment text shown in an action title before it is shortened.
+TITLE_TEXT_CHARS = 60
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("dise")
+    except Exception:  # not installed: running from the source tree
+        return "0.1.0"
+
+
+def engine_class() -> type:
+    """The engine to serve: the real pipeline, or a test double named by ``DISE_TEST_ENGINE``."""
+    spec = os.environ.get(TEST_ENGINE_ENV, "").strip()
+    try:
+        if spec:
+            module, _, attr = spec.partition(":")
+            return getattr(importlib.import_module(module), attr or "Engine")
+        from dise.engine.pipeline import Engine
+
+        return Engine
+    except (ImportError, AttributeError) as exc:
+        what = spec or "dise.engine.pipeline"
+        raise DiseError(f"The DiSE engine ({what}) could not be loaded: {exc}; reinstall dise "
+                        "(pip install -e .) and restart the editor.") from exc
+
+
+@dataclass
+class Job:
+    """One running generation, addressable by its progress token for cancellation."""
+
+    token: str
+    uri: str
+    target: Target
+    cancel: CancelToken = field(default_factory=CancelToken)
+
+
+class ProgressReporter:
+    """``$/progress`` for one job; every method runs on the event loop."""
+
+    def __init__(self, server: "DiseServer", token: str, enabled: bool) -> None:
+        self.server, self.token, self.enabled = server, token, enabled
+
+    async def begin(self, title: str, message: str) -> None:
+        if not self.enabled:
+            return
+        try:
+            await self.server.work_done_progress.create_async(self.token)
+        except Exception as exc:   # a client may refuse; generation goes on without a bar
+            log.info("progress refused by the client: %s", exc)
+            self.enabled = False
+            return
+        self.server.work_done_progress.begin(self.token, lsp.WorkDoneProgressBegin(
+            title=title, message=message, cancellable=True))
+
+    def report(self, message: str) -> None:
+        if self.enabled:
+            self.server.work_done_progress.report(self.token,
+                                                  lsp.WorkDoneProgressReport(message=message))
+
+    def end(self, message: str) -> None:
+        if self.enabled:
+            self.server.work_done_progress.end(self.token, lsp.WorkDoneProgressEnd(message=message))
+            self.server.work_done_progress.tokens.pop(self.token, None)
+            self.enabled = False
+
+
+class DiseServer(LanguageServer):
+    """The DiSE language server. Handlers are bound methods registered in ``_register``."""
+
+    def __init__(self, cfg_overrides: dict[str, Any] | None = None) -> None:
+        super().__init__(SERVER_NAME, _version(),
+                         text_document_sync_kind=lsp.TextDocumentSyncKind.Incremental)
+        self.cfg_overrides = dict(cfg_overrides or {})
+        self.settings: ServerSettings | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.index = FunctionIndex()
+        self.jobs: dict[str, Job] = {}
+        self._store_future: concurrent.futures.Future | None = None
+        self._engine_future: concurrent.futures.Future | None = None
+        self._index_tasks: dict[str, asyncio.Future] = {}
+        self._scans: dict[str, tuple[int | None, asyncio.Future]] = {}
+        self._lenses: dict[str, tuple[tuple, list[lsp.CodeLens]]] = {}
+        self._line_cache: dict[str, tuple[int | None, str, tuple[str, ...]]] = {}
+        self._running: set[concurrent.futures.Future] = set()
+        self._generation_pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._io_pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="dise-io")
+        self._parse_pool = concurrent.futures.ThreadPoolExecutor(1,
+                                                                 thread_name_prefix="dise-parse")
+        self._startup_error: str | None = None
+        self._register()
+
+    # -- plumbing ---------------------------------------------------------------------------
+    @property
+    def lsp_settings(self) -> LspSettings:
+        return self.settings.lsp if self.settings else LspSettings()
+
+    def _register(self) -> None:
+        features: list[tuple[str, Callable, Any]] = [
+            (lsp.INITIALIZE, self.on_initialize, None),
+            (lsp.INITIALIZED, self.on_initialized, None),
+            (lsp.SHUTDOWN, self.on_shutdown, None),
+            (lsp.TEXT_DOCUMENT_DID_OPEN, self.on_did_open, None),
+            (lsp.TEXT_DOCUMENT_DID_CHANGE, self.on_did_change, None),
+            (lsp.TEXT_DOCUMENT_DID_SAVE, self.on_did_save, None),
+            (lsp.TEXT_DOCUMENT_DID_CLOSE, self.on_did_close, None),
+            (lsp.TEXT_DOCUMENT_CODE_ACTION, self.on_code_action,
+             lsp.CodeActionOptions(code_action_kinds=[ACTION_KIND], resolve_provider=False)),
+            (lsp.TEXT_DOCUMENT_HOVER, self.on_hover, None),
+            (lsp.TEXT_DOCUMENT_CODE_LENS, self.on_code_lens,
+             lsp.CodeLensOptions(resolve_provider=False)),
+            (lsp.WORKSPACE_DID_CHANGE_CONFIGURATION, self.on_did_change_configuration, None),
+            (lsp.WINDOW_WORK_DONE_PROGRESS_CANCEL, self.on_progress_cancel, None),
+        ]
+        for method, handler, options in features:
+            self.feature(method, options)(_plain(handler))
+        self.command(COMMAND_GENERATE)(_plain(self.cmd_generate))
+        self.command(COMMAND_STATUS)(_plain(self.cmd_status))
+        self.command(COMMAND_SHOW)(_plain(self.cmd_show_artifact))
+
+    def _in_worker(self, pool: concurrent.futures.Executor, fn: Callable[..., T],
+                   *args: Any) -> "asyncio.Future[T]":
+        """Run ``fn`` in ``pool``; await the result on the loop."""
+        future = pool.submit(fn, *args)
+        return asyncio.wrap_future(future)
+
+    def _from_thread(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Call ``fn`` on the event loop from any thread (all sending happens there)."""
+        loop = self.loop
+        if loop is None or loop.is_closed():
+            return
+        try:
+            loop.call_soon_threadsafe(fn, *args)
+        except RuntimeError:  # the loop closed between the check and the call
+            pass
+
+    def tell(self, kind: lsp.MessageType, message: str, detail: str | None = None) -> None:
+        """A one-line message for the user, and the detail in the log."""
+        self.window_show_message(lsp.ShowMessageParams(type=kind, message=message))
+        self.log(kind, detail or message)
+
+    def log(self, kind: lsp.MessageType, message: str) -> None:
+        self.window_log_message(lsp.LogMessageParams(type=kind, message=message))
+
+    def _document(self, uri: Any) -> TextDocument | None:
+        """An open document, or None: the server never reads unknown URIs from disk."""
+        if not isinstance(uri, str) or self.protocol._workspace is None:
+            return None
+        docs = self.workspace.text_documents
+        return docs.get(uri) or docs.get(unquote(uri))
+
+    def _workspace_root(self) -> str:
+        try:
+            return self.workspace.root_path or ""
+        except RuntimeError:
+            return ""
+
+    # -- store and engine -------------------------------------------------------------------
+    # The store opens in the io thread (hover needs it first, and it is quick); the engine,
+    # whose import pulls in the model runtimes, is built in a generation thread. Neither
+    # blocks the event loop, and a failure is told to the user once and retried on next use.
+    @staticmethod
+    def _open_store(path: Path, previous: Any | None) -> Any:
+        if previous is not None and Path(previous.path) == Path(path):
+            return previous
+        from dise.store import Store
+
+        return Store(path)
+
+    @staticmethod
+    def _create_engine(cfg: Config, store_future: concurrent.futures.Future) -> Any:
+        importlib.import_module("dise.engine.stubs")  # warm for the parse thread
+        cls = engine_class()
+        return cls(cfg, store_future.result())
+
+    def _start_backend(self) -> None:
+        assert self.settings is not None
+        cfg = self.settings.config
+        previous = _result_or_none(self._store_future)
+        self._store_future = self._io_pool.submit(self._open_store, cfg.store_path, previous)
+        self._engine_future = self._generation_executor().submit(self._create_engine, cfg,
+                                                                 self._store_future)
+        self._store_future.add_done_callback(self._report_backend_failure)
+        self._engine_future.add_done_callback(self._report_backend_failure)
+
+    def _report_backend_failure(self, future: concurrent.futures.Future) -> None:
+        """In a worker thread: tell the user once why DiSE cannot work."""
+        if future.cancelled() or future.exception() is None:
+            return
+        exc = future.exception()
+        if exc is _exception_or_none(self._store_future) and future is not self._store_future:
+            return  # the engine failed because the store did: already told
+        self._from_thread(self.tell, lsp.MessageType.Error, _user_message(exc), _detail(exc))
+
+    def _backend_failed(self) -> bool:
+        return any(f is None or (f.done() and (f.cancelled() or f.exception() is not None))
+                   for f in (self._store_future, self._engine_future))
+
+    async def store(self) -> Any:
+        if self._backend_failed():
+            self._start_backend()
+        assert self._store_future is not None
+        return await asyncio.wrap_future(self._store_future)
+
+    async def engine(self) -> Any:
+        if self._backend_failed():
+            self._start_backend()
+        assert self._engine_future is not None
+        return await asyncio.wrap_future(self._engine_future)
+
+    def _generation_executor(self) -> concurrent.futures.ThreadPoolExecutor:
+        if self._generation_pool is None:
+            self._generation_pool = concurrent.futures.ThreadPoolExecutor(
+                self.lsp_settings.generation_workers, thread_name_prefix="dise-generate")
+        return self._generation_pool
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def on_initialize(self, params: lsp.InitializeParams) -> None:
+        self.loop = asyncio.get_running_loop()
+        options = {**self.cfg_overrides, **unwrap(params.initialization_options)}
+        root = self._workspace_root()
+        try:
+            self.settings = build_settings(options, root)
+        except ConfigError as exc:
+            self._startup_error = f"DiSE settings: {exc}"
+            self.settings = _fallback_settings(self.cfg_overrides, root)
+
+    def on_initialized(self, params: lsp.InitializedParams) -> None:
+        if self._startup_error:
+            self.tell(lsp.MessageType.Error, self._startup_error)
+        self._start_backend()
+        for uri in list(self.workspace.text_documents):
+            self._schedule_index(uri)
+
+    def on_shutdown(self, params: Any = None) -> None:
+        """Cancel generations and answer the requests still waiting on them.
+
+        pygls then cancels pending requests itself while iterating over them; a cancelled
+        ``workspace/executeCommand`` future removes itself from that dict at once, which
+        breaks its loop ("dictionary changed size"). Cancelling them here, over a copy,
+        leaves nothing pending for it.
+        """
+        for job in list(self.jobs.values()):
+            job.cancel.cancel()
+        current = self.protocol.msg_id
+        for msg_id, future in list(self.protocol._request_futures.items()):
+            if msg_id != current and not future.done():
+                future.cancel()
+
+    def close(self) -> None:
+        """After the connection ends: cancel generations, give them a grace period, leave.
+
+        Pool threads are joined at interpreter exit, so a model call that ignores its cancel
+        token would keep the process alive; past the grace period we exit regardless.
+        """
+        for job in list(self.jobs.values()):
+            job.cancel.cancel()
+        pools = [p for p in (self._generation_pool, self._io_pool, self._parse_pool) if p]
+        for pool in pools:
+            pool.shutdown(wait=False, cancel_futures=True)
+        running = [f for f in self._running if not f.done()]
+        if running:
+            _, pending = concurrent.futures.wait(running, timeout=self.lsp_settings.shutdown_grace_s)
+            if pending:
+                log.warning("generation did not stop within %.1f s; exiting anyway",
+                            self.lsp_settings.shutdown_grace_s)
+                logging.shutdown()
+                os._exit(0)
+
+    # -- documents --------------------------------------------------------------------------
+    def on_did_open(self, params: lsp.DidOpenTextDocumentParams) -> None:
+        self._schedule_index(params.text_document.uri)
+
+    def on_did_change(self, params: lsp.DidChangeTextDocumentParams) -> None:
+        """Nothing to do: caches are keyed by document version and pygls holds the text."""
+
+    def on_did_save(self, params: lsp.DidSaveTextDocumentParams) -> None:
+        self._schedule_index(params.text_document.uri)
+
+    def on_did_close(self, params: lsp.DidCloseTextDocumentParams) -> None:
+        uri = params.text_document.uri
+        self.index.forget(uri)
+        self._lenses.pop(uri, None)
+        self._line_cache.pop(uri, None)
+        scan_entry = self._scans.pop(uri, None)
+        if scan_entry:
+            scan_entry[1].cancel()
+
+    def _schedule_index(self, uri: str) -> None:
+        """Read, in the io thread, what the store knows about the functions in ``uri``."""
+        doc = self._document(uri)
+        if doc is None or self.loop is None:
+            return
+        source = doc.source
+
+        async def load() -> None:
+            store = await self.store()
+            entries = await self._in_worker(self._io_pool, load_document, store, uri, source)
+            self.index.replace(uri, entries)
+            self._lenses.pop(uri, None)
+
+        task = asyncio.ensure_future(load())
+        task.add_done_callback(functools.partial(self._index_done, uri))
+        self._index_tasks[uri] = task
+
+    def _index_done(self, uri: str, task: asyncio.Future) -> None:
+        if self._index_tasks.get(uri) is task:
+            self._index_tasks.pop(uri, None)
+        if not task.cancelled() and task.exception() is not None:
+            exc = task.exception()
+            self.log(lsp.MessageType.Warning,
+                     f"DiSE could not read stored functions for {uri}: {_detail(exc)}")
+
+    async def _wait_for_index(self, uri: str) -> None:
+        task = self._index_tasks.get(uri)
+        if task is None or self.index.loaded(uri):
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(task), self.lsp_settings.first_index_wait_s)
+        except (asyncio.TimeoutError, Exception):  # reported by _index_done
+            pass
+
+    async def _targets(self, doc: TextDocument) -> list[Target]:
+        """Stubs and ``# dise:`` comments of this document version, parsed once, off the loop."""
+        cached = self._scans.get(doc.uri)
+        if cached and cached[0] == doc.version and not cached[1].cancelled():
+            future = cached[1]
+        else:
+            if cached:
+                cached[1].cancel()   # an older version nobody needs any more
+            future = self._in_worker(self._parse_pool, scan, doc.source)
+            self._scans[doc.uri] = (doc.version, future)
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            if future.cancelled():
+                return []
+            raise
+        except Exception as exc:
+            self.log(lsp.MessageType.Warning, f"DiSE could not scan {doc.uri}: {_detail(exc)}")
+            return []
+
+    # -- code actions, hover, code lens -----------------------------------------------------
+    def on_code_action(self, params: lsp.CodeActionParams) -> list[lsp.CodeAction]:
+        """Instant: parses only the functions around the range (see ``targets_near``)."""
+        doc = self._document(params.text_document.uri)
+        if doc is None or not _kind_wanted(params.context.only):
+            return []
+        lines = self._lines(doc)
+        try:
+            targets = targets_near(lines, params.range.start.line, params.range.end.line,
+                                   self.lsp_settings.action_range_lines)
+        except Exception as exc:   # a parser failure must not cost the user the server
+            self.log(lsp.MessageType.Warning, f"DiSE could not read {doc.uri}: {_detail(exc)}")
+            return []
+        actions = []
+        for target in targets:
+            title = target.title(TITLE_TEXT_CHARS)
+            actions.append(lsp.CodeAction(
+                title=title, kind=ACTION_KIND,
+                command=lsp.Command(title=title, command=COMMAND_GENERATE,
+                                    arguments=[_generate_arguments(doc, target)])))
+        return actions
+
+    def _lines(self, doc: TextDocument) -> tuple[str, ...]:
+        """``doc.lines`` for this version, split once (pygls splits on every access)."""
+        cached = self._line_cache.get(doc.uri)
+        if cached and cached[0] == doc.version and cached[1] is doc.source:
+            return cached[2]
+        lines = tuple(lsp_lines(doc.source))
+        self._line_cache[doc.uri] = (doc.version, doc.source, lines)
+        return lines
+
+    async def on_hover(self, params: lsp.HoverParams) -> lsp.Hover | None:
+        uri = params.text_document.uri
+        doc = self._document(uri)
+        if doc is None:
+            return None
+        if not self.index.loaded(uri):
+            await self._wait_for_index(uri)
+        match = self._known_at(doc, params.position.line)
+        if match is None:
+            return None
+        known, edited, region, lines = match
+        value = hover_markdown(known.artifact, queue_position=known.queue_position,
+                               optimise_below=self._optimise_below(), edited=edited,
+                               versions=known.versions)
+        end_char = len(lines[region.end].rstrip("\r\n"))
+        hover_range = doc.position_codec.range_to_client_units(
+            lines, _server_range(region.start, 0, region.end, end_char))
+        return lsp.Hover(contents=lsp.MarkupContent(kind=self._markup_kind(), value=value),
+                         range=hover_range)
+
+    def _known_at(self, doc: TextDocument, line: int):
+        lines = self._lines(doc)
+        for region in enclosing_regions(lines, line):
+            found = self.index.match(doc.uri, lines, region)
+            if found:
+                return found[0], found[1], region, lines
+        return None
+
+    async def on_code_lens(self, params: lsp.CodeLensParams) -> list[lsp.CodeLens]:
+        doc = self._document(params.text_document.uri)
+        if doc is None or len(doc.source) > self.lsp_settings.max_scan_chars:
+            return []
+        entries = self.index.entries(doc.uri)
+        known = sorted(entries.by_name.values(), key=lambda k: k.name) if entries else []
+        key = (doc.version, tuple((k.node_id, k.artifact.version, k.queue_position)
+                                  for k in known))
+        cached = self._lenses.get(doc.uri)
+        if cached and cached[0] == key:
+            return cached[1]
+        lenses = [self._generate_lens(doc, target) for target in await self._targets(doc)]
+        if known:
+            lenses += await self._in_worker(self._parse_pool, self._function_lenses, doc.source,
+                                            known)
+        self._lenses[doc.uri] = (key, lenses)
+        return lenses
+
+    def _generate_lens(self, doc: TextDocument, target: Target) -> lsp.CodeLens:
+        return lsp.CodeLens(
+            range=lsp.Range(start=lsp.Position(line=target.line, character=0),
+                            end=lsp.Position(line=target.line, character=0)),
+            command=lsp.Command(title=target.title(TITLE_TEXT_CHARS), command=COMMAND_GENERATE,
+                                arguments=[_generate_arguments(doc, target)]))
+
+    @staticmethod
+    def _function_lenses(source: str, known: list[Known]) -> list[lsp.CodeLens]:
+        """In the parse thread: one lens above each generated function still in the file."""
+        lines = split_lines(source)
+        lenses = []
+        for item in known:
+            region = region_by_name(lines, item.name)
+            if region is None:
+                continue
+            edited = region_hash(lines, region) != item.content_hash
+            a = item.artifact
+            title = f"DiSE: fitness {a.fitness_score:.2f} · v{a.version}" + (
+                " · edited" if edited else "")
+            lenses.append(lsp.CodeLens(
+                range=lsp.Range(start=lsp.Position(line=region.start, character=0),
+                                end=lsp.Position(line=region.start, character=0)),
+                command=lsp.Command(title=title, command=COMMAND_SHOW,
+                                    arguments=[{"nodeId": item.node_id}])))
+        return lenses
+
+    def _markup_kind(self) -> lsp.MarkupKind:
+        caps = self.client_capabilities.text_document
+        formats = caps.hover.content_format if caps and caps.hover else None
+        if formats and lsp.MarkupKind.Markdown not in formats:
+            return lsp.MarkupKind.PlainText
+        return lsp.MarkupKind.Markdown
+
+    def _optimise_below(self) -> float:
+        return self.settings.config.pipeline.optimise_below if self.settings else 0.8
+
+    # -- settings ---------------------------------------------------------------------------
+    async def on_did_change_configuration(self, params: lsp.DidChangeConfigurationParams) -> None:
+        options = params.settings
+        if not options and _supports(self.client_capabilities, "workspace", "configuration"):
+            try:
+                answer = await self.workspace_configuration_async(lsp.ConfigurationParams(
+                    items=[lsp.ConfigurationItem(section=SERVER_NAME)]))
+                options = answer[0] if answer else None
+            except Exception as exc:
+                self.log(lsp.MessageType.Warning, f"workspace/configuration failed: {exc}")
+                return
+        if not isinstance(options, dict):
+            return
+        merged = {**self.cfg_overrides, **unwrap(options)}
+        try:
+            settings = await self._in_worker(self._io_pool, build_settings, merged,
+                                             self._workspace_root())
+        except ConfigError as exc:
+            self.tell(lsp.MessageType.Error, f"DiSE settings: {exc}")
+            return
+        old = self.settings
+        self.settings = settings
+        if old is None or old.lsp.generation_workers != settings.lsp.generation_workers:
+            if self._generation_pool is not None:
+                self._generation_pool.shutdown(wait=False)
+                self._generation_pool = None
+        self._start_backend()
+        if old is None or old.config.store_path != settings.config.store_path:
+            for uri in list(self.workspace.text_documents):
+                self.index.forget(uri)
+                self._schedule_index(uri)
+        self.log(lsp.MessageType.Info, "DiSE settings updated.")
+
+    # -- generation -------------------------------------------------------------------------
+    def on_progress_cancel(self, params: lsp.WorkDoneProgressCancelParams) -> None:
+        job = self.jobs.get(str(params.token))
+        if job is not None:
+            job.cancel.cancel()
+
+    async def cmd_generate(self, *args: Any) -> dict[str, Any]:
+        params = _object_argument(COMMAND_GENERATE, args, ("uri", "line"))
+        uri, line = params["uri"], _int_argument(COMMAND_GENERATE, params, "line")
+        doc = self._document(uri)
+        if doc is None:
+            return self._refuse(f"DiSE cannot generate in {uri}: the file is not open in the "
+                                "editor; open it and run the action again.")
+        target = self._target_for(doc, line, params.get("name"),
+                                  same_version=params.get("version") in (None, doc.version))
+        if target is None:
+            return self._refuse(f"There is no stub or `# dise:` comment on line {line + 1} of "
+                                f"{_short(uri)} any more; list the code actions again.")
+        busy = [j for j in self.jobs.values() if j.uri == doc.uri and j.target.line == target.line
+                and j.target.kind == target.kind]
+        if busy:
+            return self._refuse(f"DiSE is already generating {target.label}; wait for it or "
+                                "cancel it.", kind=lsp.MessageType.Info)
+        return await self._generate(doc, target)
+
+    def _target_for(self, doc: TextDocument, line: int, name: Any,
+                    same_version: bool) -> Target | None:
+        """The target an action was listed for; by name when the document moved on.
+
+        Parses only the function at hand, so the job (and its progress) starts at once; the
+        whole file is parsed when the result is spliced in.
+        """
+        lines = self._lines(doc)
+        if same_version or not isinstance(name, str) or not name:
+            found = [t for t in targets_near(lines, line, line, 0) if t.line == line]
+            if found or not isinstance(name, str) or not name:
+                return found[0] if found else None
+        region = region_by_name(lines, name, near=line)
+        if region is None:
+            return None
+        found = [t for t in targets_near(lines, region.start, region.start, 0)
+                 if t.kind == "stub" and t.name == name]
+        return found[0] if found else None
+
+    def _refuse(self, message: str, kind: lsp.MessageType = lsp.MessageType.Warning,
+                **extra: Any) -> dict[str, Any]:
+        self.tell(kind, message)
+        return {"applied": False, "reason": message, **extra}
+
+    def _request_for(self, doc: TextDocument, target: Target) -> Request:
+        path = to_fs_path(doc.uri) or ""
+        root = self._workspace_root() or (os.path.dirname(path) if path else "")
+        if target.kind == "stub":
+            spec = target.found.spec
+            return Request(text=spec.docstring or spec.name, spec=spec, file_source=doc.source,
+                           file_path=path, workspace=root)
+        return Request(text=target.text, file_source=doc.source, file_path=path,
+                       workspace=root)
+
+    async def _generate(self, doc: TextDocument, target: Target) -> dict[str, Any]:
+        job = Job(token=f"dise/generate/{uuid.uuid4().hex}", uri=doc.uri, target=target)
+        request = self._request_for(doc, target)
+        progress = ProgressReporter(self, job.token,
+                                    _supports(self.client_capabilities, "window",
+                                              "work_done_progress"))
+        self.jobs[job.token] = job
+        outcome = "failed"
+        try:
+            await progress.begin(f"DiSE: generating {target.label}", "starting…")
+            engine = await self.engine()
+            artifact = await self._run_generation(engine, request, job, progress)
+            if job.cancel.cancelled:
+                outcome = "cancelled"
+                return self._refuse(f"Generation of {target.label} was cancelled; the stored "
+                                    f"result {artifact.artifact_id} was not inserted.",
+                                    kind=lsp.MessageType.Info, cancelled=True,
+                                    nodeId=artifact.node_id)
+            progress.report("inserting…")
+            result = await self._insert(doc.uri, target, artifact)
+            outcome = (f"inserted {artifact.function_name} (fitness "
+                       f"{artifact.fitness_score:.2f})" if result["applied"] else "not inserted")
+            return result
+        except asyncio.CancelledError:
+            job.cancel.cancel()  # the client cancelled the request, or the server shuts down
+            outcome = "cancelled"
+            raise
+        except Cancelled:
+            outcome = "cancelled"
+            return self._refuse(f"Generation of {target.label} was cancelled.",
+                                kind=lsp.MessageType.Info, cancelled=True)
+        except DiseError as exc:
+            self.tell(lsp.MessageType.Error, str(exc), _detail(exc))
+            return {"applied": False, "reason": str(exc)}
+        except Exception as exc:
+            message = (f"DiSE failed while generating {target.label}: {type(exc).__name__}: "
+                       f"{_first_line(exc)}. The DiSE log has the details.")
+            self.tell(lsp.MessageType.Error, message, _detail(exc))
+            return {"applied": False, "reason": message}
+        finally:
+            self.jobs.pop(job.token, None)
+            progress.end(outcome)
+
+    async def _run_generation(self, engine: Any, request: Request, job: Job,
+                              progress: ProgressReporter) -> Artifact:
+        def on_progress(stage: str, message: str) -> None:   # called in the worker thread
+            self._from_thread(progress.report, message)
+
+        future = self._generation_executor().submit(engine.generate, request,
+                                                    progress=on_progress, cancel=job.cancel)
+        self._running.add(future)
+        future.add_done_callback(self._running.discard)
+        try:
+            return await asyncio.wrap_future(future)
+        except asyncio.CancelledError:
+            job.cancel.cancel()
+            raise
+
+    async def _insert(self, uri: str, target: Target, artifact: Artifact) -> dict[str, Any]:
+        """Apply the function where the target is now; refuse if the target itself changed."""
+        done = {"nodeId": artifact.node_id, "artifactId": artifact.artifact_id,
+                "fitness": artifact.fitness_score}
+        for _ in range(self.lsp_settings.reanchor_attempts):
+            doc = self._document(uri)
+            if doc is None:
+                return self._refuse(
+                    f"{_short(uri)} was closed while DiSE generated {target.label}; it is stored "
+                    f"as {artifact.artifact_id} (dise.showArtifact shows it).", **done)
+            source, version = doc.source, doc.version
+            try:
+                prepared = await self._in_worker(self._parse_pool, prepare_edit, source,
+                                                 target, artifact.code, artifact.function_name)
+            except DiseError as exc:
+                return self._refuse(f"{exc} The result is stored as {artifact.artifact_id}.",
+                                    **done)
+            if prepared is None:
+                return self._refuse(
+                    f"{target.label} changed while DiSE was generating it, so nothing was "
+                    f"written; the result is stored as {artifact.artifact_id}. Run the action "
+                    "again to regenerate.", **done)
+            doc = self._document(uri)
+            if doc is None or doc.version != version:
+                continue  # the text moved on while the edit was prepared: look again
+            answer = await self.workspace_apply_edit_async(lsp.ApplyWorkspaceEditParams(
+                edit=self._workspace_edit(doc, prepared),
+                label=f"DiSE: generate {artifact.function_name}"))
+            if not answer.applied:
+                reason = answer.failure_reason or "the editor refused the edit"
+                return self._refuse(f"The editor did not apply {artifact.function_name} "
+                                    f"({reason}); it is stored as {artifact.artifact_id}.",
+                                    **done)
+            await self._remember(uri, prepared, artifact)
+            return {"applied": True, **done}
+        return self._refuse(f"{_short(uri)} kept changing while DiSE inserted "
+                            f"{artifact.function_name}; nothing was written. It is stored as "
+                            f"{artifact.artifact_id}.", **done)
+
+    def _workspace_edit(self, doc: TextDocument, prepared: PreparedEdit) -> lsp.WorkspaceEdit:
+        lines = lsp_lines(prepared.source)
+        edits = [lsp.TextEdit(range=doc.position_codec.range_to_client_units(
+            lines, _server_range(sl, sc, el, ec)), new_text=text)
+            for sl, sc, el, ec, text in prepared.edits]
+        if _supports(self.client_capabilities, "workspace", "workspace_edit", "document_changes"):
+            return lsp.WorkspaceEdit(document_changes=[lsp.TextDocumentEdit(
+                text_document=lsp.OptionalVersionedTextDocumentIdentifier(uri=doc.uri,
+                                                                          version=doc.version),
+                edits=edits)])
+        return lsp.WorkspaceEdit(changes={doc.uri: edits})
+
+    async def _remember(self, uri: str, prepared: PreparedEdit, artifact: Artifact) -> None:
+        """Record where the function went so hover knows it after edits, reopen and restart."""
+        lines = split_lines(prepared.new_source)
+        region = region_by_name(lines, artifact.function_name, near=prepared.target.line)
+        digest = region_hash(lines, region) if region else ""
+        self.index.add(uri, Known(node_id=artifact.node_id, name=artifact.function_name,
+                                  content_hash=digest, artifact=artifact,
+                                  versions=artifact.version))
+        self._lenses.pop(uri, None)
+        try:
+            store = await self.store()
+            known = await self._in_worker(self._io_pool, _record_location, store,
+                                          artifact.node_id, uri, digest)
+        except Exception as exc:
+            self.log(lsp.MessageType.Warning,
+                     f"DiSE could not record where {artifact.function_name} went: {_detail(exc)}")
+            return
+        if known is not None:
+            self.index.add(uri, known)
+
+    # -- status commands --------------------------------------------------------------------
+    def _node_argument(self, command: str, args: tuple) -> str | None:
+        if not args:
+            return None
+        params = _object_argument(command, args, ())
+        if params.get("nodeId"):
+            return str(params["nodeId"])
+        if "uri" in params and "line" in params:
+            doc = self._document(params["uri"])
+            line = _int_argument(command, params, "line")
+            match = self._known_at(doc, line) if doc is not None else None
+            if match is None:
+                raise DiseError(f"No DiSE-generated function at line {line + 1} of "
+                                f"{_short(str(params['uri']))}.")
+            return match[0].node_id
+        raise JsonRpcInvalidParams.of(ValueError(
+            f'{command} takes {{"nodeId": ...}} or {{"uri": ..., "line": ...}}'))
+
+    async def cmd_status(self, *args: Any) -> dict[str, Any]:
+        try:
+            node_id = self._node_argument(COMMAND_STATUS, args)
+            engine = await self.engine()
+            if node_id is None:
+                return {"jobs": [{"token": j.token, "uri": j.uri, "target": j.target.label}
+                                 for j in self.jobs.values()],
+                        "store": str(self.settings.config.store_path) if self.settings else "",
+                        "knownFunctions": self.index.nodes()}
+            status = await self._in_worker(self._io_pool, engine.status, node_id)
+        except DiseError as exc:
+            return self._refuse(str(exc), kind=lsp.MessageType.Error)
+        latest = status["latest"]
+        known = Known(node_id, latest.function_name, "", latest, status.get("queue_position"),
+                      len(status["versions"]))
+        self.index.update_node(known)
+        self._lenses.clear()
+        summary = artifact_summary(latest, status.get("queue_position"))
+        summary["versions"] = [{"version": v.version, "fitness": v.fitness_score,
+                                "parent": v.parent, "phase": v.phase}
+                               for v in status["versions"]]
+        return summary
+
+    async def cmd_show_artifact(self, *args: Any) -> dict[str, Any]:
+        try:
+            node_id = self._node_argument(COMMAND_SHOW, args)
+            if node_id is None:
+                raise JsonRpcInvalidParams.of(ValueError(
+                    f'{COMMAND_SHOW} takes {{"nodeId": ..., "version"?: ...}}'))
+            wanted = _object_argument(COMMAND_SHOW, args, ()).get("version")
+            engine = await self.engine()
+            status = await self._in_worker(self._io_pool, engine.status, node_id)
+        except DiseError as exc:
+            return self._refuse(str(exc), kind=lsp.MessageType.Error)
+        versions = status["versions"]
+        chosen = next((v for v in versions if v.version == wanted), None) if wanted else None
+        artifact = chosen or status["latest"]
+        queue = status.get("queue_position")
+        data = artifact_summary(artifact, queue)
+        data.update(code=artifact.code, tests=artifact.tests, prompt=artifact.prompt,
+                    lint=artifact.lint, toolUsage=artifact.tool_usage,
+                    markdown=hover_markdown(artifact, queue_position=queue,
+                                            optimise_below=self._optimise_below(), edited=False,
+                                            versions=len(versions)))
+        return data
+
+
+# -- helpers ------------------------------------------------------------------------------------
+def _plain(method: Callable) -> Callable:
+    """A plain function for pygls (it sets attributes on handlers; bound methods refuse).
+
+    Its first parameter is named ``ls`` so pygls passes the server, which it ignores; the
+    rest (params, or a command's raw arguments) go to ``method`` unchanged.
+    """
+    if asyncio.iscoroutinefunction(method):
+        async def handler(ls: Any, *args: Any) -> Any:
+            return await method(*args)
+    else:
+        def handler(ls: Any, *args: Any) -> Any:
+            return method(*args)
+    handler.__name__ = handler.__qualname__ = method.__name__
+    return handler
+
+
+def _record_location(store: Any, node_id: str, uri: str, digest: str) -> Known | None:
+    """In the io thread: persist the mapping, then read back the node as the index holds it."""
+    store.set_location(node_id, uri, digest)
+    return known_from_store(store, node_id, digest)
+
+
+def _result_or_none(future: concurrent.futures.Future | None) -> Any | None:
+    if future is None or not future.done() or future.cancelled() or future.exception():
+        return None
+    return future.result()
+
+
+def _exception_or_none(future: concurrent.futures.Future | None) -> BaseException | None:
+    if future is None or not future.done() or future.cancelled():
+        return None
+    return future.exception()
+
+
+def _fallback_settings(overrides: dict[str, Any], root: str) -> ServerSettings:
+    try:
+        return build_settings(overrides, root)
+    except ConfigError:
+        return ServerSettings(config=Config(), lsp=LspSettings(), raw={})
+
+
+def _server_range(sl: int, sc: int, el: int, ec: int):
+    from pygls.workspace import ServerTextRange
+
+    return ServerTextRange(start=ServerTextPosition(sl, sc), end=ServerTextPosition(el, ec))
+
+
+def _generate_arguments(doc: TextDocument, target: Target) -> dict[str, Any]:
+    args: dict[str, Any] = {"uri": doc.uri, "line": target.line, "version": doc.version}
+    if target.name:
+        args["name"] = target.name
+    return args
+
+
+def _kind_wanted(only: list[str] | None) -> bool:
+    if not only:
+        return True
+    return any(ACTION_KIND == kind or ACTION_KIND.startswith(f"{kind}.") for kind in only)
+
+
+def _supports(caps: Any, *path: str) -> bool:
+    for name in path:
+        caps = getattr(caps, name, None)
+        if caps is None:
+            return False
+    return bool(caps)
+
+
+def _object_argument(command: str, args: tuple, required: tuple[str, ...]) -> dict[str, Any]:
+    if len(args) != 1 or not isinstance(args[0], dict):
+        raise JsonRpcInvalidParams.of(ValueError(
+            f"{command} takes one object argument with {', '.join(required) or 'its fields'}"))
+    missing = [key for key in required if key not in args[0]]
+    if missing:
+        raise JsonRpcInvalidParams.of(ValueError(f"{command} is missing {', '.join(missing)}"))
+    return args[0]
+
+
+def _int_argument(command: str, params: dict[str, Any], key: str) -> int:
+    value = params.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise JsonRpcInvalidParams.of(ValueError(
+            f"{command}: {key} must be a line number (0 or more), not {value!r}"))
+    return value
+
+
+def _short(uri: str) -> str:
+    return uri.rsplit("/", 1)[-1] or uri
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _user_message(exc: BaseException) -> str:
+    if isinstance(exc, DiseError):
+        return str(exc)
+    return (f"DiSE could not start its engine: {type(exc).__name__}: {_first_line(exc)}. "
+            "The DiSE log has the details.")
+
+
+def _detail(exc: BaseException) -> str:
+    """The log's version of an error: the traceback, and what the model said if kept."""
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).rstrip()
+    raw = getattr(exc, "raw", "")
+    return f"{text}\nmodel output:\n{raw}" if raw else text
+
+
+def serve(cfg_overrides: dict[str, Any] | None = None) -> None:
+    """Speak LSP over stdin/stdout until the client says ``exit`` or goes away."""
+    logging.basicConfig(stream=sys.stderr, level=logging.WARNING,
+                        format="dise-lsp %(levelname)s %(name)s: %(message)s")
+    server = DiseServer(cfg_overrides)
+    try:
+        server.start_io()
+    finally:
+        server.close()

@@ -1,0 +1,260 @@
+"""An editor stand-in for the language-server tests, on top of pytest-lsp's test client.
+
+``Editor`` starts ``python -m dise.lsp`` (the same code as ``dise serve``) with the
+capabilities of a real client profile, keeps its own copy of each open document, and applies
+``workspace/applyEdit`` the way an editor does: it refuses a versioned edit for an older
+version, changes its copy, and sends ``didChange`` back to the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable, Union
+
+from lsprotocol import types as lsp
+from pygls.uris import from_fs_path
+from pygls.workspace import TextDocument
+from pytest_lsp import LanguageClient, client_capabilities, make_test_lsp_client
+
+REPO = Path(__file__).resolve().parents[1]
+#: Both client profiles the server must work with (VS Code and Neovim 0.11).
+PROFILES = ("visual-studio-code", "neovim")
+DOUBLE_ENGINE = "lsp_double:DoubleEngine"
+#: Upper bound for waiting on the server in a test: a hang fails instead of blocking forever.
+#: Not a speed assertion; generations with the double take well under a second.
+WAIT_LIMIT_S = 120.0
+POLL_S = 0.02
+
+
+def server_env(engine: str | None = DOUBLE_ENGINE, **extra: str) -> dict[str, str]:
+    """The server's environment: this process's (DISE_HOME per test) plus the engine choice."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO / "server"), str(REPO / "tests")])
+    env.pop("DISE_TEST_ENGINE", None)
+    if engine:
+        env["DISE_TEST_ENGINE"] = engine
+    env.update(extra)
+    return env
+
+
+async def wait_until(condition: Callable[[], Any], what: str,
+                     limit: float = WAIT_LIMIT_S) -> Any:
+    """Poll ``condition`` until it is truthy (pytest-lsp has no wait-for-request)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit
+    while True:
+        value = condition()
+        if value:
+            return value
+        if loop.time() > deadline:
+            raise AssertionError(f"gave up waiting for {what}")
+        await asyncio.sleep(POLL_S)
+
+
+def _fix_code_action_union(client: LanguageClient) -> None:
+    """Read ``CodeAction``s that carry a ``command`` as CodeActions, not as Commands.
+
+    lsprotocol 2025.0.0 structures ``Command | CodeAction`` as a Command whenever the object
+    has a ``command`` key, which every CodeAction with a command has (its value is then an
+    object, not a string). Real editors parse the JSON themselves; only this test client
+    needs the fix.
+    """
+    converter = client.protocol._converter
+
+    def structure(obj: Any, _: type) -> lsp.Command | lsp.CodeAction:
+        if isinstance(obj.get("command"), str):
+            return converter.structure(obj, lsp.Command)
+        return converter.structure(obj, lsp.CodeAction)
+
+    converter.register_structure_hook(Union[lsp.Command, lsp.CodeAction], structure)
+
+
+class Editor:
+    """One editor session talking to one server process."""
+
+    def __init__(self, profile: str, workspace: Path, env: dict[str, str],
+                 init_options: dict[str, Any] | None = None) -> None:
+        self.profile, self.workspace, self.env = profile, workspace, env
+        self.init_options = init_options
+        self.client: LanguageClient = make_test_lsp_client()
+        self.docs: dict[str, TextDocument] = {}
+        self.applied: list[lsp.ApplyWorkspaceEditParams] = []
+        self.refuse_edits = False
+
+        def apply_edit(ls: LanguageClient, params: lsp.ApplyWorkspaceEditParams):
+            return self._apply_edit(params)
+
+        self.client.feature(lsp.WORKSPACE_APPLY_EDIT)(apply_edit)
+        _fix_code_action_union(self.client)
+
+    # -- lifecycle ----------------------------------------------------------------------
+    async def start(self) -> lsp.InitializeResult:
+        await self.client.start_io(sys.executable, "-m", "dise.lsp", env=self.env,
+                                   cwd=str(REPO))
+        root = from_fs_path(str(self.workspace))
+        return await self.client.initialize_session(lsp.InitializeParams(
+            capabilities=client_capabilities(self.profile), root_uri=root,
+            workspace_folders=[lsp.WorkspaceFolder(uri=root, name="ws")],
+            initialization_options=self.init_options))
+
+    async def stop(self) -> None:
+        await self.client.shutdown_session()
+        await self.client.stop()
+
+    def reset(self) -> None:
+        """Forget what was observed so far (a server shared by several tests)."""
+        self.client.messages.clear()
+        self.client.log_messages.clear()
+        self.client.progress_reports.clear()
+        self.applied.clear()
+        self.refuse_edits = False
+
+    @property
+    def messages(self) -> list[lsp.ShowMessageParams]:
+        return self.client.messages
+
+    # -- documents ----------------------------------------------------------------------
+    def open(self, name: str, text: str) -> str:
+        path = self.workspace / name
+        path.write_text(text)
+        uri = from_fs_path(str(path))
+        self.docs[uri] = TextDocument(uri, text, version=1)
+        self.client.text_document_did_open(lsp.DidOpenTextDocumentParams(
+            text_document=lsp.TextDocumentItem(uri=uri, language_id="python", version=1,
+                                               text=text)))
+        return uri
+
+    def text(self, uri: str) -> str:
+        return self.docs[uri].source
+
+    def replace(self, uri: str, text: str) -> None:
+        """The user rewrites the document (one whole-document change)."""
+        self._change(uri, [lsp.TextDocumentContentChangeWholeDocument(text=text)])
+
+    def insert(self, uri: str, line: int, text: str) -> None:
+        """The user types ``text`` at the start of ``line`` (an incremental change)."""
+        at = lsp.Position(line=line, character=0)
+        self._change(uri, [lsp.TextDocumentContentChangePartial(
+            range=lsp.Range(start=at, end=at), text=text)])
+
+    def _change(self, uri: str, changes: list) -> None:
+        doc = self.docs[uri]
+        for change in changes:
+            doc.apply_change(change)
+        doc.version = (doc.version or 0) + 1
+        self.client.text_document_did_change(lsp.DidChangeTextDocumentParams(
+            text_document=lsp.VersionedTextDocumentIdentifier(uri=uri, version=doc.version),
+            content_changes=changes))
+
+    def save(self, uri: str) -> None:
+        Path(TextDocument(uri).path).write_text(self.text(uri))
+        self.client.text_document_did_save(lsp.DidSaveTextDocumentParams(
+            text_document=lsp.TextDocumentIdentifier(uri=uri), text=self.text(uri)))
+
+    def close(self, uri: str) -> None:
+        self.docs.pop(uri, None)
+        self.client.text_document_did_close(lsp.DidCloseTextDocumentParams(
+            text_document=lsp.TextDocumentIdentifier(uri=uri)))
+
+    def _apply_edit(self, params: lsp.ApplyWorkspaceEditParams) -> lsp.ApplyWorkspaceEditResult:
+        """What an editor does with ``workspace/applyEdit``."""
+        self.applied.append(params)
+        if self.refuse_edits:
+            return lsp.ApplyWorkspaceEditResult(applied=False, failure_reason="user declined")
+        edit = params.edit
+        per_doc: list[tuple[str, int | None, list[lsp.TextEdit]]] = []
+        for doc_edit in edit.document_changes or []:
+            per_doc.append((doc_edit.text_document.uri, doc_edit.text_document.version,
+                            list(doc_edit.edits)))
+        for uri, edits in (edit.changes or {}).items():
+            per_doc.append((uri, None, list(edits)))
+        for uri, version, edits in per_doc:
+            doc = self.docs.get(uri)
+            if doc is None:
+                return lsp.ApplyWorkspaceEditResult(applied=False, failure_reason="not open")
+            if version is not None and version != doc.version:
+                return lsp.ApplyWorkspaceEditResult(applied=False,
+                                                    failure_reason="document version changed")
+        for uri, _, edits in per_doc:
+            ordered = sorted(edits, key=lambda e: (e.range.start.line, e.range.start.character),
+                             reverse=True)
+            self._change(uri, [lsp.TextDocumentContentChangePartial(range=e.range,
+                                                                    text=e.new_text)
+                               for e in ordered])
+        return lsp.ApplyWorkspaceEditResult(applied=True)
+
+    # -- requests -----------------------------------------------------------------------
+    async def actions(self, uri: str, line: int, end_line: int | None = None,
+                      only: list[str] | None = None) -> list[lsp.CodeAction]:
+        end = lsp.Position(line=line if end_line is None else end_line, character=0)
+        result = await self.client.text_document_code_action_async(lsp.CodeActionParams(
+            text_document=lsp.TextDocumentIdentifier(uri=uri),
+            range=lsp.Range(start=lsp.Position(line=line, character=0), end=end),
+            context=lsp.CodeActionContext(diagnostics=[], only=only)))
+        return [a for a in result or [] if isinstance(a, lsp.CodeAction)]
+
+    async def hover(self, uri: str, line: int, character: int = 4) -> lsp.Hover | None:
+        return await self.client.text_document_hover_async(lsp.HoverParams(
+            text_document=lsp.TextDocumentIdentifier(uri=uri),
+            position=lsp.Position(line=line, character=character)))
+
+    async def hover_text(self, uri: str, line: int, character: int = 4) -> str:
+        hover = await self.hover(uri, line, character)
+        if hover is None:
+            return ""
+        contents = hover.contents
+        return contents.value if isinstance(contents, lsp.MarkupContent) else str(contents)
+
+    async def code_lenses(self, uri: str) -> list[lsp.CodeLens]:
+        return await self.client.text_document_code_lens_async(lsp.CodeLensParams(
+            text_document=lsp.TextDocumentIdentifier(uri=uri))) or []
+
+    async def execute(self, command: str, *arguments: Any) -> Any:
+        return await self.client.workspace_execute_command_async(lsp.ExecuteCommandParams(
+            command=command, arguments=list(arguments)))
+
+    async def run_action(self, action: lsp.CodeAction) -> Any:
+        assert action.command is not None
+        return await self.execute(action.command.command, *(action.command.arguments or []))
+
+    def start_action(self, action: lsp.CodeAction) -> asyncio.Task:
+        """Run an action in the background (to edit or cancel while it generates)."""
+        return asyncio.ensure_future(self.run_action(action))
+
+    # -- progress -----------------------------------------------------------------------
+    def progress(self) -> dict[Any, list]:
+        return self.client.progress_reports
+
+    def begun_tokens(self) -> list[Any]:
+        return [token for token, values in self.progress().items()
+                if any(isinstance(v, lsp.WorkDoneProgressBegin) for v in values)]
+
+    def cancel_progress(self, token: Any) -> None:
+        self.client.window_work_done_progress_cancel(
+            lsp.WorkDoneProgressCancelParams(token=token))
+
+
+def stub_file(name: str = "is_valid_email", doc: str = "Return True if s looks like an "
+              "email address.") -> str:
+    """A small module with one stub, one finished function and a ``# dise:`` comment."""
+    return (
+        "import os\n"
+        "\n"
+        "\n"
+        f"def {name}(s: str) -> bool:\n"
+        f'    """{doc}"""\n'
+        "\n"
+        "\n"
+        "def finished(x):\n"
+        "    return x + 1\n"
+        "\n"
+        "\n"
+        "# dise: reverse the words in a sentence\n"
+    )
+
+
+#: Line numbers in ``stub_file()``.
+STUB_LINE, FINISHED_LINE, COMMENT_LINE = 3, 7, 11
