@@ -157,3 +157,29 @@ def test_request_in_another_language_works(engine, models_dir):
     artifact = engine.generate(Request(text="Escribe una función que invierta una cadena",
                                        asserts=["assert invertir('abc') == 'cba'"]))
     assert artifact.function_name == "invertir" and "def invertir" in artifact.code
+
+
+@pytest.mark.model
+def test_auto_backend_uses_a_running_ollama_through_the_official_client(fake_ollama):
+    cfg = load_config()
+    cfg.ollama.host = fake_ollama.host
+    artifact = Engine(cfg).generate(Request(
+        text="Write a function to add two numbers.", asserts=["assert add(2, 3) == 5"]))
+    assert artifact.backend == "ollama" and "qwen2.5-coder:0.5b" in artifact.model
+    assert any(path == "/api/chat" for _, path, _ in fake_ollama.requests)
+    assert artifact.test_passed
+
+
+@pytest.mark.model
+def test_ollama_dropping_mid_answer_is_a_clear_error_and_stores_nothing(fake_ollama):
+    from dise.llm.base import OllamaUnavailable
+
+    cfg = load_config()
+    cfg.ollama.host = fake_ollama.host
+    fake_ollama.drop_after_chunks = 3
+    engine = Engine(cfg)
+    with pytest.raises(OllamaUnavailable) as err:
+        engine.generate(Request(text="Write a function to add two numbers.",
+                                asserts=["assert add(2, 3) == 5"]))
+    assert "mid-answer" in str(err.value) and "\n" not in str(err.value)
+    assert engine.store.count() == 0
