@@ -7,8 +7,9 @@ import json
 import shlex
 import sys
 import threading
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -18,7 +19,7 @@ from rich.table import Table
 
 from dise import __version__
 from dise.config import Config, ConfigError, load_config
-from dise.engine.types import Artifact, CancelToken, Cancelled, DiseError, Request
+from dise.engine.types import Artifact, Cancelled, CancelToken, DiseError, Request
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)

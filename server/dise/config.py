@@ -11,12 +11,12 @@ from __future__ import annotations
 import copy
 import dataclasses
 import os
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import platformdirs
+import tomllib
 
 Backend = Literal["auto", "ollama", "llamacpp"]
 

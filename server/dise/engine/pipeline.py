@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import ast
 import builtins
+import dataclasses
 import logging
 import re
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Iterator
 
 from dise.config import Config, GeneratorConfig, load_config
 from dise.engine import autofix, extract, prompts, scoring, sentinel, stubs, testgen
@@ -130,12 +131,12 @@ class Engine:
         if best and best.get("generator") in self.cfg.generators and best["generator"] in eligible:
             gen = self.cfg.generators[best["generator"]]
             if best.get("temperature") is not None:
-                gen = GeneratorConfig(**{**gen.__dict__, "temperature": best["temperature"]})
+                gen = dataclasses.replace(gen, temperature=best["temperature"])
             return gen, f"registry best for {task_type}"
         default = self.cfg.generator()
         if default.name in eligible or not eligible:
             return default, "default"
-        return self.cfg.generators[sorted(eligible)[0]], "default does not fit in memory"
+        return self.cfg.generators[min(eligible)], "default does not fit in memory"
 
     # -- the pipeline -----------------------------------------------------------------
     def generate(self, request: Request, *, progress: ProgressFn | None = None,

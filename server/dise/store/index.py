@@ -25,6 +25,7 @@ stores.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import fcntl
 import hashlib
@@ -197,6 +198,8 @@ class IndexSettings:
     threads: int = 1
     #: Texts embedded per batch while repairing the index from the store.
     sync_batch: int = 256
+    #: Journal records (about 2 KB each) before they are folded into a new snapshot.
+    journal_limit: int = 1000
 
 
 @dataclass
@@ -479,7 +482,9 @@ class VectorIndex:
             self._snapshot()
             return
         with os.fdopen(fd, "ab") as fh:
-            if os.fstat(fh.fileno()).st_ino != self._journal_ino:
+            st = os.fstat(fh.fileno())
+            torn = st.st_size != self._journal_offset  # a crash left half a line: start afresh
+            if st.st_ino != self._journal_ino or torn:
                 fh.close()
                 self._snapshot()
                 return
@@ -523,16 +528,19 @@ class VectorIndex:
         self._reset()
         self._ids_sig = _sig(self.ids_path)
         if self._ids_sig is None or not self.faiss_path.is_file():
+            self._skip_journal()
             return
         try:
             meta = json.loads(self.ids_path.read_text("utf-8"))
             index = self._faiss.read_index(str(self.faiss_path))
         except Exception as exc:  # damaged or foreign files: the store rebuilds it
             log.warning("vector index unreadable (%s); it will be rebuilt from the store", exc)
+            self._skip_journal()
             return
         if (meta.get("format") != INDEX_FORMAT or meta.get("model") != self.model_name
                 or meta.get("dim") != self.dim or index.d != self.dim):
             log.info("vector index from another model or format; rebuilding from the store")
+            self._skip_journal()
             return
         self._index, self.kind, self._epoch = index, meta.get("kind", "flat"), meta.get("epoch")
         if self.kind == "ivf":
@@ -554,6 +562,16 @@ class VectorIndex:
         self._next_id = max([self._next_id, *(i + 1 for i in present)])
         self._pending.clear()
 
+    def _skip_journal(self) -> None:
+        """Ignore the journal on disk (it does not extend what we hold); snapshot on next change."""
+        try:
+            st = os.stat(self.journal_path)
+        except FileNotFoundError:
+            self._journal_ino = None
+        else:
+            self._journal_ino, self._journal_offset = st.st_ino, st.st_size
+        self._needs_snapshot = True
+
     def _replay(self, present: set[int] | None) -> None:
         """Apply journal lines after ``_journal_offset``; ``present``: ids in a fresh snapshot."""
         try:
@@ -570,8 +588,8 @@ class VectorIndex:
         if self._journal_offset == 0 and lines:
             header = _parse(lines[0])
             if header is None or header.get("epoch") != self._epoch:
-                # from before the current snapshot: already in it; start a fresh journal
-                self._journal_offset, self._journal_ino = st.st_size, None
+                # from before the current snapshot (already in it): ignore, start afresh
+                self._journal_offset, self._needs_snapshot = st.st_size, True
                 return
             lines = lines[1:]
         for line in lines:
