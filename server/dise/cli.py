@@ -148,8 +148,11 @@ def cmd_generate(cfg: Config, args: argparse.Namespace) -> int:
         raise DiseError("--function needs --file: dise generate --file F --function NAME.")
     if args.file and not args.function:
         raise DiseError("--file needs --function NAME: the stub to fill.")
+    from dise.optimize.state import record_activity
+
     engine = _engine(cfg)
     request, target = _request_from_args(args)
+    record_activity(engine.store)  # a --when-idle optimiser elsewhere waits for the user
     artifact = run_generation(engine, request) if not args.json else \
         engine.generate(request)
     if target is not None:
@@ -176,18 +179,23 @@ def _write_into_file(artifact: Artifact, path: Path, source: str, stub) -> None:
 
 
 def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
-    info = _engine(cfg).status(args.node)
+    from dise.cli_optimize import status_info, status_lines
+
+    engine = _engine(cfg)
+    info = engine.status(args.node)
     if args.json:
         print(json.dumps({"latest": info["latest"].to_dict(),
                           "versions": [v.artifact_id for v in info["versions"]],
-                          "queue_position": info["queue_position"]}, indent=2, default=str))
+                          "queue_position": info["queue_position"],
+                          "optimisation": status_info(engine, args.node)},
+                         indent=2, default=str))
         return 0
     latest = info["latest"]
     print_artifact(latest, queue_position=info["queue_position"])
     lineage = " → ".join(f"{v.artifact_id} ({v.fitness_score:.2f})" for v in info["versions"])
     console.print(f"[bold]lineage[/] {lineage}")
-    if info["queue_position"] is None:
-        console.print("[dim]Not queued for optimisation.[/]")
+    for line in status_lines(engine, args.node):
+        console.print(line, markup=False)
     return 0
 
 
@@ -244,6 +252,8 @@ def cmd_serve(cfg: Config, args: argparse.Namespace) -> int:
 # -- the DiSE> shell ----------------------------------------------------------------------
 SHELL_HELP = """Type what a function should do and press Enter to generate it.
   /status <node>   metrics, lineage and queue position of a stored function
+  /optimize <node> | all | --fitness-below=0.8
+                   improve stored functions now (Phase 2)
   /list            stored functions
   /models          installed models
   /help            this text
@@ -273,6 +283,10 @@ def cmd_shell(cfg: Config, args: argparse.Namespace, stdin=None) -> int:
                 if len(parts) != 2:
                     raise DiseError("Usage: /status <node>  (see /list for node names)")
                 cmd_status(cfg, argparse.Namespace(node=parts[1], json=False))
+            elif line.startswith("/optimize"):
+                from dise.cli_optimize import shell_optimize
+
+                shell_optimize(cfg, line)
             elif line == "/list":
                 cmd_list(cfg, argparse.Namespace(limit=50))
             elif line == "/models":
@@ -327,13 +341,23 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("name", nargs="?", help="model to pull, e.g. qwen2.5-coder-0.5b")
     models.add_argument("--force", action="store_true", help="download again even if present")
 
+    from dise.cli_optimize import add_optimize_parser
+
+    add_optimize_parser(sub, common)
     sub.add_parser("shell", parents=[common], help="interactive DiSE> prompt")
     sub.add_parser("serve", parents=[common], help="run the language server over stdio")
     return parser
 
 
+def cmd_optimize(cfg: Config, args: argparse.Namespace) -> int:
+    from dise.cli_optimize import cmd_optimize as run
+
+    return run(cfg, args)
+
+
 COMMANDS = {"generate": cmd_generate, "status": cmd_status, "list": cmd_list,
-            "models": cmd_models, "shell": cmd_shell, "serve": cmd_serve}
+            "models": cmd_models, "shell": cmd_shell, "serve": cmd_serve,
+            "optimize": cmd_optimize}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

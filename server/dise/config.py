@@ -111,6 +111,76 @@ class ScoringConfig:
 
 
 @dataclass
+class OptimizeConfig:
+    """Phase 2, background optimisation (see ``dise.optimize``): what to try, when to stop,
+    when to run."""
+
+    #: Start the optimiser thread inside ``dise serve``.
+    enabled: bool = True
+    #: Generators to experiment with; empty means every configured one the hardware can hold.
+    experiment_generators: list[str] = field(default_factory=list)
+    temperatures: list[float] = field(default_factory=lambda: [0.0, 0.3, 0.7])
+    #: Prompt approaches: "plain", "repair" (test-driven repair rounds), "few_shot"
+    #: (retrieved verified examples in the prompt) and "few_shot+repair".
+    approaches: list[str] = field(default_factory=lambda: ["plain", "repair", "few_shot",
+                                                           "few_shot+repair"])
+    #: Concurrent experiments; 0 follows the hardware (``HardwareConfig.cores_per_worker``).
+    workers: int = 0
+    #: Model repair rounds in the "repair" approaches.
+    repair_rounds: int = 1
+    #: Retrieved examples in the "few_shot" approaches.
+    few_shot_k: int = 2
+    #: A new version must beat the current fitness by at least this much (absolute).
+    min_gain: float = 0.02
+    #: Relative gain over the current version that promotes the winning setup to the
+    #: best-generator registry of its task type (0.10 = 10 % better).
+    registry_gain: float = 0.10
+    #: Stop once a candidate's fitness exceeds this.
+    target_fitness: float = 0.95
+    #: End the experiments after this many attempts in a row without a better candidate.
+    patience: int = 3
+    #: Resource budget per node and run: experiments, and wall-clock seconds across restarts.
+    max_attempts: int = 12
+    node_time_limit_s: float = 900.0
+    #: Stage 3: temperature steps around the best setup, and their bounds.
+    temperature_step: float = 0.1
+    temperature_max: float = 1.2
+    incremental_max_steps: int = 4
+    #: Queued work waits until the user is idle (explicit requests do not wait).
+    when_idle: bool = True
+    #: The user is idle after this many seconds without edits or requests.
+    idle_after_s: float = 120.0
+    #: Time trigger: re-examine functions below ``target_fitness`` this often, when idle.
+    schedule_interval_s: float = 6 * 3600.0
+    #: Usage trigger: queue a function used more than this many times.
+    usage_threshold: int = 10
+    #: How often the usage and fitness triggers scan the store.
+    scan_interval_s: float = 30.0
+    #: How often the optimiser thread wakes up to look for work when nothing wakes it.
+    poll_interval_s: float = 1.0
+    #: User activity is written to the store at most this often (so other DiSE processes,
+    #: e.g. ``dise optimize --background --when-idle``, see it).
+    activity_persist_s: float = 15.0
+
+
+@dataclass
+class HardwareConfig:
+    """What the machine allows (see ``dise.hardware``)."""
+
+    #: Probe the hardware this often, besides at start.
+    check_interval_s: float = 3600.0
+    #: GPU or RAM memory at least this many times the previous counts as an upgrade, which
+    #: queues every function for re-optimisation with the larger models it allows.
+    upgrade_ratio: float = 1.5
+    #: Share of free memory (VRAM or RAM) a model may take.
+    memory_fraction: float = 0.8
+    #: One concurrent experiment per this many CPU cores (at least one)...
+    cores_per_worker: int = 2
+    #: ...and never more than this many.
+    max_workers: int = 4
+
+
+@dataclass
 class Config:
     home: Path = field(default_factory=lambda: Path(platformdirs.user_data_dir("dise")))
     models_dir: Path | None = None
@@ -121,6 +191,8 @@ class Config:
     sandbox: SandboxConfig = field(default_factory=SandboxConfig)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
     scoring: ScoringConfig = field(default_factory=ScoringConfig)
+    optimize: OptimizeConfig = field(default_factory=OptimizeConfig)
+    hardware: HardwareConfig = field(default_factory=HardwareConfig)
 
     @property
     def models_path(self) -> Path:

@@ -187,6 +187,11 @@ class Artifact:
     parent: str | None = None
     stage_times: dict[str, float] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+    #: Phase 2 versions only: when the optimiser made it, how many experiments the run took,
+    #: and its fitness gain over ``parent`` in percent (None when the parent scored 0).
+    optimized_at: float | None = None
+    optimization_iterations: int = 0
+    improvement_percentage: float | None = None
 
     @property
     def artifact_id(self) -> str:

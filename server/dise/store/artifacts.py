@@ -1,9 +1,10 @@
 """The artifact store: versions with lineage, nodes, frozen tests, the optimisation queue,
 the best-generator registry and the node <-> file mapping the language server needs.
 
-One TinyDB file (``AtomicJSONStorage``) with five tables: ``artifacts`` (one document per
+One TinyDB file (``AtomicJSONStorage``) with six tables: ``artifacts`` (one document per
 version, never edited), ``nodes`` (one record per function: latest version, timestamps,
-usage, file location), ``tests`` (frozen per node), ``queue`` and ``registry``.
+usage, file location), ``tests`` (frozen per node), ``queue``, ``registry`` and ``optimizer``
+(Phase 2's resumable per-node state and its global records).
 
 Lookups must answer in milliseconds with 10,000 artifacts (LSP hover), so every key
 (artifact id, node id, uri, content hash) has an in-memory index of TinyDB doc ids. The
@@ -55,6 +56,7 @@ class _Indexes:
     tests: dict[str, int] = field(default_factory=dict)
     queue: dict[str, int] = field(default_factory=dict)
     registry: dict[str, int] = field(default_factory=dict)
+    optimizer: dict[str, int] = field(default_factory=dict)
     by_uri: dict[str, set[str]] = field(default_factory=dict)
     #: content hash -> (node id, when it was set); the latest setter wins.
     by_hash: dict[str, tuple[str, float]] = field(default_factory=dict)
@@ -94,6 +96,7 @@ class Store:
         self._tests: FastTable = self._db.table("tests")  # type: ignore[assignment]
         self._queue: FastTable = self._db.table("queue")  # type: ignore[assignment]
         self._registry: FastTable = self._db.table("registry")  # type: ignore[assignment]
+        self._optimizer: FastTable = self._db.table("optimizer")  # type: ignore[assignment]
         self._generation = -1
         self._ix = _Indexes()
         with self._view():
@@ -157,6 +160,9 @@ class Store:
         for key, rec in data.get("registry", {}).items():
             if rec.get("task_type"):
                 ix.registry[rec["task_type"]] = int(key)
+        for key, rec in data.get("optimizer", {}).items():
+            if rec.get("key"):
+                ix.optimizer[rec["key"]] = int(key)
         return ix
 
     def _raw(self, table: FastTable, doc_id: int) -> dict[str, Any]:
@@ -295,7 +301,8 @@ class Store:
             if rec is not None:
                 ix.drop_location(node_id, rec)
                 self._nodes.remove(doc_ids=[ix.nodes.pop(node_id)])
-            for table, index in ((self._tests, ix.tests), (self._queue, ix.queue)):
+            for table, index in ((self._tests, ix.tests), (self._queue, ix.queue),
+                                 (self._optimizer, ix.optimizer)):
                 if node_id in index:
                     table.remove(doc_ids=[index.pop(node_id)])
             ix.sorted_ids = ix.queue_order = None
@@ -393,6 +400,38 @@ class Store:
                 ix.registry[task_type] = self._registry.insert(rec)
             else:
                 self._registry.replace(doc_id, rec)
+
+    # -- optimiser state (Phase 2) ----------------------------------------------------------
+    def optimizer_state(self, key: str) -> dict[str, Any] | None:
+        """The persisted Phase 2 record under ``key`` (a node id, or a ``__name__`` global), a
+        copy; None when there is none."""
+        with self._view() as ix:
+            doc_id = ix.optimizer.get(key)
+            return None if doc_id is None else copy.deepcopy(self._raw(self._optimizer, doc_id))
+
+    def set_optimizer_state(self, key: str, state: dict[str, Any]) -> None:
+        """Replace the Phase 2 record under ``key`` (one atomic write, or part of a batch)."""
+        rec = {**copy.deepcopy(state), "key": key, "saved": time.time()}
+        with self._change() as ix:
+            doc_id = ix.optimizer.get(key)
+            if doc_id is None:
+                ix.optimizer[key] = self._optimizer.insert(rec)
+            else:
+                self._optimizer.replace(doc_id, rec)
+
+    def optimizer_states(self) -> list[dict[str, Any]]:
+        """Every Phase 2 record (copies), by key."""
+        with self._view() as ix:
+            return [copy.deepcopy(self._raw(self._optimizer, ix.optimizer[k]))
+                    for k in sorted(ix.optimizer)]
+
+    def clear_optimizer_state(self, key: str) -> bool:
+        with self._change() as ix:
+            doc_id = ix.optimizer.pop(key, None)
+            if doc_id is None:
+                return False
+            self._optimizer.remove(doc_ids=[doc_id])
+            return True
 
     # -- node <-> file mapping (language server) ------------------------------------------
     def set_location(self, node_id: str, uri: str, content_hash: str) -> None:

@@ -1,0 +1,357 @@
+"""`dise optimize …`, `/optimize …` in the DiSE> shell, and the Phase 2 lines of `dise status`.
+
+    dise optimize is_valid_email              optimise one function now, with a progress display
+    dise optimize all --priority=high         every stored function
+    dise optimize --fitness-below=0.8         every function below a fitness
+    dise optimize --background --when-idle    work through the queue whenever you are idle
+
+An interrupted run (Ctrl-C, a closed terminal, a killed process) is saved after every
+experiment; the same command, `dise serve` or `--background` resumes it.
+
+Wiring in cli.py (kept out of it so the two can change independently):
+    build_parser():  add_optimize_parser(sub, common)
+    COMMANDS:        "optimize": cmd_optimize
+    cmd_shell():     elif line.startswith("/optimize"): shell_optimize(cfg, line)
+    cmd_status():    for line in status_lines(engine, args.node): console.print(line, markup=False)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import threading
+import time
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from dise.config import Config
+from dise.engine.types import Cancelled, CancelToken, DiseError
+from dise.store import PRIORITIES
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+USAGE = ("dise optimize <node> | all [--priority=high] | --fitness-below=0.8 | "
+         "--background [--when-idle]")
+#: How often the background display refreshes (seconds).
+REFRESH_S = 0.25
+
+
+# -- arguments ------------------------------------------------------------------------------
+def add_optimize_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("target", nargs="?",
+                        help='a node id (see `dise list`), or "all"')
+    parser.add_argument("--priority", choices=PRIORITIES, default="normal",
+                        help="queue priority (default: normal)")
+    parser.add_argument("--fitness-below", type=float, metavar="FITNESS",
+                        help="every function whose fitness is below FITNESS, e.g. 0.8")
+    parser.add_argument("--background", action="store_true",
+                        help="keep working through the queue (Ctrl-C stops; work resumes later)")
+    parser.add_argument("--when-idle", action="store_true",
+                        help="with --background: wait until you stop editing and asking")
+    parser.add_argument("--until-empty", action="store_true",
+                        help="with --background: exit once the queue is empty")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+
+
+def add_optimize_parser(sub: Any, common: argparse.ArgumentParser | None = None) -> None:
+    """Add the `optimize` command to `dise`'s subparsers."""
+    parents = [common] if common is not None else []
+    parser = sub.add_parser("optimize", parents=parents,
+                            help="improve stored functions (Phase 2), now or in the background")
+    add_optimize_arguments(parser)
+
+
+class _ShellParser(argparse.ArgumentParser):
+    """argparse that reports a mistake as a DiseError instead of exiting the shell."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise DiseError(f"{message}; usage: /{USAGE.removeprefix('dise ')}")
+
+    def exit(self, status: int = 0, message: str | None = None) -> None:  # type: ignore[override]
+        raise DiseError(message or f"usage: /{USAGE.removeprefix('dise ')}")
+
+
+def shell_optimize(cfg: Config, line: str) -> int:
+    """`/optimize …` in the DiSE> shell: the same options as `dise optimize`."""
+    parser = _ShellParser(prog="/optimize", add_help=False)
+    add_optimize_arguments(parser)
+    try:
+        words = shlex.split(line)[1:]
+    except ValueError as exc:
+        raise DiseError(f"Cannot read {line!r} ({exc}); usage: /{USAGE}") from None
+    return cmd_optimize(cfg, parser.parse_args(words))
+
+
+# -- the command ----------------------------------------------------------------------------
+def _targets(store: Any, args: argparse.Namespace) -> list[str]:
+    if args.target and args.fitness_below is not None:
+        raise DiseError("Give a node, all, or --fitness-below, not both; usage: " + USAGE)
+    if args.fitness_below is not None:
+        return [r["node_id"] for r in store.nodes()
+                if r.get("fitness") is not None and r["fitness"] < args.fitness_below]
+    if args.target == "all":
+        return [r["node_id"] for r in store.nodes()]
+    if args.target:
+        if store.latest(args.target) is None:
+            matches = store.find_by_prefix(args.target)
+            hint = f" Did you mean: {', '.join(matches[:5])}?" if matches else \
+                " Run `dise list` to see stored functions."
+            raise DiseError(f"No stored function {args.target!r}.{hint}")
+        return [args.target]
+    return []
+
+
+def cmd_optimize(cfg: Config, args: argparse.Namespace) -> int:
+    from dise.engine.pipeline import Engine  # late: keeps `dise --help` instant
+
+    if args.when_idle and not args.background:
+        raise DiseError("--when-idle needs --background: dise optimize --background --when-idle")
+    engine = Engine(cfg)
+    targets = _targets(engine.store, args)
+    if args.background:
+        return run_background(engine, targets, args)
+    if not args.target and args.fitness_below is None:
+        raise DiseError(f"Say what to optimise: {USAGE}")
+    if not targets:
+        console.print(f"Nothing to optimise: no stored function has fitness below "
+                      f"{args.fitness_below}." if args.fitness_below is not None else
+                      'Nothing to optimise yet. Try: dise generate "reverse a string"')
+        return 0
+    store = engine.store
+    with store.batch():
+        for node_id in targets:
+            store.enqueue(node_id, args.priority, "manual: dise optimize")
+    order = {e["node_id"]: i for i, e in enumerate(store.queue())}
+    targets.sort(key=lambda n: order.get(n, len(order)))
+    results = run_foreground(engine, targets, quiet=args.json)
+    if args.json:
+        print(json.dumps([_result_json(r) for r in results], indent=2))
+    else:
+        print_results(results)
+    return 0
+
+
+def _result_json(result: Any) -> dict[str, Any]:
+    data = dict(result.__dict__)
+    data["candidates"] = len(data["candidates"])
+    return data
+
+
+def run_foreground(engine: Any, targets: list[str], *, quiet: bool = False) -> list[Any]:
+    """Optimise ``targets`` one after the other with a live progress display; Ctrl-C stops
+    (the interrupted node resumes next time)."""
+    from dise.optimize import NodeBusy, optimize_node
+
+    results = []
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+               MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True, disable=quiet) as bar:
+        for node_id in targets:
+            task = bar.add_task(f"Optimising {node_id}", total=None)
+            cancel = CancelToken()
+
+            def on_event(event: str, data: dict, task: Any = task) -> None:
+                if event == "progress":
+                    bar.update(task, description=escape(data["message"]),
+                               completed=data["done"], total=max(data["total"], 1))
+                elif event == "improved" and not quiet:
+                    bar.console.print(_improved_line(data))
+
+            def work(node_id: str = node_id, cancel: CancelToken = cancel,
+                     on_event: Any = on_event) -> Any:
+                return optimize_node(engine, node_id, cancel=cancel, progress=on_event)
+
+            try:
+                results.append(_in_worker(work, cancel))
+            except NodeBusy as exc:
+                err_console.print(f"[yellow]{escape(str(exc))}[/]")
+            finally:
+                bar.remove_task(task)
+    return results
+
+
+def _in_worker(work: Any, cancel: CancelToken) -> Any:
+    """Run ``work`` in a thread so Ctrl-C reaches us; Ctrl-C cancels it and saves its state."""
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["result"] = work()
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+            box["error"] = exc
+
+    worker = threading.Thread(target=run, name="dise-optimize", daemon=True)
+    worker.start()
+    try:
+        while worker.is_alive():
+            worker.join(0.1)
+    except KeyboardInterrupt:
+        cancel.cancel()
+        worker.join(60)
+        raise Cancelled("Stopped: the optimisation so far is saved; run the same command, "
+                        "or `dise serve`, to resume it.") from None
+    if "error" in box:
+        raise box["error"]
+    return box["result"]
+
+
+def _improved_line(data: dict[str, Any]) -> str:
+    return (f"[green]↑ {escape(data['node_id'])}: fitness {data['old_fitness']:.2f} → "
+            f"{data['new_fitness']:.2f}[/] ({escape(data['new_artifact_id'])}, "
+            f"{escape(data['generator'])} @ {data['temperature']:g}, {data['approach']})")
+
+
+def print_results(results: list[Any]) -> None:
+    if not results:
+        return
+    table = Table("node", "fitness", "versions", "experiments", "stopped because")
+    for r in results:
+        change = f"{r.old_fitness:.2f} → {r.final_fitness:.2f}" if r.new_artifact_ids else \
+            f"{r.old_fitness:.2f} (kept)"
+        table.add_row(escape(r.node_id), change, ", ".join(r.new_artifact_ids) or "—",
+                      str(r.attempts), escape(r.stop_reason))
+    console.print(table)
+    if any(r.registry_updated for r in results):
+        console.print("[dim]The winning setups now serve new requests of the same task type.[/]")
+
+
+# -- background ---------------------------------------------------------------------------
+def run_background(engine: Any, targets: list[str], args: argparse.Namespace) -> int:
+    """The optimiser thread in this process, with a live status line, until Ctrl-C (or an
+    empty queue with --until-empty)."""
+    from dise.optimize import Optimizer
+
+    optimizer = Optimizer(engine, when_idle=bool(args.when_idle))
+    reason = "requested: dise optimize --background --when-idle" if args.when_idle else \
+        "manual: dise optimize --background"
+    with engine.store.batch():
+        for node_id in targets:
+            engine.store.enqueue(node_id, args.priority, reason)
+    finished = threading.Event()
+
+    def on_event(event: str, data: dict) -> None:
+        if event == "improved":
+            console.print(_improved_line(data))
+        elif event == "hardware-changed":
+            console.print(f"[cyan]{escape(data['summary'])}[/]")
+        elif event == "triggered":
+            console.print(f"[dim]queued {len(data['nodes'])} by the {data['trigger']} trigger "
+                          f"({escape(data['detail'])})[/]")
+        elif event == "progress" and data.get("finished"):
+            console.print(escape(data["message"]))
+        elif event == "idle" and data.get("queue") == 0:
+            finished.set()
+
+    optimizer.subscribe(on_event)
+    optimizer.start()
+    try:
+        with console.status("starting…", spinner="dots") as status:
+            while not (args.until_empty and finished.is_set()):
+                status.update(escape(describe_state(optimizer.state())))
+                time.sleep(REFRESH_S)
+    except KeyboardInterrupt:
+        console.print("[yellow]Stopping; queued and interrupted work resumes on the next "
+                      "start.[/]")
+    finally:
+        optimizer.stop(timeout=60)
+    return 0
+
+
+def describe_state(state: dict[str, Any], now: float | None = None) -> str:
+    """One line for people from ``Optimizer.state()``."""
+    now = time.time() if now is None else now
+    queue = f"queue {state['queue']}"
+    if state["state"] == "paused":
+        return f"paused · {queue}"
+    if state["state"] == "optimising":
+        return f"{state.get('message') or 'optimising ' + str(state['node'])} · {queue}"
+    return f"idle · {queue} · next run {describe_next_run(state.get('next_run'), now)}"
+
+
+def describe_next_run(when: float | None, now: float) -> str:
+    if when is None:
+        return "not scheduled"
+    wait = when - now
+    if wait <= 1:
+        return "now"
+    return f"in {_duration(wait)}"
+
+
+def _duration(seconds: float) -> str:
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes = seconds // 60
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+
+
+# -- dise status ----------------------------------------------------------------------------
+def status_info(engine: Any, node_id: str, now: float | None = None) -> dict[str, Any]:
+    """Phase 2 facts about a node, from the store alone (no optimiser needed)."""
+    from dise.optimize import load_state, next_run
+    from dise.optimize.state import owner_alive, persisted_activity
+
+    now = time.time() if now is None else now
+    store = engine.store
+    queue = store.queue()
+    entry = next((e for e in queue if e["node_id"] == node_id), None)
+    rec = load_state(store, node_id)
+    info: dict[str, Any] = {
+        "queue_position": store.queue_position(node_id), "queue_length": len(queue),
+        "queue_priority": entry["priority"] if entry else None,
+        "queue_reason": entry["reason"] if entry else None,
+        "next_run": next_run(store, engine.cfg, now, persisted_activity(store)),
+        "optimisation": None}
+    if rec is not None:
+        info["optimisation"] = {
+            "status": rec.status, "stage": rec.stage, "attempts": rec.attempts,
+            "best": rec.best["fitness"] if rec.best else None, "versions": rec.versions,
+            "stop_reason": rec.stop_reason, "finished_at": rec.finished_at,
+            "active": rec.status == "running" and owner_alive(rec.owner)}
+    return info
+
+
+def status_lines(engine: Any, node_id: str, now: float | None = None) -> list[str]:
+    """Plain-text lines for `dise status <node>`: queue position, optimisation, next run."""
+    now = time.time() if now is None else now
+    info = status_info(engine, node_id, now)
+    lines = []
+    if info["queue_position"]:
+        lines.append(f"queue: position {info['queue_position']} of {info['queue_length']} "
+                     f"({info['queue_priority']}: {info['queue_reason']})")
+    else:
+        lines.append("queue: not queued for optimisation")
+    opt = info["optimisation"]
+    if opt and opt["status"] == "running":
+        best = f", best {opt['best']:.2f}" if opt["best"] is not None else ""
+        where = "running now" if opt["active"] else "interrupted, resumes on the next run"
+        lines.append(f"optimisation: {where}: {opt['stage']}, {opt['attempts']} experiments"
+                     f"{best}")
+    elif opt:
+        ago = _duration(now - (opt["finished_at"] or now))
+        made = f"made {', '.join(opt['versions'])}" if opt["versions"] else "no better version"
+        lines.append(f"last optimised {ago} ago: {made} in {opt['attempts']} experiments "
+                     f"({opt['stop_reason']})")
+    when = info["next_run"]
+    if info["queue_position"]:
+        waits = " (waits until you are idle)" if when is not None and when > now + 1 else ""
+        lines.append(f"next run: {describe_next_run(when, now)}{waits}")
+    else:
+        lines.append(f"next scheduled run: {describe_next_run(when, now)}")
+    return lines

@@ -1,0 +1,331 @@
+"""Stage 1 experiments: one variant = a generator, a temperature and a prompt approach.
+
+Every variant of a node is judged the same way as Phase 1 judged the node: its frozen tests in
+the sandbox, the deterministic auto-fixes, then ``scoring.score``. The approaches:
+
+* ``plain``: the Phase 1 prompt, auto-fixes, no model repair;
+* ``repair``: as plain, then up to ``repair_rounds`` model repair rounds shown the failing tests;
+* ``few_shot`` / ``few_shot+repair``: the same with retrieved verified functions as examples.
+  Retrieval (``dise.engine.retrieval``) is optional: when it cannot run, or finds nothing
+  similar, the few-shot variants are dropped with a note and the rest go on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import logging
+import threading
+import time
+import weakref
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from dise.config import Config, OptimizeConfig
+from dise.engine import autofix, extract, pipeline, prompts, scoring
+from dise.engine.types import (
+    Artifact,
+    Cancelled,
+    CancelToken,
+    DiseError,
+    FunctionSpec,
+    Request,
+    RunReport,
+    TestCase,
+)
+from dise.sandbox import run_candidate
+
+log = logging.getLogger(__name__)
+
+APPROACHES: tuple[str, ...] = ("plain", "repair", "few_shot", "few_shot+repair")
+#: Phase 1 generates, auto-fixes and repairs: these approaches repeat it with its own setup.
+PHASE1_APPROACHES = ("plain", "repair")
+
+
+@dataclass(frozen=True)
+class Variant:
+    generator: str
+    temperature: float
+    approach: str = "plain"
+
+    @property
+    def few_shot(self) -> bool:
+        return "few_shot" in self.approach
+
+    @property
+    def repair(self) -> bool:
+        return "repair" in self.approach
+
+    @property
+    def key(self) -> str:
+        return f"{self.generator}@{self.temperature:g}/{self.approach}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Variant:
+        return cls(str(data["generator"]), round(float(data["temperature"]), 3),
+                   str(data.get("approach", "plain")))
+
+
+@dataclass
+class Outcome:
+    """What one experiment produced and how it scored (JSON-able via ``to_dict``)."""
+
+    variant: dict[str, Any]
+    code: str = ""
+    fitness: float = 0.0
+    scores: dict[str, float] = field(default_factory=dict)
+    passed: int = 0
+    total: int = 0
+    test_kinds: dict[str, list[int]] = field(default_factory=dict)
+    latency: float | None = None
+    coverage: float = 0.0
+    lint: list[str] = field(default_factory=list)
+    load_error: str = ""
+    killed: str = ""
+    failures: list[str] = field(default_factory=list)
+    origin: str = ""
+    tools: list[str] = field(default_factory=list)
+    model: str = ""
+    backend: str = ""
+    generation_time: float = 0.0
+    seconds: float = 0.0
+    #: Why the experiment produced nothing (model missing, backend failed), else "".
+    error: str = ""
+
+    @property
+    def all_passed(self) -> bool:
+        return not self.error and not self.load_error and self.total > 0 \
+            and self.passed == self.total
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def summary(self) -> dict[str, Any]:
+        """For the persisted history: everything but the code."""
+        data = self.to_dict()
+        del data["code"]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Outcome:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+# -- planning -------------------------------------------------------------------------------
+def check_approaches(approaches: Sequence[str]) -> None:
+    for approach in approaches:
+        if approach not in APPROACHES:
+            raise DiseError(f"Unknown optimisation approach {approach!r} in [optimize] "
+                            f"approaches; use {', '.join(APPROACHES)}.")
+
+
+def _same_setup(variant: Variant, artifact: Artifact) -> bool:
+    """The variant would redo how ``artifact`` was made (same model, temperature and seed)."""
+    if variant.generator != artifact.generator_used \
+            or abs(variant.temperature - artifact.temperature) > 1e-9:
+        return False
+    made_with = artifact.extra.get("approach")
+    if made_with:
+        return variant.approach == made_with
+    return variant.approach in PHASE1_APPROACHES
+
+
+def plan(cfg: OptimizeConfig, artifact: Artifact, generators: Sequence[str], *,
+         few_shot: bool, registry: dict[str, Any] | None = None) -> list[Variant]:
+    """Stage 1 variants, most informative first.
+
+    The registry's winning setup for the task type comes first; then generators take turns,
+    each walking its temperature × approach grid diagonally, so the first few attempts already
+    differ in every dimension (patience may end the stage early). Variants that would redo how
+    the current version was made are left out.
+    """
+    check_approaches(cfg.approaches)
+    approaches = [a for a in cfg.approaches if few_shot or "few_shot" not in a]
+    temps = [round(float(t), 3) for t in cfg.temperatures]
+    grid = sorted(itertools.product(range(len(temps)), range(len(approaches))),
+                  key=lambda ta: (ta[0] + ta[1], ta[0]))
+    per_generator = [[Variant(g, temps[t], approaches[a]) for t, a in grid] for g in generators]
+    ordered: list[Variant] = []
+    if registry and registry.get("generator") in generators:
+        temp = registry.get("temperature")
+        approach = registry.get("approach") or "plain"
+        if temp is not None and approach in approaches:
+            ordered.append(Variant(registry["generator"], round(float(temp), 3), approach))
+    for layer in itertools.zip_longest(*per_generator):
+        ordered.extend(v for v in layer if v is not None)
+    seen: set[Variant] = set()
+    out = []
+    for variant in ordered:
+        if variant in seen or _same_setup(variant, artifact):
+            continue
+        seen.add(variant)
+        out.append(variant)
+    return out
+
+
+# -- few-shot examples ----------------------------------------------------------------------
+#: engine -> (its retrieval Memory or None, why none): opened once per engine.
+_OPENED: weakref.WeakKeyDictionary[Any, tuple[Any, str]] = weakref.WeakKeyDictionary()
+_OPENED_LOCK = threading.Lock()
+
+
+class ExampleSource:
+    """Few-shot examples from the retrieval memory, when there is one that works.
+
+    Uses ``engine.memory`` when a face set one up; otherwise opens ``dise.engine.retrieval``'s
+    ``Memory`` over the engine's store once per engine (the embedding model is costly to load).
+    Any failure means "no examples".
+    """
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+        self._reason = ""
+
+    def _open(self) -> Any:
+        memory = getattr(self.engine, "memory", None)
+        if memory is not None:
+            return memory
+        with _OPENED_LOCK:
+            if self.engine not in _OPENED:
+                try:
+                    from dise.engine import retrieval
+                    found = (retrieval.Memory(self.engine.cfg, self.engine.store), "")
+                except Exception as exc:  # noqa: BLE001 - an optional part: failure = none
+                    found = (None, f"retrieval unavailable ({type(exc).__name__}: {exc})")
+                _OPENED[self.engine] = found
+            memory, self._reason = _OPENED[self.engine]
+        return memory
+
+    def examples(self, artifact: Artifact, k: int) -> tuple[list[list[str]], str]:
+        """Up to ``k`` (request, code) pairs for ``artifact``'s request, and a note when none."""
+        memory = self._open()
+        if memory is None:
+            return [], f"few-shot off: {self._reason or 'retrieval unavailable'}"
+        try:
+            if not memory.ready():
+                return [], f"few-shot off: {getattr(memory, 'reason', '') or 'retrieval off'}"
+            pairs = memory.examples(artifact.prompt, k=k + 2)
+        except Exception as exc:  # noqa: BLE001
+            log.warning("few-shot retrieval failed: %s", exc)
+            return [], f"few-shot off: retrieval failed ({type(exc).__name__}: {exc})"
+        own = artifact.prompt.strip()
+        chosen = [[p, c] for p, c in pairs if p.strip() != own and artifact.code.strip()
+                  != c.strip()][:k]
+        if not chosen:
+            return [], "few-shot off: no similar verified function in the store"
+        return chosen, ""
+
+
+# -- running one variant --------------------------------------------------------------------
+def request_for(artifact: Artifact, tests: Sequence[TestCase]) -> tuple[Request, FunctionSpec]:
+    """The Phase 1 request and spec, rebuilt from the stored artifact and its frozen tests."""
+    signature = str(artifact.extra.get("signature") or "")
+    request = Request(text=artifact.prompt, asserts=[t.code for t in tests if t.kind == "given"],
+                      file_path=str(artifact.extra.get("file") or ""))
+    return request, FunctionSpec(name=artifact.function_name, signature=signature,
+                                 docstring=artifact.prompt)
+
+
+def _kinds(report: RunReport) -> dict[str, list[int]]:
+    kinds: dict[str, list[int]] = {}
+    for result in report.results:
+        entry = kinds.setdefault(result.kind, [0, 0])
+        entry[0] += int(result.passed)
+        entry[1] += 1
+    return kinds
+
+
+def measure(code: str, function_name: str, tests: Sequence[TestCase], cfg: Config,
+            cancel: CancelToken | None = None) -> tuple[RunReport, scoring.Scores]:
+    """Run ``code`` on ``tests`` in the sandbox and score it, exactly as Phase 1 does."""
+    if not code.strip():
+        report = RunReport(load_error="no code")
+    else:
+        report = run_candidate(code, function_name, list(tests), cfg.sandbox, cancel=cancel)
+    return report, scoring.score(report, cfg.scoring)
+
+
+def outcome_of(variant: Variant, best: pipeline.Candidate, cfg: Config, **extra: Any) -> Outcome:
+    scores = scoring.score(best.report, cfg.scoring)
+    report = best.report
+    return Outcome(variant=variant.to_dict(), code=best.code, fitness=scores.fitness,
+                   scores=scores.to_dict(), passed=report.passed, total=report.total,
+                   test_kinds=_kinds(report), latency=report.latency, coverage=scores.coverage,
+                   lint=list(report.lint), load_error=report.load_error, killed=report.killed,
+                   failures=[f"{f.code} -> {f.error}" for f in report.failures()],
+                   origin=best.origin, tools=list(best.fixes), **extra)
+
+
+def run_variant(engine: Any, artifact: Artifact, tests: Sequence[TestCase], variant: Variant,
+                *, examples: Sequence[Sequence[str]] = (), repair_rounds: int = 1,
+                cancel: CancelToken | None = None) -> Outcome:
+    """Generate with ``variant`` and judge the result on ``tests``.
+
+    Raises ``Cancelled``; any other failure of the model layer comes back as an ``Outcome``
+    with ``error`` set, so one broken generator does not end the run.
+    """
+    cfg: Config = engine.cfg
+    cancel = cancel or CancelToken()
+    started = time.perf_counter()
+    request, spec = request_for(artifact, tests)
+    try:
+        gen = dataclasses.replace(cfg.generator(variant.generator),
+                                  temperature=variant.temperature)
+        backend = pipeline.resolve_backend(gen, cfg)
+        shots = [(p, c) for p, c in examples] if variant.few_shot else None
+        raw = backend.generate(prompts.generation_messages(request, spec, shots),
+                               temperature=gen.temperature, max_tokens=gen.max_tokens,
+                               seed=gen.seed, cancel=cancel)
+        generation_time = time.perf_counter() - started
+        code = extract.extract_code(raw, spec.name).code
+        best = _fix_and_repair(code, raw, request, spec, list(tests), backend, gen, cfg,
+                               repair_rounds if variant.repair else 0, cancel)
+    except Cancelled:
+        raise
+    except DiseError as exc:
+        return Outcome(variant=variant.to_dict(), error=str(exc),
+                       seconds=round(time.perf_counter() - started, 3))
+    tools = [f"phase 2: {variant.key}" + (f" with {len(shots)} examples" if shots else "")]
+    outcome = outcome_of(variant, best, cfg, model=backend.model_label, backend=backend.name,
+                         generation_time=round(generation_time, 3),
+                         seconds=round(time.perf_counter() - started, 3))
+    outcome.tools = tools + outcome.tools
+    return outcome
+
+
+def _fix_and_repair(code: str, raw: str, request: Request, spec: FunctionSpec,
+                    tests: list[TestCase], backend: Any, gen: Any, cfg: Config,
+                    repair_rounds: int, cancel: CancelToken) -> pipeline.Candidate:
+    """Phase 1's test → auto-fix → repair loop, with the repair rounds the approach allows."""
+    def judge(source: str, origin: str, fixes: list[str] | None = None) -> pipeline.Candidate:
+        report, _ = measure(source, spec.name, tests, cfg, cancel)
+        return pipeline.Candidate(source, report, origin, list(fixes or []))
+
+    best = judge(code, "model")
+    if best.report.all_passed:
+        return best
+    fixed = autofix.autofix(code or raw, spec.name, best.report,
+                            budget_s=cfg.pipeline.autofix_budget_s)
+    if fixed.fixes and fixed.code.strip() and fixed.code != code:
+        cand = judge(fixed.code, "autofix", fixed.fixes)
+        if cand.rank() >= best.rank():
+            best = cand
+    for _ in range(repair_rounds):
+        if best.report.all_passed:
+            break
+        cancel.raise_if_cancelled()
+        messages = prompts.repair_messages(request, spec, best.code or raw, best.report)
+        answer = backend.generate(messages, temperature=gen.temperature,
+                                  max_tokens=gen.max_tokens, seed=gen.seed, cancel=cancel)
+        repaired = extract.extract_code(answer, spec.name).code
+        repaired = autofix.autofix(repaired, spec.name, None).code if repaired else ""
+        if repaired:
+            cand = judge(repaired, "repair", best.fixes + ["model repair round"])
+            if cand.rank() > best.rank():
+                best = cand
+    return best

@@ -1,0 +1,378 @@
+"""The background optimiser: a daemon thread that works through the queue, one node at a time.
+
+It yields to interactive work: ``interactive()`` (wrapped around every Phase 1 request) cancels
+the experiments in flight at once (the model and the cores are shared) and holds new ones until
+the request is done; the cancelled experiments run again afterwards and are not counted.
+``pause()``/``resume()`` do the same on the user's word. ``stop()`` ends the thread; the node's
+state stays in the store and the next ``start()`` (in this or any later process) resumes it.
+
+Subscribers get events from the optimiser thread, ``callback(event, data)``:
+
+* "progress": {node, done, total, best, stage, message} (message like
+  "Optimising is_valid_email: 3/5 experiments, best 0.89"; ``finished`` at the end of a node);
+* "improved": {node_id, old_artifact_id, new_artifact_id, old_fitness, new_fitness,
+  generator, temperature, approach, registry_updated};
+* "idle": {queue} when nothing is left to do now; "paused"/"resumed": {reason};
+* "hardware-changed": {upgrade, before, after, fingerprint, queued};
+* "triggered": {trigger, detail, nodes} when a trigger queued work.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from dise.engine.types import Cancelled, DiseError
+from dise.hardware import HardwareInfo, probe
+from dise.optimize import state as st
+from dise.optimize.runner import Control, OptimizeResult, optimize_node
+from dise.optimize.state import NodeBusy
+from dise.optimize.triggers import MANUAL, Fired, Triggers, is_manual, next_run
+
+log = logging.getLogger(__name__)
+
+Callback = Callable[[str, dict[str, Any]], None]
+
+
+class _OptimizerControl(Control):
+    """Control whose gate waits while the optimiser is paused or interactive work runs."""
+
+    def __init__(self, owner: Optimizer) -> None:
+        super().__init__()
+        self.owner = owner
+
+    def gate(self) -> None:
+        self.owner._wait_until_free(self.cancel)
+
+
+class Optimizer:
+    """Phase 2 in the background, over one ``Engine`` (shared with Phase 1)."""
+
+    def __init__(self, engine: Any, *, when_idle: bool | None = None,
+                 probe_fn: Callable[[], dict[str, Any]] | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.engine = engine
+        self.cfg = engine.cfg.optimize
+        self.when_idle = self.cfg.when_idle if when_idle is None else when_idle
+        self.clock = clock
+        self.triggers = Triggers(engine.cfg, engine.store, probe_fn=probe_fn or probe,
+                                 clock=clock)
+        self._cv = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+        self._paused = False
+        self._interactive = 0
+        self._control: _OptimizerControl | None = None
+        self._subscribers: list[Callback] = []
+        self._last_activity = 0.0
+        self._activity_saved = 0.0
+        self._activity_dirty = False
+        self._busy_until: dict[str, float] = {}
+        self._idle_announced = False
+        self._status: dict[str, Any] = {"node": None, "done": 0, "total": 0, "best": None}
+        self.results: list[OptimizeResult] = []
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start the daemon thread (a no-op when it runs)."""
+        with self._cv:
+            if self._thread is not None and self._thread.is_alive():
+                return
+            self._stopping = False
+            self._thread = threading.Thread(target=self._main, name="dise-optimizer",
+                                            daemon=True)
+            self._thread.start()
+
+    def stop(self, timeout: float | None = 10.0) -> bool:
+        """Stop the thread (the node's state is kept for the next start); True once stopped."""
+        with self._cv:
+            self._stopping = True
+            control = self._control
+            self._cv.notify_all()
+        if control is not None:
+            control.cancel.cancel()
+            control.preempt()
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+            return not thread.is_alive()
+        return True
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def pause(self) -> None:
+        with self._cv:
+            if self._paused:
+                return
+            self._paused = True
+        self._preempt()
+        self._emit("paused", {"reason": "user"})
+
+    def resume(self) -> None:
+        with self._cv:
+            if not self._paused:
+                return
+            self._paused = False
+            self._cv.notify_all()
+        self._emit("resumed", {"reason": "user"})
+
+    # -- requests and activity ------------------------------------------------------------
+    def request(self, target: str, *, priority: str = "normal",
+                reason: str = MANUAL) -> list[str]:
+        """Queue a node, or every node with ``"all"``; returns the queued node ids.
+
+        Reasons starting with "manual" run without waiting for the user to be idle.
+        """
+        store = self.engine.store
+        if target == "all":
+            nodes = [rec["node_id"] for rec in store.nodes()]
+        else:
+            if store.latest(target) is None:
+                matches = store.find_by_prefix(target)
+                hint = f" Did you mean: {', '.join(matches[:5])}?" if matches else \
+                    " Run `dise list` to see stored functions."
+                raise DiseError(f"No stored function {target!r} to optimise.{hint}")
+            nodes = [target]
+        self._enqueue(nodes, priority, reason)
+        return nodes
+
+    def request_below(self, fitness: float, *, priority: str = "high",
+                      reason: str | None = None) -> list[str]:
+        """Queue every node whose latest fitness is below ``fitness``."""
+        nodes = [rec["node_id"] for rec in self.engine.store.nodes()
+                 if rec.get("fitness") is not None and rec["fitness"] < fitness]
+        self._enqueue(nodes, priority, reason or f"{MANUAL}: fitness below {fitness}")
+        return nodes
+
+    def _enqueue(self, nodes: list[str], priority: str, reason: str) -> None:
+        store = self.engine.store
+        with store.batch():
+            for node_id in nodes:
+                store.enqueue(node_id, priority, reason)
+        with self._cv:
+            for node_id in nodes:
+                self._busy_until.pop(node_id, None)
+            self._idle_announced = False
+            self._cv.notify_all()
+
+    def note_activity(self) -> None:
+        """The user edited or asked for something: restarts the idle clock (cheap)."""
+        now = self.clock()
+        with self._cv:
+            self._last_activity = max(self._last_activity, now)
+            self._activity_dirty = True
+
+    @contextmanager
+    def interactive(self) -> Iterator[None]:
+        """Wrap a Phase 1 request: experiments stop at once and resume after it."""
+        self.note_activity()
+        with self._cv:
+            self._interactive += 1
+            first = self._interactive == 1
+            working = self._status["node"] is not None
+        if first:
+            self._preempt()
+            if working:
+                self._emit("paused", {"reason": "interactive"})
+        try:
+            yield
+        finally:
+            self.note_activity()
+            with self._cv:
+                self._interactive -= 1
+                last = self._interactive == 0
+                self._cv.notify_all()
+            if last and working:
+                self._emit("resumed", {"reason": "interactive"})
+
+    # -- observing ------------------------------------------------------------------------
+    def subscribe(self, callback: Callback) -> Callable[[], None]:
+        """Call ``callback(event, data)`` from the optimiser thread; returns an unsubscribe."""
+        with self._cv:
+            self._subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            with self._cv:
+                if callback in self._subscribers:
+                    self._subscribers.remove(callback)
+        return unsubscribe
+
+    def state(self) -> dict[str, Any]:
+        """{"state", "node", "done", "total", "best", "queue", "next_run", "message"}."""
+        store = self.engine.store
+        with self._cv:
+            status = dict(self._status)
+            paused = self._paused or self._interactive > 0
+        name = "paused" if paused else ("optimising" if status["node"] else "idle")
+        queue = len(store.queue())
+        upcoming = None if status["node"] and not paused else \
+            next_run(store, self.engine.cfg, self.clock(), self.last_activity())
+        return {"state": name, "node": status["node"], "done": status["done"],
+                "total": status["total"], "best": status["best"], "queue": queue,
+                "next_run": upcoming, "message": status.get("message", "")}
+
+    def last_activity(self) -> float:
+        with self._cv:
+            mine = self._last_activity
+        return max(mine, st.persisted_activity(self.engine.store))
+
+    @property
+    def hardware(self) -> HardwareInfo | None:
+        return self.triggers.info
+
+    # -- the thread -----------------------------------------------------------------------
+    def _emit(self, event: str, data: dict[str, Any]) -> None:
+        with self._cv:
+            subscribers = list(self._subscribers)
+        for callback in subscribers:
+            try:
+                callback(event, data)
+            except Exception:
+                log.exception("optimiser subscriber failed on %s", event)
+
+    def _preempt(self) -> None:
+        with self._cv:
+            control = self._control
+        if control is not None:
+            control.preempt()
+
+    def _blocked(self) -> bool:
+        return self._paused or self._interactive > 0
+
+    def _wait_until_free(self, cancel: Any) -> None:
+        with self._cv:
+            while self._blocked() and not self._stopping:
+                self._cv.wait(self.cfg.poll_interval_s)
+        cancel.raise_if_cancelled()
+
+    def _sleep(self) -> None:
+        with self._cv:
+            if not self._stopping:
+                self._cv.wait(self.cfg.poll_interval_s)
+
+    def _idle(self, now: float) -> bool:
+        return now - self.last_activity() >= self.cfg.idle_after_s
+
+    def _save_activity(self, now: float) -> None:
+        with self._cv:
+            due = self._activity_dirty and now - self._activity_saved >= \
+                self.cfg.activity_persist_s
+            when = self._last_activity
+            if due:
+                self._activity_dirty = False
+                self._activity_saved = now
+        if due:
+            st.record_activity(self.engine.store, when)
+
+    def _main(self) -> None:
+        try:
+            self._fire(self.triggers.hardware(self.clock(), force=True))
+            while not self._stopping:
+                self._cycle()
+        except Exception:
+            log.exception("the optimiser stopped on an unexpected error")
+        finally:
+            self._set_status(None)
+            self._save_activity(float("inf"))
+
+    def _cycle(self) -> None:
+        now = self.clock()
+        self._save_activity(now)
+        idle = self._idle(now)
+        for fired in self.triggers.check(now, idle):
+            self._fire(fired)
+        if self._blocked():
+            self._sleep()
+            return
+        entry = self._pick(now, idle)
+        if entry is None:
+            self._announce_idle()
+            self._sleep()
+            return
+        self._idle_announced = False
+        self._optimise(entry)
+
+    def _fire(self, fired: Fired | None) -> None:
+        if fired is None:
+            return
+        if fired.trigger == "hardware":
+            self._emit("hardware-changed", dict(fired.data, summary=fired.detail))
+        if fired.nodes:
+            self._emit("triggered", {"trigger": fired.trigger, "detail": fired.detail,
+                                     "nodes": list(fired.nodes)})
+
+    def _announce_idle(self) -> None:
+        if not self._idle_announced:
+            self._idle_announced = True
+            self._emit("idle", {"queue": len(self.engine.store.queue())})
+
+    def _pick(self, now: float, idle: bool) -> dict[str, Any] | None:
+        """The queue entry to work on: an interrupted run first, then queue order; entries
+        wait for idleness unless manual."""
+        store = self.engine.store
+        allowed = [e for e in store.queue()
+                   if (idle or not self.when_idle or is_manual(e))
+                   and self._busy_until.get(e["node_id"], 0.0) <= now]
+        for entry in allowed:
+            rec = st.load_state(store, entry["node_id"])
+            if rec is not None and rec.status == "running" and not st.owned_by_other(rec):
+                return entry
+        return allowed[0] if allowed else None
+
+    def _set_status(self, node: str | None, **fields: Any) -> None:
+        with self._cv:
+            self._status = {"node": node, "done": fields.get("done", 0),
+                            "total": fields.get("total", 0), "best": fields.get("best"),
+                            "message": fields.get("message", "")}
+
+    def _on_event(self, event: str, data: dict[str, Any]) -> None:
+        if event == "progress":
+            self._set_status(data["node"], **{k: v for k, v in data.items() if k != "node"})
+        self._emit(event, data)
+
+    def _optimise(self, entry: dict[str, Any]) -> None:
+        node_id = entry["node_id"]
+        control = _OptimizerControl(self)
+        with self._cv:
+            if self._stopping:
+                return
+            self._control = control
+        self._set_status(node_id, message=f"Optimising {node_id}")
+        try:
+            result = optimize_node(self.engine, node_id, control=control,
+                                   progress=self._on_event, reason=entry.get("reason", ""),
+                                   hardware=self.triggers.info)
+            self.results.append(result)
+        except Cancelled:
+            pass  # stopping: the state stays for the next start
+        except NodeBusy as exc:
+            log.info("%s", exc)
+            self._busy_until[node_id] = self.clock() + self.cfg.scan_interval_s
+        except DiseError as exc:
+            log.warning("optimising %s failed: %s", node_id, exc)
+            self._give_up(node_id, f"failed: {exc}")
+        except Exception:  # one bad node must not stop the others
+            log.exception("optimising %s failed", node_id)
+            self._give_up(node_id, "failed: see the DiSE log")
+        finally:
+            with self._cv:
+                self._control = None
+            self._set_status(None)
+
+    def _give_up(self, node_id: str, why: str) -> None:
+        """Dequeue a node whose run failed, and say why in its state (for `dise status`)."""
+        store = self.engine.store
+        with store.batch():
+            rec = st.load_state(store, node_id)
+            if rec is not None:
+                rec.status, rec.stage, rec.owner = "done", "done", None
+                rec.stop_reason = why
+                rec.finished_at = self.clock()
+                st.save_state(store, rec)
+            store.dequeue(node_id)

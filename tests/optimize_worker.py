@@ -1,0 +1,99 @@
+"""Test doubles for Phase 2, and a worker process the kill-and-resume test runs and SIGKILLs.
+
+``VariantBackend`` answers by temperature (the optimiser's experiments differ by temperature),
+so which experiment finds the better version is known in advance. Run as a script it optimises
+one node in ``$DISE_HOME`` through the background ``Optimizer`` and prints the result as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "server"))
+
+from dise.engine.types import Cancelled, CancelToken
+
+WEAK = "```python\ndef is_even(n):\n    return n == 2\n```"
+GOOD = "```python\ndef is_even(n):\n    return n % 2 == 0\n```"
+ASSERTS = ["assert is_even(2) is True", "assert is_even(3) is False", "assert is_even(0)"]
+REQUEST = "check if a number is even"
+
+
+class VariantBackend:
+    """Answers ``answers[temperature]`` (else ``default``), optionally after a delay that a
+    cancel interrupts; records each call's temperature and messages."""
+
+    name = "scripted"
+    model_label = "variant (test double)"
+
+    def __init__(self, answers: dict[float, str] | None = None, default: str = WEAK,
+                 delay: float = 0.0, block: threading.Event | None = None) -> None:
+        self.answers = {round(k, 3): v for k, v in (answers or {}).items()}
+        self.default, self.delay, self.block = default, delay, block
+        self.calls: list[tuple[float, list[dict]]] = []
+        self.cancelled = 0
+        self._lock = threading.Lock()
+
+    def generate(self, messages, *, temperature, max_tokens, seed=0, stop=None,
+                 cancel: CancelToken | None = None, on_text=None) -> str:
+        with self._lock:
+            self.calls.append((round(temperature, 3), messages))
+        end = time.monotonic() + self.delay
+        while time.monotonic() < end or (self.block is not None and not self.block.is_set()):
+            if cancel is not None and cancel.cancelled:
+                with self._lock:
+                    self.cancelled += 1
+                raise Cancelled()
+            time.sleep(0.01)
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+        return self.answers.get(round(temperature, 3), self.default)
+
+
+def worker_config() -> dict:
+    """Eight one-temperature experiments, the good one sixth; no early stop (target above 1),
+    no stage 3."""
+    return {"optimize": {"experiment_generators": ["qwen-0.5b"],
+                         "temperatures": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8],
+                         "approaches": ["plain"], "patience": 100, "max_attempts": 50,
+                         "incremental_max_steps": 0, "when_idle": False, "target_fitness": 1.01,
+                         "poll_interval_s": 0.05, "workers": 1}}
+
+
+def main() -> int:
+    from dise.config import load_config
+    from dise.engine import pipeline
+    from dise.engine.types import Request
+    from dise.optimize import Optimizer
+
+    delay = float(sys.argv[1]) if len(sys.argv) > 1 else 0.3
+    cfg = load_config(worker_config())
+    engine = pipeline.Engine(cfg)
+    if not engine.store.nodes():
+        pipeline.resolve_backend = lambda gen, cfg: VariantBackend()
+        engine.generate(Request(text=REQUEST, asserts=ASSERTS))
+    pipeline.resolve_backend = lambda gen, cfg: VariantBackend({0.6: GOOD}, delay=delay)
+    optimizer = Optimizer(engine)
+    done = threading.Event()
+    events: list[str] = []
+
+    def on_event(event: str, data: dict) -> None:
+        events.append(event)
+        if event == "idle":
+            done.set()
+
+    optimizer.subscribe(on_event)
+    optimizer.start()
+    done.wait()
+    optimizer.stop()
+    print(json.dumps({"results": [r.__dict__ for r in optimizer.results], "events": events},
+                     default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

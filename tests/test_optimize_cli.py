@@ -1,0 +1,130 @@
+"""`dise optimize`, `/optimize` and the Phase 2 lines of `dise status`, with a test-double model."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import pytest
+
+from dise.cli_optimize import (
+    add_optimize_parser,
+    cmd_optimize,
+    describe_next_run,
+    shell_optimize,
+    status_lines,
+)
+from dise.config import load_config
+from dise.engine import pipeline
+from dise.engine.pipeline import Engine
+from dise.engine.types import DiseError, Request
+from dise.optimize.state import record_activity
+from optimize_worker import ASSERTS, GOOD, REQUEST, VariantBackend
+
+SETTINGS = {"optimize": {"experiment_generators": ["qwen-0.5b"], "temperatures": [0.3],
+                         "approaches": ["plain"], "incremental_max_steps": 0,
+                         "poll_interval_s": 0.02, "workers": 1}}
+
+
+@pytest.fixture
+def cfg():
+    return load_config(SETTINGS)
+
+
+@pytest.fixture
+def model(monkeypatch):
+    def install(answers=None) -> VariantBackend:
+        backend = VariantBackend(answers)
+        monkeypatch.setattr(pipeline, "resolve_backend", lambda gen, cfg: backend)
+        return backend
+    return install
+
+
+def parse(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="dise")
+    add_optimize_parser(parser.add_subparsers(dest="command"))
+    return parser.parse_args(["optimize", *argv])
+
+
+def stored(cfg, model, answers=None) -> str:
+    model(answers)
+    return Engine(cfg).generate(Request(text=REQUEST, asserts=ASSERTS)).node_id
+
+
+def test_optimize_one_node(cfg, model, capsys):
+    node = stored(cfg, model)
+    model({0.3: GOOD})
+    assert cmd_optimize(cfg, parse(node)) == 0
+    out = capsys.readouterr().out
+    assert f"↑ {node}: fitness" in out and "is_even_v2" in out
+    assert "qwen-0.5b @ 0.3" in out
+    assert Engine(cfg).store.latest(node).version == 2
+
+
+def test_json_all_and_fitness_below(cfg, model, capsys):
+    weak = stored(cfg, model)
+    good = stored(cfg, model, {0.0: GOOD})
+    model({0.3: GOOD})
+    assert cmd_optimize(cfg, parse("--fitness-below=0.8", "--json")) == 0
+    results = json.loads(capsys.readouterr().out)
+    assert [r["node_id"] for r in results] == [weak]
+    assert results[0]["status"] == "improved" and results[0]["new_artifact_ids"] == [
+        f"{weak}_v2"]
+
+    assert cmd_optimize(cfg, parse("all", "--priority=high", "--json")) == 0
+    results = {r["node_id"]: r for r in json.loads(capsys.readouterr().out)}
+    assert set(results) == {weak, good}
+    assert results[good]["status"] == "skipped"  # already above the target fitness
+
+
+def test_mistakes_are_one_line_errors(cfg, model):
+    for args, message in [((), "Say what to optimise"),
+                          (("nope",), "No stored function 'nope'"),
+                          (("--when-idle",), "--when-idle needs --background")]:
+        with pytest.raises(DiseError, match=message) as err:
+            cmd_optimize(cfg, parse(*args))
+        assert "\n" not in str(err.value)
+
+
+def test_shell_optimize(cfg, model, capsys):
+    node = stored(cfg, model)
+    model({0.3: GOOD})
+    shell_optimize(cfg, f"/optimize {node} --priority=high")
+    assert "is_even_v2" in capsys.readouterr().out
+    with pytest.raises(DiseError, match="usage: /optimize") as err:
+        shell_optimize(cfg, "/optimize --priority=urgent")
+    assert "\n" not in str(err.value)
+
+
+def test_background_until_empty(cfg, model, capsys):
+    node = stored(cfg, model)
+    model({0.3: GOOD})
+    assert cmd_optimize(cfg, parse("--background", "--until-empty")) == 0
+    assert "is_even_v2" in capsys.readouterr().out
+    assert Engine(cfg).store.queue() == []
+    assert Engine(cfg).store.latest(node).version == 2
+
+
+def test_status_lines_show_queue_and_next_run(cfg, model):
+    node = stored(cfg, model)
+    engine = Engine(cfg)
+    now = time.time()
+    record_activity(engine.store, now)  # the user was just active: queued work waits
+    lines = status_lines(engine, node, now)
+    assert lines[0] == f"queue: position 1 of 1 (high: fitness " \
+        f"{engine.store.latest(node).fitness_score:.2f} < 0.8)"
+    assert lines[-1] == "next run: in 2 min (waits until you are idle)"
+
+    model({0.3: GOOD})
+    cmd_optimize(cfg, parse(node))
+    lines = status_lines(engine, node, time.time())
+    assert lines[0] == "queue: not queued for optimisation"
+    assert lines[1].startswith("last optimised 0 s ago: made is_even_v2 in 1 experiments")
+    assert lines[2].startswith("next scheduled run: ")
+
+
+def test_describe_next_run():
+    assert describe_next_run(None, 0) == "not scheduled"
+    assert describe_next_run(0.5, 0) == "now"
+    assert describe_next_run(3 * 3600 + 300, 0) == "in 3 h 5 min"
