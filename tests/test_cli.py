@@ -113,3 +113,8 @@ def test_generate_fills_a_stub_in_a_file(tmp_path, models_dir):
     namespace: dict = {}
     exec(compile(text, str(source), "exec"), namespace)
     assert namespace["rectangle_area"](2, 3) == 6
+
+
+def test_search_on_an_empty_store(tmp_path):
+    proc = dise("search", "validate an email", home=tmp_path)
+    assert proc.returncode == 0 and "Nothing stored yet" in proc.stdout

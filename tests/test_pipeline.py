@@ -183,3 +183,42 @@ def test_ollama_dropping_mid_answer_is_a_clear_error_and_stores_nothing(fake_oll
                                 asserts=["assert add(2, 3) == 5"]))
     assert "mid-answer" in str(err.value) and "\n" not in str(err.value)
     assert engine.store.count() == 0
+
+
+EMAIL = '''```python
+import re
+
+def is_valid_email(address: str) -> bool:
+    """True for a plausible email address."""
+    return re.fullmatch(r"[^@\\s]+@[^@\\s]+\\.[a-z]{2,}", address) is not None
+```'''
+
+
+def test_near_identical_request_reuses_the_verified_function_after_retesting(engine, scripted):
+    """Real MiniLM embeddings and FAISS: a paraphrase is answered from memory, re-tested."""
+    backend = scripted(EMAIL)
+    first = engine.generate(Request(text="Write a function to validate email addresses",
+                                    asserts=["assert is_valid_email('a@b.co')",
+                                             "assert not is_valid_email('nope')"]))
+    assert first.test_passed and len(backend.calls) == 1
+
+    again = engine.generate(Request(text="write a function that validates an email address",
+                                    asserts=["assert is_valid_email('x@y.org')"]))
+    assert len(backend.calls) == 1, "the paraphrase should not reach the model"
+    assert any(t.startswith(f"reused {first.artifact_id}") for t in again.tool_usage)
+    assert again.test_passed and again.test_kinds["given"] == [1, 1]
+    assert again.generation_time == 0.0
+
+    # Same wording, but this request's own test contradicts the stored function: regenerate.
+    engine.generate(Request(text="Write a function to validate email addresses",
+                            asserts=["assert is_valid_email('nope')"]))
+    assert len(backend.calls) >= 2
+
+
+def test_unrelated_request_is_not_reused(engine, scripted):
+    backend = scripted(EMAIL, GOOD)
+    engine.generate(Request(text="Write a function to validate email addresses",
+                            asserts=["assert is_valid_email('a@b.co')"]))
+    artifact = engine.generate(Request(text="check if a number is even", asserts=ASSERTS))
+    assert len(backend.calls) == 2 and artifact.function_name == "is_even"
+    assert not any(t.startswith("reused") for t in artifact.tool_usage)

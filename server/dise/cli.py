@@ -242,6 +242,26 @@ def cmd_models(cfg: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_search(cfg: Config, args: argparse.Namespace) -> int:
+    engine = _engine(cfg)
+    if engine.store.count() == 0:
+        console.print('Nothing stored yet. Try: dise generate "reverse a string"')
+        return 0
+    with console.status("loading the embedding model…"):
+        hits = engine.memory.search(args.query, args.k)
+    if engine.memory.reason:
+        raise DiseError(engine.memory.reason)
+    if not hits:
+        console.print("No stored function is similar enough.")
+        return 0
+    table = Table("score", "node", "version", "fitness", "tests", "request")
+    for a, score in hits:
+        table.add_row(f"{score:.2f}", a.node_id, f"v{a.version}", f"{a.fitness_score:.2f}",
+                      f"{a.tests_passed}/{a.tests_total}", escape(a.prompt[:60]))
+    console.print(table)
+    return 0
+
+
 def cmd_serve(cfg: Config, args: argparse.Namespace) -> int:
     from dise.lsp.server import serve
 
@@ -341,6 +361,10 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("name", nargs="?", help="model to pull, e.g. qwen2.5-coder-0.5b")
     models.add_argument("--force", action="store_true", help="download again even if present")
 
+    search = sub.add_parser("search", help="list stored functions similar to a description")
+    search.add_argument("query", help='what the function does, e.g. "validate an email"')
+    search.add_argument("-k", type=int, default=None, help="how many (default 10)")
+
     from dise.cli_optimize import add_optimize_parser
 
     add_optimize_parser(sub, common)
@@ -357,7 +381,7 @@ def cmd_optimize(cfg: Config, args: argparse.Namespace) -> int:
 
 COMMANDS = {"generate": cmd_generate, "status": cmd_status, "list": cmd_list,
             "models": cmd_models, "shell": cmd_shell, "serve": cmd_serve,
-            "optimize": cmd_optimize}
+            "optimize": cmd_optimize, "search": cmd_search}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

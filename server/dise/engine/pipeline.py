@@ -107,6 +107,7 @@ class Engine:
     def __init__(self, cfg: Config | None = None, store: Store | None = None) -> None:
         self.cfg = cfg or load_config()
         self._store = store
+        self._memory = None
         self._store_lock = threading.Lock()
 
     @property
@@ -116,6 +117,18 @@ class Engine:
             if self._store is None:
                 self._store = Store(self.cfg.store_path)
             return self._store
+
+    @property
+    def memory(self):
+        """Retrieval over the store (``dise.engine.retrieval.Memory``), made on first use; the
+        embedding model loads on the first query or ``warm_up()``."""
+        from dise.engine.retrieval import Memory  # numpy/faiss only when memory is used
+
+        store = self.store  # takes _store_lock itself: call it first
+        with self._store_lock:
+            if self._memory is None:
+                self._memory = Memory(self.cfg, store)
+            return self._memory
 
     # -- generator choice -------------------------------------------------------------
     def choose_generator(self, request: Request, task_type: str) -> tuple[GeneratorConfig, str]:
@@ -196,8 +209,29 @@ class _Run:
         with self.stage("tests", "collecting tests…"):
             tests = testgen.derive_tests(request, spec)
 
+        reused, examples = self._recall(text, spec, tests)
+        if reused is not None:
+            best, tests = reused
+            self.generation_time = 0.0
+        else:
+            best, tests = self._generate(request, spec, tests, gen, backend, examples)
+
+        with self.stage("score", "scoring…"):
+            scores = scoring.score(best.report, cfg.scoring)
+        with self.stage("store", "storing…"):
+            artifact = self._store(request, spec, cls, gen, backend, best, tests, scores)
+            if self.memory is not None:
+                self.memory.on_saved(artifact)
+        artifact.stage_times = {k: round(v, 4) for k, v in self.times.items()}
+        self.progress("done", f"fitness {artifact.fitness_score:.2f}")
+        return artifact
+
+    def _generate(self, request: Request, spec: FunctionSpec, tests: list[TestCase],
+                  gen: GeneratorConfig, backend, examples: list[tuple[str, str]]
+                  ) -> tuple[Candidate, list[TestCase]]:
+        """Ask the model, derive the tests that need its signature, then test and fix."""
         with self.stage("generation", f"generating with {gen.name}…"):
-            messages = prompts.generation_messages(request, spec)
+            messages = prompts.generation_messages(request, spec, examples)
             raw = backend.generate(messages, temperature=gen.temperature,
                                    max_tokens=gen.max_tokens, seed=gen.seed, cancel=self.cancel)
         self.generation_time = self.times["generation"]
@@ -206,7 +240,7 @@ class _Run:
         test_spec = spec if spec.signature else (stubs.spec_of(code, spec.name) or spec)
         if test_spec is not spec:
             tests = testgen.dedupe(tests + testgen.smoke_tests(test_spec))
-        if len(tests) < cfg.pipeline.min_derived_tests:
+        if len(tests) < self.cfg.pipeline.min_derived_tests:
             with self.stage("test_writing", "writing tests…"):
                 tests += self._model_tests(backend, gen, request, test_spec)
 
@@ -215,14 +249,45 @@ class _Run:
             raise GenerationFailed(
                 f"{gen.name} returned no usable Python code for {spec.name!r}: rephrase the "
                 "request or try a stronger generator (--generator qwen-1.5b).", raw=raw)
+        return best, tests
 
-        with self.stage("score", "scoring…"):
-            scores = scoring.score(best.report, cfg.scoring)
-        with self.stage("store", "storing…"):
-            artifact = self._store(request, spec, cls, gen, backend, best, tests, scores)
-        artifact.stage_times = {k: round(v, 4) for k, v in self.times.items()}
-        self.progress("done", f"fitness {artifact.fitness_score:.2f}")
-        return artifact
+    def _recall(self, text: str, spec: FunctionSpec, tests: list[TestCase]
+                ) -> tuple[tuple[Candidate, list[TestCase]] | None, list[tuple[str, str]]]:
+        """Reuse a near-identical verified function, else few-shot examples (issue 5).
+
+        An empty store has nothing to recall, so the embedding model is not even loaded.
+        """
+        self.memory = None
+        if not self.cfg.retrieval.enabled or self.engine.store.count() == 0:
+            return None, []
+        with self.stage("retrieval", "looking for verified functions like this one…"):
+            self.memory = memory = self.engine.memory
+            match = memory.reuse_match(text)
+            reused = self._reuse(match, spec, tests) if match else None
+            examples = [] if reused else memory.examples(text)
+        if memory.reason:  # embedding model not installed: say it once, go on without
+            self.progress("retrieval", memory.reason)
+            self.tools.append(memory.reason)
+        return reused, examples
+
+    def _reuse(self, match, spec: FunctionSpec, tests: list[TestCase]
+               ) -> tuple[Candidate, list[TestCase]] | None:
+        """A stored passing artifact for a near-identical request, if it also passes this
+        request's own tests (run now, in the sandbox); None otherwise."""
+        old = match.artifact
+        code = old.code if old.function_name == spec.name else \
+            f"{old.code.rstrip()}\n\n\n{spec.name} = {old.function_name}\n"
+        if not spec.signature:
+            shape = stubs.spec_of(old.code, old.function_name)
+            if shape is not None:
+                shape = dataclasses.replace(shape, name=spec.name)
+                tests = testgen.dedupe(tests + testgen.smoke_tests(shape))
+        cand = Candidate(code, self._run(code, spec, tests), f"reused {old.artifact_id}")
+        if not cand.report.all_passed:
+            self.tools.append(f"not reused {old.artifact_id}: fails this request's tests")
+            return None
+        self.tools.append(f"reused {old.artifact_id} (similarity {match.score:.2f})")
+        return cand, tests
 
     def _model_tests(self, backend, gen: GeneratorConfig, request: Request,
                      spec: FunctionSpec) -> list[TestCase]:

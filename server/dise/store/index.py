@@ -6,10 +6,11 @@ version (the request text it answered), so it can always be repaired from the st
 * ``VectorIndex.sync(store)`` compares ids (and text hashes) with the store, embeds what is
   missing and drops what is dangling. It runs when memory is first used, so a ``kill -9``
   between the store write and the index write costs one re-embedding on the next start.
-* Each write is atomic (temp file + ``os.replace``; no fsync, see ``_atomic_write``). The index is two files,
-  ``<store>.index.faiss`` (vectors keyed by int ids) and ``<store>.index.ids.json``
-  (artifact id -> int id, node id, text hash); the faiss file is written first, and
-  loading reconciles the two (ids present in only one file are dropped; ``sync`` re-adds).
+* On disk: a snapshot (``<store>.index.faiss`` vectors keyed by int ids, and
+  ``<store>.index.ids.json`` artifact id -> int id, node id, text hash) plus an append-only
+  journal (``<store>.index.journal``) that makes each update one ~2 KB append, whatever the
+  size (see ``VectorIndex``). Files are replaced atomically (temp file + ``os.replace``; no
+  fsync, see ``_atomic_write``); loading keeps only what the files agree on.
 * Several processes (CLI, language server) may share a store: changes are made under an
   ``flock`` on ``<store>.index.lock`` and a process reloads when another one wrote.
 
@@ -303,6 +304,16 @@ class VectorIndex:
             self._refresh()
             return self._entries.get(artifact_id)
 
+    def latest_versions(self) -> dict[str, int]:
+        """Node id -> highest indexed version: a cheap fingerprint to compare with the store."""
+        with self._lock:
+            self._refresh()
+            latest: dict[str, int] = {}
+            for aid, entry in self._entries.items():
+                version = int(aid.rsplit("_v", 1)[-1]) if "_v" in aid else 0
+                latest[entry.node_id] = max(latest.get(entry.node_id, 0), version)
+            return latest
+
     def vector(self, artifact_id: str) -> np.ndarray | None:
         with self._lock:
             self._refresh()
@@ -488,12 +499,17 @@ class VectorIndex:
                 fh.close()
                 self._snapshot()
                 return
-            fh.write(b"".join(records))
+            try:
+                fh.write(b"".join(records))
+            except OSError:
+                self._needs_snapshot = True  # what reached the file is unknown
+                raise
         self._journal_offset += sum(len(r) for r in records)
         self._journal_records += len(records)
 
     def _snapshot(self) -> None:
         """Vectors, then ids (new epoch), then an empty journal; each file replaced atomically."""
+        self._needs_snapshot = True  # until the last file is in place (a failed write retries)
         epoch = os.urandom(8).hex()
         meta = {"format": INDEX_FORMAT, "model": self.model_name, "dim": self.dim,
                 "kind": self.kind, "next_id": self._next_id, "epoch": epoch,
@@ -533,7 +549,7 @@ class VectorIndex:
         try:
             meta = json.loads(self.ids_path.read_text("utf-8"))
             index = self._faiss.read_index(str(self.faiss_path))
-        except Exception as exc:  # damaged or foreign files: the store rebuilds it
+        except (OSError, ValueError, RuntimeError) as exc:  # damaged: rebuilt from the store
             log.warning("vector index unreadable (%s); it will be rebuilt from the store", exc)
             self._skip_journal()
             return
