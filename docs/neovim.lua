@@ -75,13 +75,16 @@ end
 function M.start(buf, opts)
   opts = opts or M.defaults
   local root = root_dir(buf, opts.root_markers)
+  -- Lua encodes an empty table as a JSON array: send settings only when there are some
+  -- (0.8+ then also repeats them in workspace/didChangeConfiguration).
+  local has_settings = next(opts.settings or {}) ~= nil
   local config = {
     name = "dise",
     cmd = opts.cmd,
     root_dir = root,
     workspace_folders = { { uri = vim.uri_from_fname(root), name = root } },
-    init_options = opts.settings,
-    settings = { dise = opts.settings },
+    init_options = has_settings and opts.settings or nil,
+    settings = has_settings and { dise = opts.settings } or nil,
     on_attach = on_attach(opts),
   }
   if vim.lsp.start then -- Neovim 0.8 and later

@@ -64,8 +64,11 @@ def unwrap(options: Any) -> dict[str, Any]:
     """The settings object, whether sent bare or in a ``{"dise": {...}}`` section."""
     if not isinstance(options, dict):
         return {}
-    if isinstance(options.get("dise"), dict):
-        return dict(options["dise"])
+    section = options.get("dise")
+    if isinstance(section, dict):
+        return dict(section)
+    if section == []:   # Neovim's Lua encodes an empty ``{ dise = {} }`` as {"dise": []}
+        return {}
     return dict(options)
 
 
