@@ -19,7 +19,7 @@ from dise.optimize import NodeBusy, Optimizer, load_state, optimize_node
 from dise.optimize import state as st
 from optimize_worker import ASSERTS, GOOD, REQUEST, WEAK, VariantBackend
 
-HW = Path("/work/shared/data/hardware")
+HW = Path(__file__).resolve().parents[2] / "shared" / "data" / "hardware"
 RECORDED_CPU = {"cpu_count": 2, "mem_total_kb": 24684100, "error": "NVMLError_LibraryNotFound(12)"}
 
 
@@ -28,7 +28,9 @@ def make_engine(hardware: dict | None = None, **optimize) -> Engine:
             "approaches": ["plain"], "poll_interval_s": 0.02, "when_idle": False,
             "workers": 1}
     base.update(optimize)
-    return Engine(load_config({"optimize": base, "hardware": hardware or {}}))
+    # Phase 1 reuse would answer the repeated request from memory: these tests need the model.
+    return Engine(load_config({"optimize": base, "hardware": hardware or {},
+                               "retrieval": {"enabled": False}}))
 
 
 @pytest.fixture

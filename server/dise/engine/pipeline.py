@@ -130,6 +130,11 @@ class Engine:
                 self._memory = Memory(self.cfg, store)
             return self._memory
 
+    @memory.setter
+    def memory(self, memory) -> None:
+        """Faces and tests may supply their own (e.g. one already warmed up)."""
+        self._memory = memory
+
     # -- generator choice -------------------------------------------------------------
     def choose_generator(self, request: Request, task_type: str) -> tuple[GeneratorConfig, str]:
         """Forced generator, else the registry's best for this task type, else the default.

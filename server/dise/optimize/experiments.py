@@ -15,9 +15,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import logging
-import threading
 import time
-import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -169,17 +167,9 @@ def plan(cfg: OptimizeConfig, artifact: Artifact, generators: Sequence[str], *,
 
 
 # -- few-shot examples ----------------------------------------------------------------------
-#: engine -> (its retrieval Memory or None, why none): opened once per engine.
-_OPENED: weakref.WeakKeyDictionary[Any, tuple[Any, str]] = weakref.WeakKeyDictionary()
-_OPENED_LOCK = threading.Lock()
-
-
 class ExampleSource:
-    """Few-shot examples from the retrieval memory, when there is one that works.
-
-    Uses ``engine.memory`` when a face set one up; otherwise opens ``dise.engine.retrieval``'s
-    ``Memory`` over the engine's store once per engine (the embedding model is costly to load).
-    Any failure means "no examples".
+    """Few-shot examples from the engine's retrieval memory (``Engine.memory``), opened once
+    per engine since the embedding model is costly to load. Any failure means "no examples".
     """
 
     def __init__(self, engine: Any) -> None:
@@ -187,19 +177,11 @@ class ExampleSource:
         self._reason = ""
 
     def _open(self) -> Any:
-        memory = getattr(self.engine, "memory", None)
-        if memory is not None:
-            return memory
-        with _OPENED_LOCK:
-            if self.engine not in _OPENED:
-                try:
-                    from dise.engine import retrieval
-                    found = (retrieval.Memory(self.engine.cfg, self.engine.store), "")
-                except Exception as exc:  # noqa: BLE001 - an optional part: failure = none
-                    found = (None, f"retrieval unavailable ({type(exc).__name__}: {exc})")
-                _OPENED[self.engine] = found
-            memory, self._reason = _OPENED[self.engine]
-        return memory
+        try:
+            return self.engine.memory
+        except Exception as exc:  # noqa: BLE001 - an optional part: failure = none
+            self._reason = f"retrieval unavailable ({type(exc).__name__}: {exc})"
+            return None
 
     def examples(self, artifact: Artifact, k: int) -> tuple[list[list[str]], str]:
         """Up to ``k`` (request, code) pairs for ``artifact``'s request, and a note when none."""
