@@ -17,7 +17,7 @@ SEED_FIELDS = {"node_id", "task_type", "generator_used", "generation_time", "tes
 
 
 def dise(*args: str, home: Path, stdin: str | None = None, env: dict | None = None,
-         timeout: float = 300) -> subprocess.CompletedProcess:
+         timeout: float = 900) -> subprocess.CompletedProcess:
     full_env = {**os.environ, "DISE_HOME": str(home), "PYTHONPATH": SERVER,
                 "COLUMNS": "120", **(env or {})}
     return subprocess.run([sys.executable, "-m", "dise.cli", *args], input=stdin,

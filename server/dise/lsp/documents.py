@@ -12,7 +12,7 @@ import hashlib
 import re
 import tokenize
 from dataclasses import dataclass
-from typing import Container, Iterator, Sequence
+from typing import Callable, Container, Iterator, Sequence
 
 _DEF = re.compile(r"^(?P<indent>[ \t]*)(?:async[ \t]+)?def[ \t]+(?P<name>[^\W\d]\w*)[ \t]*\(")
 
@@ -69,21 +69,65 @@ def function_region(lines: Sequence[str], def_line: int) -> Region | None:
     if not match:
         return None
     name, indent = match.group("name"), len(match.group("indent"))
-    try:
-        end = _end_by_tokens(lines, def_line)
-    except (tokenize.TokenError, IndentationError, SyntaxError):
-        end = _end_by_indent(lines, def_line, indent)
+    end = _remembered_end(lines, def_line)
+    if end is None:
+        try:
+            end = _end_by_tokens(lines, def_line)
+        except (tokenize.TokenError, IndentationError, SyntaxError):
+            end = _end_by_indent(lines, def_line, indent)
     return Region(name=name, start=def_line, end=max(end, def_line), indent=indent)
+
+
+#: Most ``def`` lines whose tokenized extent is remembered (all open documents together).
+END_MEMO_SIZE = 8192
+#: def line text -> [(the lines the tokenizer read, whether it reached the end of the text,
+#: the function's last line relative to the def)]. Why: code lens, hover and code actions
+#: find the same functions again after every edit; tokenizing each one again was most of a
+#: code-lens answer. The extent depends only on the lines read, so a hit is exact.
+_END_MEMO: dict[str, list[tuple[tuple[str, ...], bool, int]]] = {}
+
+
+def _remembered_end(lines: Sequence[str], def_line: int) -> int | None:
+    for read, to_eof, offset in _END_MEMO.get(lines[def_line], ()):
+        stop = def_line + len(read)
+        if (not to_eof or stop == len(lines)) and tuple(lines[def_line:stop]) == read:
+            return def_line + offset
+    return None
+
+
+def _remember_end(read: tuple[str, ...], to_eof: bool, offset: int) -> None:
+    if len(_END_MEMO) >= END_MEMO_SIZE:
+        _END_MEMO.clear()
+    entries = _END_MEMO.setdefault(read[0], [])
+    entries.append((read, to_eof, offset))
+    del entries[:-4]      # a few variants per def line (the body being edited)
 
 
 def _end_by_tokens(lines: Sequence[str], def_line: int) -> int:
     """Last line of the function: the NEWLINE before the DEDENT that closes its block."""
-    feed: Iterator[str] = iter(lines[def_line:])
+    read: list[str] = []
+    to_eof = False
+
+    def feed() -> str:
+        nonlocal to_eof
+        number = def_line + len(read)
+        if number >= len(lines):
+            to_eof = True
+            return ""
+        read.append(lines[number])
+        return lines[number]
+
+    end = _tokenized_end(feed, def_line)
+    _remember_end(tuple(read), to_eof, end - def_line)
+    return end
+
+
+def _tokenized_end(feed: Callable[[], str], def_line: int) -> int:
     depth = 0                 # INDENT minus DEDENT tokens seen so far
     base: int | None = None   # depth at the end of the header (the def's own level)
     body = False              # the header was followed by an indented block
     last_newline = 0
-    for tok in tokenize.generate_tokens(lambda: next(feed, "")):
+    for tok in tokenize.generate_tokens(feed):
         kind = tok.type
         if kind == tokenize.INDENT:
             depth += 1

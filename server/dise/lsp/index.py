@@ -27,6 +27,10 @@ class Known:
     artifact: Artifact
     queue_position: int | None = None
     versions: int = 1
+    #: The version that is in the file (None: unknown, e.g. stored before versions were
+    #: recorded with the location), and the newest version the user dismissed.
+    current: Artifact | None = None
+    dismissed: int = 0
 
 
 @dataclass
@@ -63,9 +67,13 @@ def known_from_store(store: Any, node_id: str, content_hash: str | None = None) 
     latest = versions[-1]
     if content_hash is None:
         content_hash = _location_hash(store.location(node_id))
+    record = store.node(node_id) or {}
+    placed = record.get("placed_version")
+    current = next((v for v in versions if v.version == placed), None)
     return Known(node_id=node_id, name=latest.function_name, content_hash=content_hash,
                  artifact=latest, queue_position=store.queue_position(node_id),
-                 versions=len(versions))
+                 versions=len(versions), current=current,
+                 dismissed=int(record.get("dismissed_version") or 0))
 
 
 def load_document(store: Any, uri: str, source: str) -> DocumentEntries:
@@ -125,7 +133,9 @@ class FunctionIndex:
                 for key, value in list(table.items()):
                     if value.node_id == known.node_id:
                         known_copy = Known(known.node_id, value.name, value.content_hash,
-                                           known.artifact, known.queue_position, known.versions)
+                                           known.artifact, known.queue_position, known.versions,
+                                           known.current or value.current,
+                                           max(known.dismissed, value.dismissed))
                         table[key] = known_copy
 
     def entries(self, uri: str) -> DocumentEntries | None:

@@ -43,7 +43,7 @@ import traceback
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, BinaryIO, Callable, TypeVar
 from urllib.parse import unquote
 
 from lsprotocol import types as lsp
@@ -55,6 +55,8 @@ from pygls.workspace import ServerTextPosition, TextDocument
 from dise.config import Config, ConfigError
 from dise.engine.types import Artifact, CancelToken, Cancelled, DiseError, Request
 from dise.lsp.documents import (
+    Region,
+    all_regions,
     enclosing_regions,
     lsp_lines,
     region_by_name,
@@ -63,8 +65,17 @@ from dise.lsp.documents import (
 )
 from dise.lsp.hover import artifact_summary, hover_markdown
 from dise.lsp.index import FunctionIndex, Known, known_from_store, load_document
+from dise.lsp.phase2 import (
+    COMMAND_ACCEPT,
+    COMMAND_DISMISS,
+    COMMAND_OPTIMIZE,
+    Phase2,
+    better_lenses,
+    better_version,
+    hover_section,
+)
 from dise.lsp.settings import LspSettings, ServerSettings, build_settings, unwrap
-from dise.lsp.targets import PreparedEdit, Target, prepare_edit, scan, targets_near
+from dise.lsp.targets import PreparedEdit, Target, prepare_edit, targets_near
 
 log = logging.getLogger(__name__)
 
@@ -170,6 +181,7 @@ class DiseServer(LanguageServer):
         self._parse_pool = concurrent.futures.ThreadPoolExecutor(1,
                                                                  thread_name_prefix="dise-parse")
         self._startup_error: str | None = None
+        self.phase2 = Phase2(self)
         self._register()
 
     # -- plumbing ---------------------------------------------------------------------------
@@ -187,7 +199,8 @@ class DiseServer(LanguageServer):
             (lsp.TEXT_DOCUMENT_DID_SAVE, self.on_did_save, None),
             (lsp.TEXT_DOCUMENT_DID_CLOSE, self.on_did_close, None),
             (lsp.TEXT_DOCUMENT_CODE_ACTION, self.on_code_action,
-             lsp.CodeActionOptions(code_action_kinds=[ACTION_KIND], resolve_provider=False)),
+             lsp.CodeActionOptions(code_action_kinds=[ACTION_KIND, lsp.CodeActionKind.QuickFix],
+                                   resolve_provider=False)),
             (lsp.TEXT_DOCUMENT_HOVER, self.on_hover, None),
             (lsp.TEXT_DOCUMENT_CODE_LENS, self.on_code_lens,
              lsp.CodeLensOptions(resolve_provider=False)),
@@ -199,6 +212,9 @@ class DiseServer(LanguageServer):
         self.command(COMMAND_GENERATE)(_plain(self.cmd_generate))
         self.command(COMMAND_STATUS)(_plain(self.cmd_status))
         self.command(COMMAND_SHOW)(_plain(self.cmd_show_artifact))
+        self.command(COMMAND_OPTIMIZE)(_plain(self.phase2.cmd_optimize))
+        self.command(COMMAND_ACCEPT)(_plain(self.phase2.cmd_accept))
+        self.command(COMMAND_DISMISS)(_plain(self.phase2.cmd_dismiss))
 
     def _in_worker(self, pool: concurrent.futures.Executor, fn: Callable[..., T],
                    *args: Any) -> "asyncio.Future[T]":
@@ -264,6 +280,18 @@ class DiseServer(LanguageServer):
                                                                  self._store_future)
         self._store_future.add_done_callback(self._report_backend_failure)
         self._engine_future.add_done_callback(self._report_backend_failure)
+        self._engine_future.add_done_callback(self._attach_optimizer)
+
+    def _attach_optimizer(self, future: concurrent.futures.Future) -> None:
+        """In a worker thread: the optimiser runs over the newest engine (Phase 2)."""
+        engine = _result_or_none(future)
+        if engine is None or future is not self._engine_future:
+            return
+        try:
+            self.phase2.attach(engine)
+        except Exception as exc:
+            self._from_thread(self.log, lsp.MessageType.Error,
+                              f"DiSE could not start its optimiser: {_detail(exc)}")
 
     def _report_backend_failure(self, future: concurrent.futures.Future) -> None:
         """In a worker thread: tell the user once why DiSE cannot work."""
@@ -324,6 +352,7 @@ class DiseServer(LanguageServer):
         """
         for job in list(self.jobs.values()):
             job.cancel.cancel()
+        self.phase2.shutdown()
         current = self.protocol.msg_id
         for msg_id, future in list(self.protocol._request_futures.items()):
             if msg_id != current and not future.done():
@@ -337,6 +366,7 @@ class DiseServer(LanguageServer):
         """
         for job in list(self.jobs.values()):
             job.cancel.cancel()
+        self.phase2.close()
         pools = [p for p in (self._generation_pool, self._io_pool, self._parse_pool) if p]
         for pool in pools:
             pool.shutdown(wait=False, cancel_futures=True)
@@ -351,10 +381,14 @@ class DiseServer(LanguageServer):
 
     # -- documents --------------------------------------------------------------------------
     def on_did_open(self, params: lsp.DidOpenTextDocumentParams) -> None:
+        self.phase2.note_activity()
         self._schedule_index(params.text_document.uri)
 
     def on_did_change(self, params: lsp.DidChangeTextDocumentParams) -> None:
-        """Nothing to do: caches are keyed by document version and pygls holds the text."""
+        """Caches are keyed by document version and pygls holds the text; only a file that
+        shows better-version diagnostics has them moved along."""
+        self.phase2.note_activity()
+        self.phase2.schedule_refresh(params.text_document.uri)
 
     def on_did_save(self, params: lsp.DidSaveTextDocumentParams) -> None:
         self._schedule_index(params.text_document.uri)
@@ -362,6 +396,7 @@ class DiseServer(LanguageServer):
     def on_did_close(self, params: lsp.DidCloseTextDocumentParams) -> None:
         uri = params.text_document.uri
         self.index.forget(uri)
+        self.phase2.forget(uri)
         self._lenses.pop(uri, None)
         self._line_cache.pop(uri, None)
         scan_entry = self._scans.pop(uri, None)
@@ -380,6 +415,7 @@ class DiseServer(LanguageServer):
             entries = await self._in_worker(self._io_pool, load_document, store, uri, source)
             self.index.replace(uri, entries)
             self._lenses.pop(uri, None)
+            await self.phase2.refresh(uri)
 
         task = asyncio.ensure_future(load())
         task.add_done_callback(functools.partial(self._index_done, uri))
@@ -403,14 +439,20 @@ class DiseServer(LanguageServer):
             pass
 
     async def _targets(self, doc: TextDocument) -> list[Target]:
-        """Stubs and ``# dise:`` comments of this document version, parsed once, off the loop."""
+        """Stubs and ``# dise:`` comments of this document version, found once, off the loop.
+
+        Function by function (``targets_near`` over the whole text), like code actions: after
+        an edit only the changed functions are parsed again, not the whole file.
+        """
         cached = self._scans.get(doc.uri)
         if cached and cached[0] == doc.version and not cached[1].cancelled():
             future = cached[1]
         else:
             if cached:
                 cached[1].cancel()   # an older version nobody needs any more
-            future = self._in_worker(self._parse_pool, scan, doc.source)
+            lines = self._lines(doc)
+            future = self._in_worker(self._parse_pool, targets_near, lines, 0, len(lines) - 1,
+                                     len(lines))
             self._scans[doc.uri] = (doc.version, future)
         try:
             return await asyncio.shield(future)
@@ -426,16 +468,26 @@ class DiseServer(LanguageServer):
     def on_code_action(self, params: lsp.CodeActionParams) -> list[lsp.CodeAction]:
         """Instant: parses only the functions around the range (see ``targets_near``)."""
         doc = self._document(params.text_document.uri)
-        if doc is None or not _kind_wanted(params.context.only):
+        if doc is None:
             return []
+        self.phase2.note_activity()
+        actions: list[lsp.CodeAction] = []
+        if _kind_wanted(params.context.only, lsp.CodeActionKind.QuickFix):
+            try:
+                actions += self.phase2.code_actions(doc, params.range.start.line,
+                                                    params.context)
+            except Exception as exc:
+                self.log(lsp.MessageType.Warning,
+                         f"DiSE could not list its quick fixes: {_detail(exc)}")
+        if not _kind_wanted(params.context.only):
+            return actions
         lines = self._lines(doc)
         try:
             targets = targets_near(lines, params.range.start.line, params.range.end.line,
                                    self.lsp_settings.action_range_lines)
         except Exception as exc:   # a parser failure must not cost the user the server
             self.log(lsp.MessageType.Warning, f"DiSE could not read {doc.uri}: {_detail(exc)}")
-            return []
-        actions = []
+            return actions
         for target in targets:
             title = target.title(TITLE_TEXT_CHARS)
             actions.append(lsp.CodeAction(
@@ -464,9 +516,10 @@ class DiseServer(LanguageServer):
         if match is None:
             return None
         known, edited, region, lines = match
-        value = hover_markdown(known.artifact, queue_position=known.queue_position,
+        shown = known.current if better_version(known) else known.artifact
+        value = hover_markdown(shown or known.artifact, queue_position=known.queue_position,
                                optimise_below=self._optimise_below(), edited=edited,
-                               versions=known.versions)
+                               versions=known.versions) + hover_section(known)
         end_char = len(lines[region.end].rstrip("\r\n"))
         hover_range = doc.position_codec.range_to_client_units(
             lines, _server_range(region.start, 0, region.end, end_char))
@@ -487,7 +540,8 @@ class DiseServer(LanguageServer):
             return []
         entries = self.index.entries(doc.uri)
         known = sorted(entries.by_name.values(), key=lambda k: k.name) if entries else []
-        key = (doc.version, tuple((k.node_id, k.artifact.version, k.queue_position)
+        key = (doc.version, tuple((k.node_id, k.artifact.version, k.queue_position,
+                                   k.current.version if k.current else None, k.dismissed)
                                   for k in known))
         cached = self._lenses.get(doc.uri)
         if cached and cached[0] == key:
@@ -495,7 +549,7 @@ class DiseServer(LanguageServer):
         lenses = [self._generate_lens(doc, target) for target in await self._targets(doc)]
         if known:
             lenses += await self._in_worker(self._parse_pool, self._function_lenses, doc.source,
-                                            known)
+                                            known, doc.uri)
         self._lenses[doc.uri] = (key, lenses)
         return lenses
 
@@ -507,16 +561,21 @@ class DiseServer(LanguageServer):
                                 arguments=[_generate_arguments(doc, target)]))
 
     @staticmethod
-    def _function_lenses(source: str, known: list[Known]) -> list[lsp.CodeLens]:
+    def _function_lenses(source: str, known: list[Known], uri: str = "") -> list[lsp.CodeLens]:
         """In the parse thread: one lens above each generated function still in the file."""
         lines = split_lines(source)
+        wanted = {item.name: item for item in known}
+        first: dict[str, Region] = {}
+        for region in all_regions(lines, wanted):     # one pass; the first def of each name
+            first.setdefault(region.name, region)
         lenses = []
         for item in known:
-            region = region_by_name(lines, item.name)
+            region = first.get(item.name)
             if region is None:
                 continue
             edited = region_hash(lines, region) != item.content_hash
-            a = item.artifact
+            better = better_version(item)
+            a = item.current if better is not None and item.current else item.artifact
             title = f"DiSE: fitness {a.fitness_score:.2f} · v{a.version}" + (
                 " · edited" if edited else "")
             lenses.append(lsp.CodeLens(
@@ -524,6 +583,8 @@ class DiseServer(LanguageServer):
                                 end=lsp.Position(line=region.start, character=0)),
                 command=lsp.Command(title=title, command=COMMAND_SHOW,
                                     arguments=[{"nodeId": item.node_id}])))
+            if better is not None:
+                lenses += better_lenses(uri, region, item, better)
         return lenses
 
     def _markup_kind(self) -> lsp.MarkupKind:
@@ -676,7 +737,8 @@ class DiseServer(LanguageServer):
         def on_progress(stage: str, message: str) -> None:   # called in the worker thread
             self._from_thread(progress.report, message)
 
-        future = self._generation_executor().submit(engine.generate, request,
+        future = self._generation_executor().submit(self.phase2.run_interactive,
+                                                    engine.generate, request,
                                                     progress=on_progress, cancel=job.cancel)
         self._running.add(future)
         future.add_done_callback(self._running.discard)
@@ -749,7 +811,7 @@ class DiseServer(LanguageServer):
         try:
             store = await self.store()
             known = await self._in_worker(self._io_pool, _record_location, store,
-                                          artifact.node_id, uri, digest)
+                                          artifact.node_id, uri, digest, artifact.version)
         except Exception as exc:
             self.log(lsp.MessageType.Warning,
                      f"DiSE could not record where {artifact.function_name} went: {_detail(exc)}")
@@ -796,6 +858,7 @@ class DiseServer(LanguageServer):
         summary["versions"] = [{"version": v.version, "fitness": v.fitness_score,
                                 "parent": v.parent, "phase": v.phase}
                                for v in status["versions"]]
+        summary.update(self.phase2.status_extra(node_id))
         return summary
 
     async def cmd_show_artifact(self, *args: Any) -> dict[str, Any]:
@@ -839,9 +902,11 @@ def _plain(method: Callable) -> Callable:
     return handler
 
 
-def _record_location(store: Any, node_id: str, uri: str, digest: str) -> Known | None:
-    """In the io thread: persist the mapping, then read back the node as the index holds it."""
-    store.set_location(node_id, uri, digest)
+def _record_location(store: Any, node_id: str, uri: str, digest: str,
+                     version: int | None = None) -> Known | None:
+    """In the io thread: persist the mapping (and which version went in), then read back the
+    node as the index holds it."""
+    store.set_location(node_id, uri, digest, version=version)
     return known_from_store(store, node_id, digest)
 
 
@@ -877,10 +942,10 @@ def _generate_arguments(doc: TextDocument, target: Target) -> dict[str, Any]:
     return args
 
 
-def _kind_wanted(only: list[str] | None) -> bool:
+def _kind_wanted(only: list[str] | None, action_kind: str = ACTION_KIND) -> bool:
     if not only:
         return True
-    return any(ACTION_KIND == kind or ACTION_KIND.startswith(f"{kind}.") for kind in only)
+    return any(action_kind == kind or action_kind.startswith(f"{kind}.") for kind in only)
 
 
 def _supports(caps: Any, *path: str) -> bool:
@@ -932,12 +997,32 @@ def _detail(exc: BaseException) -> str:
     return f"{text}\nmodel output:\n{raw}" if raw else text
 
 
+def private_stdio() -> tuple[BinaryIO, BinaryIO]:
+    """The LSP channel on private copies of fds 0 and 1; fd 0 becomes /dev/null, fd 1 stderr.
+
+    Why: native code shares fds 0 and 1 with us. llama.cpp points fds 1 and 2 at /dev/null
+    while it loads a model (``verbose=False``), so a response written meanwhile vanished and
+    the editor waited for it forever; a library printing to stdout would corrupt the stream,
+    and a child process inheriting fd 0 could read the editor's messages. Now fds 0 and 1 are
+    harmless, and stray output lands in the log (stderr).
+    """
+    channel_in = os.fdopen(os.dup(sys.stdin.fileno()), "rb")
+    channel_out = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    sys.stdout.flush()
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, sys.stdin.fileno())
+    os.close(devnull)
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    return channel_in, channel_out
+
+
 def serve(cfg_overrides: dict[str, Any] | None = None) -> None:
     """Speak LSP over stdin/stdout until the client says ``exit`` or goes away."""
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING,
                         format="dise-lsp %(levelname)s %(name)s: %(message)s")
+    channel_in, channel_out = private_stdio()
     server = DiseServer(cfg_overrides)
     try:
-        server.start_io()
+        server.start_io(channel_in, channel_out)
     finally:
         server.close()

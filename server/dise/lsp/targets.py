@@ -9,6 +9,7 @@ and the splice of a finished function into whatever the document has become.
 from __future__ import annotations
 
 import ast
+import functools
 from dataclasses import dataclass
 from typing import Any, Literal, Sequence
 
@@ -99,13 +100,23 @@ def _decorator_top(lines: Sequence[str], def_line: int) -> int:
     return top
 
 
+#: Functions whose own parse is remembered (code lens looks at every function after each
+#: edit; only the edited one needs parsing again).
+STUB_MEMO_SIZE = 4096
+
+
+@functools.lru_cache(maxsize=STUB_MEMO_SIZE)
+def _stubs_in(function_text: str) -> tuple[Any, ...]:
+    return tuple(_stubs().find_stubs(function_text))
+
+
 def _local_stub(lines: Sequence[str], region: Region) -> Target | None:
     """The stub at ``region`` if it is one, parsing only the function's own lines."""
     prefix = lines[region.start][:region.indent]
     local = [line[region.indent:] if line.startswith(prefix) else
              ("\n" if not line.strip() else line)
              for line in lines[region.start:region.end + 1]]
-    for stub in _stubs().find_stubs("".join(local)):
+    for stub in _stubs_in("".join(local)):
         if stub.def_line == 0 and stub.spec.name == region.name:
             first = _decorator_top(lines, region.start)
             end = region.start + stub.end_line

@@ -434,16 +434,30 @@ class Store:
             return True
 
     # -- node <-> file mapping (language server) ------------------------------------------
-    def set_location(self, node_id: str, uri: str, content_hash: str) -> None:
-        """Remember where a node's code lives and the hash of that code."""
+    def set_location(self, node_id: str, uri: str, content_hash: str,
+                     version: int | None = None) -> None:
+        """Remember where a node's code lives, the hash of that code and (when given) which
+        version it is, kept as ``placed_version`` on the node record."""
         with self._change() as ix:
             rec = self._node(ix, node_id)
             if rec is None:
                 raise self._not_found(ix, node_id)
             ix.drop_location(node_id, rec)
             rec = {**rec, "uri": uri, "content_hash": content_hash, "located": time.time()}
+            if version is not None:
+                rec["placed_version"] = version
             self._put_node(ix, rec)
             ix.add_location(node_id, rec)
+
+    def dismiss_version(self, node_id: str, version: int) -> None:
+        """Stop offering versions up to ``version`` of a node in the editor (the user kept
+        theirs); kept as ``dismissed_version`` on the node record."""
+        with self._change() as ix:
+            rec = self._node(ix, node_id)
+            if rec is None:
+                raise self._not_found(ix, node_id)
+            dismissed = max(int(rec.get("dismissed_version") or 0), version)
+            self._put_node(ix, {**rec, "dismissed_version": dismissed})
 
     def location(self, node_id: str) -> dict[str, str] | None:
         """``{"uri", "content_hash"}`` of a node, or None when unknown or never placed."""
