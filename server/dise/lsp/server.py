@@ -25,6 +25,9 @@ Commands (``workspace/executeCommand``), each taking one JSON object argument:
     server's running generations and store location.
 ``dise.showArtifact`` ``{"nodeId", "version"?}`` or ``{"uri", "line"}``
     One stored version: code, tests, metrics and the hover Markdown.
+``dise.findSimilar`` ``{"uri", "line", "k"?}`` or ``{"query", "k"?}``
+    Stored functions similar to the function under the cursor (its docstring, else its
+    source) or to ``query``: ``[{"nodeId", "artifactId", "score", "fitness", "prompt"}]``.
 
 Test-only: ``DISE_TEST_ENGINE=module:Class`` replaces the engine with a double (see
 ``tests/lsp_double.py``); never set it outside the test suite.
@@ -85,7 +88,8 @@ SERVER_NAME = "dise"
 COMMAND_GENERATE = "dise.generate"
 COMMAND_STATUS = "dise.status"
 COMMAND_SHOW = "dise.showArtifact"
-COMMANDS = (COMMAND_GENERATE, COMMAND_STATUS, COMMAND_SHOW)
+COMMAND_SIMILAR = "dise.findSimilar"
+COMMANDS = (COMMAND_GENERATE, COMMAND_STATUS, COMMAND_SHOW, COMMAND_SIMILAR)
 ACTION_KIND = lsp.CodeActionKind.RefactorRewrite
 #: Test-only: ``module:Class`` of an engine double (tests/lsp_double.py).
 TEST_ENGINE_ENV = "DISE_TEST_ENGINE"
@@ -212,6 +216,7 @@ class DiseServer(LanguageServer):
         self.command(COMMAND_GENERATE)(_plain(self.cmd_generate))
         self.command(COMMAND_STATUS)(_plain(self.cmd_status))
         self.command(COMMAND_SHOW)(_plain(self.cmd_show_artifact))
+        self.command(COMMAND_SIMILAR)(_plain(self.cmd_find_similar))
         self.command(COMMAND_OPTIMIZE)(_plain(self.phase2.cmd_optimize))
         self.command(COMMAND_ACCEPT)(_plain(self.phase2.cmd_accept))
         self.command(COMMAND_DISMISS)(_plain(self.phase2.cmd_dismiss))
@@ -883,6 +888,48 @@ class DiseServer(LanguageServer):
                                             optimise_below=self._optimise_below(), edited=False,
                                             versions=len(versions)))
         return data
+
+    async def cmd_find_similar(self, *args: Any) -> list[dict[str, Any]] | dict[str, Any]:
+        params = _object_argument(COMMAND_SIMILAR, args, ())
+        query = params.get("query")
+        if not query and "uri" in params:
+            doc = self._document(params["uri"])
+            line = _int_argument(COMMAND_SIMILAR, params, "line")
+            query = _function_text_at(doc.source, line) if doc is not None else None
+        if not isinstance(query, str) or not query.strip():
+            return self._refuse(f'{COMMAND_SIMILAR} takes {{"uri", "line"}} on a function, '
+                                'or {"query"}.')
+        k = params.get("k") if isinstance(params.get("k"), int) else None
+        try:
+            engine = await self.engine()
+            # The embedding model loads on first use (seconds): never on the event loop.
+            hits = await self._in_worker(self._io_pool, engine.memory.search, query, k)
+        except DiseError as exc:
+            return self._refuse(str(exc), kind=lsp.MessageType.Error)
+        if engine.memory.reason:
+            return self._refuse(engine.memory.reason)
+        return [{"nodeId": a.node_id, "artifactId": a.artifact_id, "score": round(score, 3),
+                 "fitness": a.fitness_score, "prompt": a.prompt, "functionName": a.function_name}
+                for a, score in hits]
+
+
+def _function_text_at(source: str, line: int) -> str | None:
+    """Docstring (else source) of the innermost function around 0-based ``line``."""
+    import ast
+
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return None
+    best = None
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) \
+                and node.lineno - 1 <= line <= (node.end_lineno or node.lineno) - 1:
+            if best is None or node.lineno > best.lineno:
+                best = node
+    if best is None:
+        return None
+    return ast.get_docstring(best) or ast.get_source_segment(source, best)
 
 
 # -- helpers ------------------------------------------------------------------------------------
