@@ -365,13 +365,10 @@ def bench_bare_fewshot(cfg, embedder, n: int, n_memory: int, seed: int, gen_name
 
 
 def phase1_with_and_without_fewshot(n: int = 20, n_memory: int = 200, seed: int = 1234,
-                                    generator: str | None = None) -> dict:
-    """LEAD: Phase 1 pass rate and fitness with and without few-shot retrieval.
-
-    Needs the pipeline hook (``Engine.memory`` + ``memory.examples`` passed to
-    ``prompts.generation_messages``, few-shot switched off by
-    ``cfg.retrieval.few_shot_k = 0``). Reuse is switched off in both arms
-    (``reuse_threshold`` above 1) so every problem is generated.
+                                    generator: str | None = None, k: int = 1) -> dict:
+    """Phase 1 pass rate and fitness without few-shot and with ``k`` examples (at the
+    default minimum similarity). Reuse is switched off in both arms (``reuse_threshold``
+    above 1) so every problem is generated.
     """
     sys.path.insert(0, str(ROOT / "bench"))
     from phase1 import hidden_pass
@@ -384,11 +381,11 @@ def phase1_with_and_without_fewshot(n: int = 20, n_memory: int = 200, seed: int 
 
     eval_set, memory_set = _mbpp_split(n, n_memory, seed)
     results = {}
-    for label, k in (("without", 0), ("with", RetrievalConfig().few_shot_k)):
+    for label, shots in (("without", 0), ("with", k)):
         os.environ["DISE_HOME"] = tempfile.mkdtemp(prefix=f"dise-bench-fewshot-{label}-")
         cfg = load_config()
         cfg.retrieval = getattr(cfg, "retrieval", None) or RetrievalConfig()
-        cfg.retrieval.few_shot_k, cfg.retrieval.reuse_threshold = k, 2.0
+        cfg.retrieval.few_shot_k, cfg.retrieval.reuse_threshold = shots, 2.0
         store = Store(cfg.store_path)
         seed_memory_with_mbpp(store, memory_set, cfg)
         engine = Engine(cfg, store)
@@ -409,7 +406,9 @@ def phase1_with_and_without_fewshot(n: int = 20, n_memory: int = 200, seed: int 
         store.close()
     print(f"\n5b. Phase 1, MBPP sanitized, {n} problems, seed {seed}, memory {n_memory}: "
           f"without few-shot {results['without']['pass_rate']:.1%} (fitness "
-          f"{results['without']['mean_fitness']:.3f}); with {results['with']['pass_rate']:.1%} "
+          f"{results['without']['mean_fitness']:.3f}); with {k} example(s) "
+          f"(min similarity {RetrievalConfig().few_shot_min_score}) "
+          f"{results['with']['pass_rate']:.1%} "
           f"(fitness {results['with']['mean_fitness']:.3f})")
     return results
 
