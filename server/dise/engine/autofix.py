@@ -222,7 +222,7 @@ def insert_imports(code: str, lines: list[str]) -> str:
 
 # --- indentation -------------------------------------------------------------------------
 
-def _string_continuation_lines(code: str) -> set[int]:
+def string_continuation_lines(code: str) -> set[int]:
     """0-based lines that start inside a multi-line string (their indent is content)."""
     inside: set[int] = set()
     try:
@@ -271,7 +271,7 @@ def _renormalise_levels(code: str) -> str:
     deeper than the one before only opens a level after a line ending in ``:`` (else it
     stays at the current level); a dedent that lands between two levels joins the inner
     one. Fixes 3-vs-4 space mixes and stray (un)indents."""
-    skip = _string_continuation_lines(code)
+    skip = string_continuation_lines(code)
     out = []
     stack = [0]
     depth = 0

@@ -20,7 +20,12 @@ import re
 import tokenize
 from dataclasses import dataclass, field
 
-from dise.engine.autofix import import_lines, merge_import_lines, needed_imports
+from dise.engine.autofix import (
+    import_lines,
+    merge_import_lines,
+    needed_imports,
+    string_continuation_lines,
+)
 from dise.engine.extract import strip_examples
 from dise.engine.types import DiseError, FunctionSpec
 
@@ -412,18 +417,6 @@ def content_hash(text: str) -> str:
 
 # --- splicing ----------------------------------------------------------------------------
 
-def _string_lines(code: str) -> set[int]:
-    """0-based lines that begin inside a multi-line string (left as they are)."""
-    inside: set[int] = set()
-    try:
-        for tok in tokenize.generate_tokens(io.StringIO(code).readline):
-            if tok.type == tokenize.STRING and tok.end[0] > tok.start[0]:
-                inside.update(range(tok.start[0], tok.end[0]))
-    except (tokenize.TokenError, IndentationError, SyntaxError):
-        pass
-    return inside
-
-
 def _reindent(code_lines: list[str], first: int, last: int, old: int, new: str,
               in_string: set[int], first_col: int | None = None) -> list[str]:
     """Lines ``first..last`` with ``old`` leading columns replaced by ``new``; lines inside
@@ -577,7 +570,7 @@ def splice(source: str, target: Stub | DiseComment, generated_code: str,
     lines = [_strip_eol(ln) for ln in raw_lines]
     nl = _newline(source)
     gen_lines = generated_code.splitlines()
-    in_string = _string_lines(generated_code)
+    in_string = string_continuation_lines(generated_code)
     func, holder = _find_target(gen_tree, function_name)
     edits = _Edits(lines)
 

@@ -895,7 +895,9 @@ class DiseServer(LanguageServer):
         if not query and "uri" in params:
             doc = self._document(params["uri"])
             line = _int_argument(COMMAND_SIMILAR, params, "line")
-            query = _function_text_at(doc.source, line) if doc is not None else None
+            # Parsing a large file takes seconds: off the event loop, like everything slow.
+            query = (await self._in_worker(self._io_pool, _function_text_at, doc.source, line)
+                     if doc is not None else None)
         if not isinstance(query, str) or not query.strip():
             return self._refuse(f'{COMMAND_SIMILAR} takes {{"uri", "line"}} on a function, '
                                 'or {"query"}.')
