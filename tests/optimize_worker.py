@@ -25,15 +25,18 @@ REQUEST = "check if a number is even"
 
 class VariantBackend:
     """Answers ``answers[temperature]`` (else ``default``), optionally after a delay that a
-    cancel interrupts; records each call's temperature and messages."""
+    cancel interrupts; from temperature ``hang_from`` on it never answers (until cancelled), so
+    a test can kill a worker at a known point; records each call's temperature and messages."""
 
     name = "scripted"
     model_label = "variant (test double)"
 
     def __init__(self, answers: dict[float, str] | None = None, default: str = WEAK,
-                 delay: float = 0.0, block: threading.Event | None = None) -> None:
+                 delay: float = 0.0, block: threading.Event | None = None,
+                 hang_from: float | None = None) -> None:
         self.answers = {round(k, 3): v for k, v in (answers or {}).items()}
         self.default, self.delay, self.block = default, delay, block
+        self.hang_from = hang_from
         self.calls: list[tuple[float, list[dict]]] = []
         self.cancelled = 0
         self._lock = threading.Lock()
@@ -43,7 +46,9 @@ class VariantBackend:
         with self._lock:
             self.calls.append((round(temperature, 3), messages))
         end = time.monotonic() + self.delay
-        while time.monotonic() < end or (self.block is not None and not self.block.is_set()):
+        hang = self.hang_from is not None and temperature >= self.hang_from - 1e-9
+        while (time.monotonic() < end or hang
+               or (self.block is not None and not self.block.is_set())):
             if cancel is not None and cancel.cancelled:
                 with self._lock:
                     self.cancelled += 1
@@ -71,12 +76,14 @@ def main() -> int:
     from dise.optimize import Optimizer
 
     delay = float(sys.argv[1]) if len(sys.argv) > 1 else 0.3
+    hang_from = float(sys.argv[2]) if len(sys.argv) > 2 else None
     cfg = load_config(worker_config())
     engine = pipeline.Engine(cfg)
     if not engine.store.nodes():
         pipeline.resolve_backend = lambda gen, cfg: VariantBackend()
         engine.generate(Request(text=REQUEST, asserts=ASSERTS))
-    pipeline.resolve_backend = lambda gen, cfg: VariantBackend({0.6: GOOD}, delay=delay)
+    pipeline.resolve_backend = lambda gen, cfg: VariantBackend({0.6: GOOD}, delay=delay,
+                                                               hang_from=hang_from)
     optimizer = Optimizer(engine)
     done = threading.Event()
     events: list[str] = []

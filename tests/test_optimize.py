@@ -462,7 +462,8 @@ def test_usage_trigger_queues_a_much_used_function(model, optimizers):
     engine.store.record_use(node)
     assert wait_for(lambda: engine.store.queue_position(node) == 1)
     assert engine.store.queue()[0]["reason"] == "used 11 times"
-    assert any(e == "triggered" and d["trigger"] == "usage" for e, d in events)
+    assert wait_for(lambda: any(e == "triggered" and d["trigger"] == "usage"
+                                for e, d in events))
 
 
 def test_fitness_trigger_queues_low_fitness_functions_never_optimised(model):

@@ -2,7 +2,9 @@
 
 A real subprocess (tests/optimize_worker.py) runs the background optimiser over a store with
 one weak function and eight planned experiments (the sixth finds the better version). It is
-SIGKILLed twice, at different points; a third process finishes. Nothing may be lost or done
+SIGKILLed twice: mid-experiment, and after the better version was found but before it was
+stored (from a chosen temperature on, the test backend never answers, so each kill lands at a
+known point and never races the worker's own end). A third process finishes. Nothing may be lost or done
 twice: every planned experiment is recorded exactly once, there is exactly one new version,
 and the queue ends empty.
 """
@@ -23,9 +25,12 @@ WORKER = Path(__file__).with_name("optimize_worker.py")
 PLANNED = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]
 
 
-def start_worker(delay: float) -> subprocess.Popen:
+def start_worker(delay: float, hang_from: float | None = None) -> subprocess.Popen:
+    """A worker whose experiments take ``delay`` s each; from temperature ``hang_from`` on they
+    never finish, so the kill always lands before the worker could end on its own."""
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "server")}
-    return subprocess.Popen([sys.executable, str(WORKER), str(delay)], env=env,
+    args = [str(delay)] + ([str(hang_from)] if hang_from is not None else [])
+    return subprocess.Popen([sys.executable, str(WORKER), *args], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -56,20 +61,24 @@ def test_sigkill_at_any_moment_then_resume(tmp_path):
     store_path = Path(os.environ["DISE_HOME"]) / "store.json"
 
     # 1: killed after two recorded attempts, mid-experiment
-    first = kill_when(start_worker(0.4), store_path, lambda s: s["attempts"] >= 2)
+    first = kill_when(start_worker(0.2, hang_from=0.3), store_path,
+                      lambda s: s["attempts"] >= 2)
     assert first["status"] == "running" and first["stage"] == "experiments"
     assert first["attempts"] >= 2 and first["pending"]
 
-    # 2: killed right after the improvement was stored (attempt 6 made v2)
-    second = kill_when(start_worker(0.4), store_path, lambda s: bool(s["versions"]))
+    # 2: killed after attempt 6 found the better version, before it was stored
+    second = kill_when(start_worker(0.2, hang_from=0.7), store_path,
+                       lambda s: s["best"] is not None)
     assert second["attempts"] > first["attempts"]
-    assert second["versions"] == ["is_even_v2"]
+    assert second["best"]["variant"]["temperature"] == 0.6 and second["versions"] == []
 
     # 3: runs to the end
     proc = start_worker(0.0)
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err[-2000:]
-    result = json.loads(out)["results"][0]
+    results = json.loads(out)["results"]
+    assert len(results) == 1, out
+    result = results[0]
     assert result["resumed"] is True
 
     final = node_state(store_path)
