@@ -118,3 +118,9 @@ def test_generate_fills_a_stub_in_a_file(tmp_path, models_dir):
 def test_search_on_an_empty_store(tmp_path):
     proc = dise("search", "validate an email", home=tmp_path)
     assert proc.returncode == 0 and "Nothing stored yet" in proc.stdout
+
+
+def test_dotted_generator_name_in_dise_toml_says_to_quote_it(tmp_path):
+    (tmp_path / "dise.toml").write_text("[generators.qwen-0.5b]\nmax_tokens = 192\n")
+    error = one_line_error(dise("list", home=tmp_path))
+    assert "Bad generator 'qwen-0'" in error and '[generators."qwen-0.5b"]' in error

@@ -293,6 +293,11 @@ def _merge_generators(cfg: Config, values: dict[str, Any] | list[Any]) -> None:
     items = values.items() if isinstance(values, dict) else ((v["name"], v) for v in values)
     for name, spec in items:
         spec = {k.replace("-", "_"): v for k, v in dict(spec).items() if k != "name"}
+        nested = [k for k, v in spec.items() if isinstance(v, dict)]
+        if nested:  # TOML `[generators.qwen-0.5b]` splits the name at the dot
+            raise ConfigError(
+                f"Bad generator {name!r}: {nested[0]!r} is a table, not a setting. A name with "
+                f'a dot needs quotes in TOML: [generators."{name}.{nested[0]}"]')
         base = cfg.generators.get(name, GeneratorConfig(name))
         try:
             cfg.generators[name] = dataclasses.replace(base, **spec)
