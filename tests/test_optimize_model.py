@@ -13,6 +13,7 @@ from dise.config import load_config
 from dise.engine.pipeline import Engine
 from dise.engine.types import Request
 from dise.optimize import Optimizer, load_state
+from weak_setup import WEAK_THEN_QUICK
 
 pytestmark = pytest.mark.model
 
@@ -23,17 +24,8 @@ RECORDED_CPU = {"cpu_count": 2, "mem_total_kb": 24684100, "error": "NVMLError_Li
 
 
 def weak_setup() -> Engine:
-    return Engine(load_config({
-        "generators": {
-            # the weak default: a tiny model, too hot, and too few tokens to finish
-            "weak-smollm2": {"backend": "llamacpp", "model": "smollm2-135m",
-                             "temperature": 1.5, "max_tokens": 48},
-            # the stronger one, bounded so the test stays short on a busy machine
-            "qwen-0.5b": {"max_tokens": 192}},
-        "pipeline": {"default_generator": "weak-smollm2"},
-        "optimize": {"experiment_generators": ["qwen-0.5b"], "temperatures": [0.0, 0.3],
-                     "approaches": ["plain"], "max_attempts": 2, "incremental_max_steps": 0,
-                     "when_idle": False, "poll_interval_s": 0.05}}))
+    return Engine(load_config({**WEAK_THEN_QUICK, "optimize": {**WEAK_THEN_QUICK["optimize"],
+                                                                "when_idle": False}}))
 
 
 def test_weak_phase1_is_improved_in_the_background_and_yields_to_interactive_work(models_dir):

@@ -8,7 +8,8 @@
 --
 -- params.json: {"setup": docs/neovim.lua, "file": the Python file, "cmd": server command,
 -- "name": stub name, "result": where to write the JSON result, "wait_ms": limit of each
--- wait}. The client is started by the documented setup (docs/neovim.lua), exactly as a
+-- wait, "optimize_wait_ms": limit of the wait for the optimiser, "expect": optional text the
+-- accepted version must contain}. The client is started by the documented setup (docs/neovim.lua), exactly as a
 -- user's config would. print() goes nowhere useful headless, so everything observed goes
 -- into the result file; the script ends with `qall!`, or `cquit 1` when a step failed.
 
@@ -230,8 +231,13 @@ local function main()
                       "DiSE: Accept optimized version")
   result.accept_kind = accept.kind
   result.accept_result = run_action(client, buf, accept)
+  -- params.expect: a text the scripted model's version has; with a real model, any change
   if not vim.wait(params.wait_ms, function()
-    return buffer_text(buf):find(params.expect, 1, true) ~= nil
+    local text = buffer_text(buf)
+    if params.expect and params.expect ~= vim.NIL then
+      return text:find(params.expect, 1, true) ~= nil
+    end
+    return text ~= result.generated
   end, 20) then
     fail("the optimised version never reached the buffer")
   end
