@@ -4,9 +4,9 @@ A real subprocess (tests/optimize_worker.py) runs the background optimiser over 
 one weak function and eight planned experiments (the sixth finds the better version). It is
 SIGKILLed twice: mid-experiment, and after the better version was found but before it was
 stored (from a chosen temperature on, the test backend never answers, so each kill lands at a
-known point and never races the worker's own end). A third process finishes. Nothing may be lost or done
-twice: every planned experiment is recorded exactly once, there is exactly one new version,
-and the queue ends empty.
+known point and never races the worker's own end). A third process finishes. Nothing may be
+lost or done twice: every planned experiment is recorded exactly once, there is exactly one
+new version, and the queue ends empty.
 """
 
 from __future__ import annotations
