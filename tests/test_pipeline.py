@@ -128,6 +128,38 @@ def test_registry_best_generator_is_used_for_its_task_type(engine, scripted):
     assert gen.name == engine.cfg.pipeline.default_generator and why == "default"
 
 
+SQUARES = "```python\ndef sum_squares(xs):\n    return sum(x * x for x in xs)\n```"
+CUBES = "```python\ndef sum_cubes(xs):\n    return sum(x ** 3 for x in xs)\n```"
+FOURTH = "```python\ndef sum_fourth_powers(xs):\n    return sum(x ** 4 for x in xs)\n```"
+
+
+def test_a_learned_few_shot_setup_puts_verified_examples_in_the_prompt(engine, scripted,
+                                                                      embedder):
+    """Phase 2 found that few-shot wins for this task type: the next Phase 1 request of the
+    type gets verified examples in its prompt; before that, it gets none."""
+    from dise.engine.retrieval import Memory
+
+    engine.cfg.retrieval.few_shot_min_score = 0.5  # these requests are ~0.7 alike
+    engine.memory = Memory(engine.cfg, engine.store, embedder=embedder)
+    backend = scripted(SQUARES, CUBES, FOURTH)
+    first = engine.generate(Request(text="Return the sum of the squares of the numbers in xs",
+                                    asserts=["assert sum_squares([1, 2]) == 5"]))
+    assert first.test_passed
+    engine.generate(Request(text="Return the sum of the cubes of the numbers in xs",
+                            asserts=["assert sum_cubes([1, 2]) == 9"]))
+    assert "def sum_squares" not in str(backend.calls[-1])      # default: no examples
+
+    engine.store.set_best_generator(first.task_type, engine.cfg.pipeline.default_generator,
+                                    0.9, temperature=0.0, approach="few_shot",
+                                    tool={"few_shot_k": 1, "approach": "few_shot"})
+    learned = engine.generate(Request(
+        text="Return the sum of the fourth powers of the numbers in xs",
+        asserts=["assert sum_fourth_powers([1, 2]) == 17"]))
+    prompt = str(backend.calls[-1])
+    assert "def sum_cubes" in prompt or "def sum_squares" in prompt   # a verified example
+    assert any("few-shot examples (learned setup)" in t for t in learned.tool_usage)
+
+
 @pytest.mark.model
 def test_real_model_end_to_end_writes_its_own_tests(engine, models_dir):
     """No tests given: the real 0.5B model writes the function and, once, its tests."""

@@ -49,9 +49,8 @@ const options = {
   screenshots: env.DISE_SCREENSHOTS || path.join(REPO, "docs/screenshots"),
   work: env.DISE_E2E_WORK || fs.mkdtempSync(path.join(os.tmpdir(), "dise-vscode-e2e-")),
   results: env.DISE_E2E_RESULTS || "",
-  // The real-model better-version part is opt-in (DISE_E2E_OPTIMIZE=1): whether qwen-0.5b
-  // beats the first version within the budget is the model's call, and a miss costs 15 min.
-  optimize: env.DISE_E2E_OPTIMIZE || "0",
+  // The real-model better-version part; DISE_E2E_OPTIMIZE=0 skips it.
+  optimize: env.DISE_E2E_OPTIMIZE || "1",
   // Generations run the real model on whatever cores there are: minutes on a loaded 2-core box.
   generateTimeoutMs: Number(env.DISE_E2E_GENERATE_TIMEOUT_S || 600) * 1000,
   optimizeTimeoutMs: Number(env.DISE_E2E_OPTIMIZE_TIMEOUT_S || 900) * 1000,
@@ -76,34 +75,41 @@ const CANCEL_NAME = "reverse_words";
 const CANCEL_STUB = `def reverse_words(sentence: str) -> str:
     """Return the words of sentence in reverse order, separated by single spaces."""
 `;
-const WEAK_NAME = "second_largest";
-const WEAK_FILE = "ranking.py";
-const WEAK_STUB = `"""Ranking helpers."""
+const WEAK_NAME = "sum_digit_squares";
+const WEAK_FILE = "digits.py";
+const WEAK_STUB = `"""Digit helpers."""
 
 
-def second_largest(numbers: list[int]) -> int | None:
-    """Return the second largest distinct number in numbers, or None if there is none.
+def sum_digit_squares(n: int) -> int:
+    """Return the sum of the squares of the decimal digits of a non-negative integer n.
 
-    >>> second_largest([3, 1, 4, 4])
-    3
-    >>> second_largest([5, 5])
+    >>> sum_digit_squares(12)
+    5
+    >>> sum_digit_squares(0)
+    0
+    >>> sum_digit_squares(99)
+    162
     """
 `;
-// The first version comes from a generator defined in the settings (the default model at
-// temperature 0, which gets this stub partly wrong), so the hover also proves that
-// `dise.generators` and `dise.defaultGenerator` reached the running server.
-const WEAK_GENERATOR = env.DISE_E2E_WEAK_GENERATOR || "e2e-first-try";
+// The first version comes from a deliberately weak generator defined in the settings
+// (SmolLM2-135M, too hot, too few tokens: it fails the doctests), so the hover also proves
+// that \`dise.generators\` and \`dise.defaultGenerator\` reached the running server. The same
+// setup as tests/weak_setup.py.
+const WEAK_GENERATOR = env.DISE_E2E_WEAK_GENERATOR || "e2e-weak";
 const WEAK_GENERATOR_SETTINGS = env.DISE_E2E_WEAK_GENERATOR
   ? {}
-  : { "dise.generators": { [WEAK_GENERATOR]: { model: "qwen2.5-coder-0.5b", temperature: 0 } } };
-// A short optimiser run for the test, in the server's own dise.toml; written only when the
-// server has the optimiser (and so these settings).
-const QUICK_OPTIMIZER_TOML = `[optimize]
+  : { "dise.generators": { [WEAK_GENERATOR]: { backend: "llamacpp", model: "smollm2-135m", temperature: 1.5, max_tokens: 48 } } };
+// A short optimiser run for the test, in the server's own dise.toml: Qwen2.5-Coder-0.5B at two
+// temperatures, which finds the better version at the first on this stub.
+const QUICK_OPTIMIZER_TOML = `[generators."qwen-0.5b"]
+max_tokens = 192
+
+[optimize]
 experiment_generators = ["qwen-0.5b"]
-temperatures = [0.0, 0.7]
-approaches = ["repair", "plain"]
-max_attempts = 4
-patience = 2
+temperatures = [0.0, 0.3]
+approaches = ["plain"]
+max_attempts = 2
+incremental_max_steps = 0
 `;
 
 const started = Date.now();
@@ -529,10 +535,8 @@ async function main() {
 
     if (options.optimize === "0" || (options.optimize === "auto" && !optimizeSupported)) {
       const reason = options.optimize === "0"
-        ? "opt-in with DISE_E2E_OPTIMIZE=1: the real-model optimiser may find no better version "
-          + "in its budget (seen once); the lens/accept flow is tested with a scripted model in "
-          + "tests/test_lsp_phase2.py and tests/test_neovim_phase2.py"
-        : "waiting on issue 4's server surfaces: dise serve does not offer dise.optimize yet";
+        ? "DISE_E2E_OPTIMIZE=0 was set"
+        : "dise serve does not offer dise.optimize (an older server?)";
       results.parts["better-version"] = { status: "skipped", reason };
       log(`PART better-version: skipped (${reason})`);
     } else {

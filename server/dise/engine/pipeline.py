@@ -210,6 +210,8 @@ class _Run:
         gen, why = self.engine.choose_generator(request, cls.task_type)
         backend = resolve_backend(gen, cfg)
         self.tools.append(f"generator {gen.name} ({why})")
+        self.few_shot_k = self._learned_few_shot(cls.task_type) if why.startswith("registry") \
+            else cfg.retrieval.few_shot_k
 
         with self.stage("tests", "collecting tests…"):
             tests = testgen.derive_tests(request, spec)
@@ -269,11 +271,21 @@ class _Run:
             self.memory = memory = self.engine.memory
             match = memory.reuse_match(text)
             reused = self._reuse(match, spec, tests) if match else None
-            examples = [] if reused else memory.examples(text)
+            examples = [] if reused else memory.examples(text, k=self.few_shot_k)
+        if examples and self.few_shot_k != self.cfg.retrieval.few_shot_k:
+            self.tools.append(f"{len(examples)} few-shot examples (learned setup)")
         if memory.reason:  # embedding model not installed: say it once, go on without
             self.progress("retrieval", memory.reason)
             self.tools.append(memory.reason)
         return reused, examples
+
+    def _learned_few_shot(self, task_type: str) -> int:
+        """Examples per prompt in the setup Phase 2 learned for this task type (its registry
+        tool: ``few_shot_k`` > 0 when a few-shot approach won), else the configured number.
+        The learned repair rounds are not applied: Phase 1 always keeps its own repair round,
+        since a "plain" win says nothing against repairing."""
+        tool = (self.engine.store.best_generator(task_type) or {}).get("tool") or {}
+        return max(int(tool.get("few_shot_k") or 0), self.cfg.retrieval.few_shot_k)
 
     def _reuse(self, match, spec: FunctionSpec, tests: list[TestCase]
                ) -> tuple[Candidate, list[TestCase]] | None:
