@@ -36,6 +36,11 @@ class Region:
 _LSP_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
 
 
+def file_name(uri: str) -> str:
+    """The last part of a document URI, for messages ("helpers.py")."""
+    return uri.rsplit("/", 1)[-1] or uri
+
+
 def split_lines(source: str) -> list[str]:
     """Lines with their endings, the way pygls (``TextDocument.lines``) counts them."""
     return source.splitlines(keepends=True)

@@ -37,6 +37,7 @@ from dise.lsp.documents import (
     Region,
     all_regions,
     enclosing_regions,
+    file_name,
     lsp_lines,
     region_by_name,
     region_hash,
@@ -526,7 +527,7 @@ class Phase2:
         uri = params["uri"]
         doc = self.server._document(uri)
         if doc is None:
-            raise DiseError(f"{_short(str(uri))} is not open in the editor; open it and try "
+            raise DiseError(f"{file_name(str(uri))} is not open in the editor; open it and try "
                             "again.")
         if "line" in params:
             line = params["line"]
@@ -536,13 +537,13 @@ class Phase2:
             match = self.server._known_at(doc, line)
             if match is None:
                 raise DiseError(f"No DiSE-generated function at line {line + 1} of "
-                                f"{_short(str(uri))}; put the cursor in one.")
+                                f"{file_name(str(uri))}; put the cursor in one.")
             return [match[0].node_id]
         entries = self.server.index.entries(doc.uri)
         nodes = sorted({k.node_id for table in (entries.by_name, entries.by_hash)
                         for k in table.values()}) if entries else []
         if not nodes:
-            raise DiseError(f"{_short(str(uri))} has no DiSE-generated functions to optimise.")
+            raise DiseError(f"{file_name(str(uri))} has no DiSE-generated functions to optimise.")
         return nodes
 
     async def cmd_dismiss(self, *args: Any) -> dict[str, Any]:
@@ -571,7 +572,7 @@ class Phase2:
         server = self.server
         doc = server._document(uri)
         if doc is None:
-            raise DiseError(f"{_short(uri)} is not open in the editor; open it and accept "
+            raise DiseError(f"{file_name(uri)} is not open in the editor; open it and accept "
                             "again.")
         store = await server.store()
         versions = await server._in_worker(server._io_pool, store.versions, node_id)
@@ -584,7 +585,7 @@ class Phase2:
         region = region_by_name(lines, chosen.function_name,
                                 near=0) if known is None else _region_of(lines, known)
         if region is None:
-            raise DiseError(f"{chosen.function_name} is not in {_short(uri)} any more; "
+            raise DiseError(f"{chosen.function_name} is not in {file_name(uri)} any more; "
                             "nothing was replaced.")
         edited = known is None or region_hash(lines, region) != known.content_hash
         if edited:
@@ -601,18 +602,18 @@ class Phase2:
                                       "was not applied.", kind=lsp.MessageType.Info)
             doc = server._document(uri)
             if doc is None:
-                raise DiseError(f"{_short(uri)} was closed; nothing was replaced.")
+                raise DiseError(f"{file_name(uri)} was closed; nothing was replaced.")
             lines = server._lines(doc)
             region = region_by_name(lines, chosen.function_name, near=region.start)
             if region is None:
-                raise DiseError(f"{chosen.function_name} is not in {_short(uri)} any more; "
+                raise DiseError(f"{chosen.function_name} is not in {file_name(uri)} any more; "
                                 "nothing was replaced.")
         source, doc_version = doc.source, doc.version
         prepared = await server._in_worker(server._parse_pool, prepare_replacement, source,
                                            chosen.function_name, region.start, chosen.code)
         doc = server._document(uri)
         if doc is None or doc.version != doc_version:
-            raise DiseError(f"{_short(uri)} changed while DiSE prepared v{version}; run the "
+            raise DiseError(f"{file_name(uri)} changed while DiSE prepared v{version}; run the "
                             "quick fix again.")
         answer = await server.workspace_apply_edit_async(lsp.ApplyWorkspaceEditParams(
             edit=server._workspace_edit(doc, prepared),
@@ -705,6 +706,3 @@ def _version(command: str, params: dict[str, Any]) -> int:
             f"{command}: version must be a version number (1 or more), not {value!r}"))
     return value
 
-
-def _short(uri: str) -> str:
-    return uri.rsplit("/", 1)[-1] or uri

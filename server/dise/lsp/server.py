@@ -61,6 +61,7 @@ from dise.lsp.documents import (
     Region,
     all_regions,
     enclosing_regions,
+    file_name,
     lsp_lines,
     region_by_name,
     region_hash,
@@ -652,7 +653,7 @@ class DiseServer(LanguageServer):
                                   same_version=params.get("version") in (None, doc.version))
         if target is None:
             return self._refuse(f"There is no stub or `# dise:` comment on line {line + 1} of "
-                                f"{_short(uri)} any more; list the code actions again.")
+                                f"{file_name(uri)} any more; list the code actions again.")
         busy = [j for j in self.jobs.values() if j.uri == doc.uri and j.target.line == target.line
                 and j.target.kind == target.kind]
         if busy:
@@ -761,8 +762,8 @@ class DiseServer(LanguageServer):
             doc = self._document(uri)
             if doc is None:
                 return self._refuse(
-                    f"{_short(uri)} was closed while DiSE generated {target.label}; it is stored "
-                    f"as {artifact.artifact_id} (dise.showArtifact shows it).", **done)
+                    f"{file_name(uri)} was closed while DiSE generated {target.label}; it is "
+                    f"stored as {artifact.artifact_id} (dise.showArtifact shows it).", **done)
             source, version = doc.source, doc.version
             try:
                 prepared = await self._in_worker(self._parse_pool, prepare_edit, source,
@@ -788,7 +789,7 @@ class DiseServer(LanguageServer):
                                     **done)
             await self._remember(uri, prepared, artifact)
             return {"applied": True, **done}
-        return self._refuse(f"{_short(uri)} kept changing while DiSE inserted "
+        return self._refuse(f"{file_name(uri)} kept changing while DiSE inserted "
                             f"{artifact.function_name}; nothing was written. It is stored as "
                             f"{artifact.artifact_id}.", **done)
 
@@ -837,7 +838,7 @@ class DiseServer(LanguageServer):
             match = self._known_at(doc, line) if doc is not None else None
             if match is None:
                 raise DiseError(f"No DiSE-generated function at line {line + 1} of "
-                                f"{_short(str(params['uri']))}.")
+                                f"{file_name(str(params['uri']))}.")
             return match[0].node_id
         raise JsonRpcInvalidParams.of(ValueError(
             f'{command} takes {{"nodeId": ...}} or {{"uri": ..., "line": ...}}'))
@@ -1022,9 +1023,6 @@ def _int_argument(command: str, params: dict[str, Any], key: str) -> int:
             f"{command}: {key} must be a line number (0 or more), not {value!r}"))
     return value
 
-
-def _short(uri: str) -> str:
-    return uri.rsplit("/", 1)[-1] or uri
 
 
 def _first_line(exc: BaseException) -> str:
