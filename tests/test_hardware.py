@@ -23,7 +23,7 @@ from dise.hardware import (
     worker_count,
 )
 
-HW = Path(__file__).resolve().parents[2] / "shared" / "data" / "hardware"
+HW = Path(__file__).resolve().parent / "data" / "hardware"  # copied from shared/data/hardware
 GIB = 1024 ** 3
 
 
