@@ -19,7 +19,7 @@ from dise.optimize import NodeBusy, Optimizer, load_state, optimize_node
 from dise.optimize import state as st
 from optimize_worker import ASSERTS, GOOD, REQUEST, WEAK, VariantBackend
 
-HW = Path(__file__).resolve().parents[2] / "shared" / "data" / "hardware"
+HW = Path(__file__).resolve().parent / "data" / "hardware"  # copied from shared/data/hardware
 RECORDED_CPU = {"cpu_count": 2, "mem_total_kb": 24684100, "error": "NVMLError_LibraryNotFound(12)"}
 
 
@@ -58,7 +58,7 @@ def collect():
 
 # -- one node, synchronously ----------------------------------------------------------------
 def test_better_candidate_becomes_v2_with_lineage_and_registry(model):
-    engine = make_engine()
+    engine = make_engine(registry_min_wins=1)
     node = weak_node(engine, model)
     model({0.3: GOOD})
     events, progress = collect()
@@ -261,19 +261,44 @@ def test_repair_approach_shows_the_model_its_failing_tests(model):
 
 
 # -- the registry feeds Phase 1 -------------------------------------------------------------
+ODD = GOOD.replace("is_even", "is_odd").replace("== 0", "== 1")
+ODD_ASSERTS = ["assert is_odd(3)", "assert not is_odd(4)"]
+
+
 def test_registry_update_changes_the_next_phase1_choice(model):
-    engine = make_engine(experiment_generators=["smollm2-135m"], temperatures=[0.3])
+    engine = make_engine(experiment_generators=["smollm2-135m"], temperatures=[0.3],
+                         registry_min_wins=1)
     node = weak_node(engine, model)
     first = engine.store.latest(node)
     assert first.generator_used == "qwen-0.5b"
     model({0.3: GOOD})
     assert optimize_node(engine, node).registry_updated
-    model({0.3: GOOD.replace("is_even", "is_odd").replace("== 0", "== 1")})
-    second = engine.generate(Request(text="check if a number is odd",
-                                     asserts=["assert is_odd(3)", "assert not is_odd(4)"]))
+    model({0.3: ODD})
+    second = engine.generate(Request(text="check if a number is odd", asserts=ODD_ASSERTS))
     assert second.task_type == first.task_type
     assert second.generator_used == "smollm2-135m" and second.temperature == 0.3
     assert any("registry best" in t for t in second.tool_usage)
+
+
+def test_a_setup_needs_wins_on_two_functions_before_phase1_uses_it(model):
+    """By default one lucky win does not redirect every later request of the task type."""
+    engine = make_engine(experiment_generators=["smollm2-135m"], temperatures=[0.3])
+    even = weak_node(engine, model)
+    task_type = engine.store.latest(even).task_type
+    model({0.3: GOOD})
+    assert not optimize_node(engine, even).registry_updated       # one win: counted only
+    record = engine.store.best_generator(task_type)
+    assert record["wins"] == {"smollm2-135m@0.3/plain": ["is_even"]}
+    assert engine.choose_generator(Request(text="x"), task_type)[1] == "default"
+
+    model({0.0: "```python\ndef is_odd(n):\n    return n == 1\n```"})   # weak again
+    odd = engine.generate(Request(text="check if a number is odd", asserts=ODD_ASSERTS))
+    assert odd.task_type == task_type and not odd.test_passed
+    model({0.3: ODD})
+    assert optimize_node(engine, odd.node_id).registry_updated    # a second function: used
+    gen, why = engine.choose_generator(Request(text="x"), task_type)
+    assert gen.name == "smollm2-135m" and gen.temperature == 0.3 and why.startswith("registry")
+    assert engine.store.best_generator(task_type)["tool"]["evidence"]["wins"] == 2
 
 
 # -- the background optimiser ---------------------------------------------------------------

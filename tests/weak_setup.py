@@ -22,7 +22,7 @@ WEAK_THEN_QUICK: dict = {
     "pipeline": {"default_generator": "weak-smollm2"},
     "optimize": {"experiment_generators": ["qwen-0.5b"], "temperatures": [0.0, 0.3],
                  "approaches": ["plain"], "max_attempts": 2, "incremental_max_steps": 0,
-                 "poll_interval_s": 0.05},
+                 "poll_interval_s": 0.05, "registry_min_wins": 1},
 }
 
 NAME = "sum_digit_squares"

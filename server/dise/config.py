@@ -132,9 +132,15 @@ class OptimizeConfig:
     few_shot_k: int = 2
     #: A new version must beat the current fitness by at least this much (absolute).
     min_gain: float = 0.02
-    #: Relative gain over the current version that promotes the winning setup to the
-    #: best-generator registry of its task type (0.10 = 10 % better).
+    #: Relative gain over the current version that counts as a win for the winning setup in
+    #: the best-generator registry of its task type (0.10 = 10 % better).
     registry_gain: float = 0.10
+    #: Wins, on distinct functions, a setup (generator, temperature, approach) needs before
+    #: Phase 1 uses it for its task type. One win is often a lucky sample: with one win
+    #: enough, bench/phase2.py --n 40 sent qwen-0.5b at T=0.4/0.8 to every later Phase 1
+    #: request, and pass B scored 40 % with the registry and 40 % without (fitness 0.60 vs
+    #: 0.64).
+    registry_min_wins: int = 2
     #: Stop once a candidate's fitness exceeds this.
     target_fitness: float = 0.95
     #: End the experiments after this many attempts in a row without a better candidate.

@@ -10,8 +10,9 @@ stopped at any moment and resumed by the next call.
   fitness beats the best so far and it passes at least as many tests as the current code.
   The stage ends when the plan is done or after ``patience`` attempts without a better one.
 * Select: the best becomes a new version when it beats the current fitness by ``min_gain``;
-  more than ``registry_gain`` better also promotes its setup to the task type's registry entry
-  with a specialised tool definition (the next Phase 1 of that type uses it).
+  more than ``registry_gain`` better is a win for its setup in the task type's registry, and
+  once a setup has won on ``registry_min_wins`` distinct functions it becomes the registry's
+  choice, with a specialised tool definition (the next Phase 1 of that type uses it).
 * Stage 3: temperature steps of ``temperature_step`` from the best setup, up, then down; each
   direction stops at its first step without gain. A further gain is one more version.
 * Whole run: stops at fitness above ``target_fitness``, after ``max_attempts`` attempts or
@@ -499,11 +500,15 @@ class _NodeRun:
                                     "baseline_fitness": s.baseline_fitness,
                                     "started_from": s.base_artifact_id}},
             optimized_at=now, optimization_iterations=s.attempts, improvement_percentage=pct)
-        promote = self._promotes(best.fitness)
+        promote = False
         with self.store.batch():  # the version, the registry and the state: all or nothing
             self.store.save(artifact)
-            if promote:
-                self._update_registry(artifact, variant)
+            if self._wins(best.fitness):
+                wins = self.store.record_registry_win(artifact.task_type, variant.key,
+                                                      self.node_id)
+                promote = wins >= self.ocfg.registry_min_wins
+                if promote:
+                    self._update_registry(artifact, variant, wins)
             s.versions.append(artifact.artifact_id)
             s.current_artifact_id, s.current_fitness = artifact.artifact_id, artifact.fitness_score
             self._persist()
@@ -516,12 +521,13 @@ class _NodeRun:
                                "approach": variant.approach,
                                "registry_updated": promote})
 
-    def _promotes(self, fitness: float) -> bool:
-        """More than ``registry_gain`` better than where the run started."""
+    def _wins(self, fitness: float) -> bool:
+        """More than ``registry_gain`` better than where the run started: a win for the
+        setup; ``registry_min_wins`` of them on distinct functions promote it."""
         base = self.state.base_fitness
         return fitness > base * (1.0 + self.ocfg.registry_gain) if base > 0 else fitness > 0
 
-    def _update_registry(self, artifact: Artifact, variant: Variant) -> None:
+    def _update_registry(self, artifact: Artifact, variant: Variant, wins: int) -> None:
         previous = self.store.best_generator(artifact.task_type)
         tool = {"name": f"{artifact.task_type}-specialist", "task_type": artifact.task_type,
                 "generator": variant.generator, "temperature": variant.temperature,
@@ -530,7 +536,7 @@ class _NodeRun:
                 "repair_rounds": self.ocfg.repair_rounds if variant.repair else 0,
                 "evidence": {"artifact_id": artifact.artifact_id,
                              "from_fitness": self.state.base_fitness,
-                             "to_fitness": artifact.fitness_score},
+                             "to_fitness": artifact.fitness_score, "wins": wins},
                 "created": time.time()}
         self.store.set_best_generator(
             artifact.task_type, variant.generator, artifact.fitness_score,

@@ -390,7 +390,8 @@ class Store:
 
     def set_best_generator(self, task_type: str, generator: str, fitness: float,
                            **details: Any) -> None:
-        """Record the winner for a task type (Phase 2 decides; this just stores it)."""
+        """Record the winner for a task type (Phase 2 decides; this just stores it). The
+        tally of wins (``record_registry_win``) is kept."""
         rec = {"task_type": task_type, "generator": generator, "fitness": float(fitness),
                "temperature": details.pop("temperature", None),
                "approach": details.pop("approach", None), **details, "updated": time.time()}
@@ -399,7 +400,25 @@ class Store:
             if doc_id is None:
                 ix.registry[task_type] = self._registry.insert(rec)
             else:
+                rec["wins"] = self._raw(self._registry, doc_id).get("wins", {})
                 self._registry.replace(doc_id, rec)
+
+    def record_registry_win(self, task_type: str, setup: str, node_id: str) -> int:
+        """Count a win of ``setup`` (a key like ``qwen-0.5b@0.3/plain``) on ``node_id`` for
+        ``task_type``; returns the distinct functions it has won on so far. The active
+        choice (``best_generator``) is unchanged: Phase 2 decides when to promote."""
+        with self._change() as ix:
+            doc_id = ix.registry.get(task_type)
+            rec = {"task_type": task_type, "wins": {}} if doc_id is None else \
+                copy.deepcopy(self._raw(self._registry, doc_id))
+            nodes = rec.setdefault("wins", {}).setdefault(setup, [])
+            if node_id not in nodes:
+                nodes.append(node_id)
+            if doc_id is None:
+                ix.registry[task_type] = self._registry.insert(rec)
+            else:
+                self._registry.replace(doc_id, rec)
+            return len(nodes)
 
     # -- optimiser state (Phase 2) ----------------------------------------------------------
     def optimizer_state(self, key: str) -> dict[str, Any] | None:
