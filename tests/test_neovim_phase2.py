@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from lsp_harness import server_env
-from test_neovim import EXIT_MARGIN_S, INSTALL_HINT, NVIM_VERSIONS, SETUP, _lsp_log, find_nvim
+from test_neovim import EXIT_MARGIN_S, SETUP, _lsp_log
 from weak_setup import NAME as WEAK_NAME
 from weak_setup import STUB as WEAK_STUB
 from weak_setup import WEAK_THEN_QUICK, as_toml, doctests_pass
@@ -40,14 +40,6 @@ poll_interval_s = 0.1
 STUB = ('"""Counting."""\n\n\n'
         "def add_one(x: int) -> int:\n"
         '    """Return x plus one."""\n')
-
-
-@pytest.fixture(params=sorted(NVIM_VERSIONS), ids=lambda v: f"nvim-{v}")
-def nvim(request) -> str:
-    binary = find_nvim(request.param)
-    if binary is None:
-        pytest.skip(f"{NVIM_VERSIONS[request.param]} is not installed; {INSTALL_HINT}")
-    return binary
 
 
 def drive(nvim: str, tmp_path: Path, *, toml: str, engine: str | None, file: str, text: str,

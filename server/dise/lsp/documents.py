@@ -12,7 +12,7 @@ import hashlib
 import re
 import tokenize
 from dataclasses import dataclass
-from typing import Callable, Container, Iterator, Sequence
+from typing import Any, Callable, Container, Iterator, Sequence
 
 _DEF = re.compile(r"^(?P<indent>[ \t]*)(?:async[ \t]+)?def[ \t]+(?P<name>[^\W\d]\w*)[ \t]*\(")
 
@@ -39,6 +39,28 @@ _LSP_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
 def file_name(uri: str) -> str:
     """The last part of a document URI, for messages ("helpers.py")."""
     return uri.rsplit("/", 1)[-1] or uri
+
+
+def edits_in_code_points(source: str, edits: Sequence[Any]
+                          ) -> list[tuple[int, int, int, int, str]]:
+    """``stubs`` edits (columns in UTF-16 units, as LSP counts) as (line, char, line, char,
+    text) tuples in code points, which the server's document model uses."""
+    lines = [text.rstrip("\r\n") for text in lsp_lines(source)]
+
+    def chars(number: int, units: int) -> int:
+        return _utf16_to_chars(lines[number], units) if number < len(lines) else units
+
+    return [(e.start_line, chars(e.start_line, e.start_col), e.end_line,
+             chars(e.end_line, e.end_col), e.new_text) for e in edits]
+
+
+def _utf16_to_chars(line: str, units: int) -> int:
+    count = 0
+    for index, char in enumerate(line):
+        if count >= units:
+            return index
+        count += 2 if ord(char) > 0xFFFF else 1
+    return len(line)
 
 
 def split_lines(source: str) -> list[str]:

@@ -36,9 +36,9 @@ from dise.engine.types import Artifact, DiseError
 from dise.lsp.documents import (
     Region,
     all_regions,
+    edits_in_code_points,
     enclosing_regions,
     file_name,
-    lsp_lines,
     region_by_name,
     region_hash,
     split_lines,
@@ -192,28 +192,13 @@ class Replacement:
     target: Any = None
 
 
-def _utf16_to_chars(line: str, units: int) -> int:
-    count = 0
-    for index, char in enumerate(line):
-        if count >= units:
-            return index
-        count += 2 if ord(char) > 0xFFFF else 1
-    return len(line)
-
-
 def prepare_replacement(source: str, name: str, line: int, code: str) -> Replacement:
     """``dise.engine.stubs.replace_function`` as edits the server can send (a worker)."""
     from dise.engine import stubs
 
     result = stubs.replace_function(source, name, code, line=line)
-    lines = [text.rstrip("\r\n") for text in lsp_lines(source)]
-
-    def chars(number: int, units: int) -> int:
-        return _utf16_to_chars(lines[number], units) if number < len(lines) else units
-
-    edits = [(e.start_line, chars(e.start_line, e.start_col), e.end_line,
-              chars(e.end_line, e.end_col), e.new_text) for e in result.edits]
-    return Replacement(source=source, new_source=result.new_source, edits=edits)
+    return Replacement(source=source, new_source=result.new_source,
+                       edits=edits_in_code_points(source, result.edits))
 
 
 def function_diff(lines: Sequence[str], region: Region, code: str, name: str) -> str:

@@ -14,7 +14,14 @@ from dataclasses import dataclass
 from typing import Any, Literal, Sequence
 
 from dise.engine.types import DiseError
-from dise.lsp.documents import Region, def_name, enclosing_regions, function_region, lsp_lines
+from dise.lsp.documents import (
+    Region,
+    def_name,
+    edits_in_code_points,
+    enclosing_regions,
+    function_region,
+    lsp_lines,
+)
 
 TargetKind = Literal["stub", "comment"]
 
@@ -67,15 +74,6 @@ def _stubs():
 
 def _stub_text(lines: Sequence[str], stub: Any) -> str:
     return "".join(lines[stub.start_line:stub.end_line + 1])
-
-
-def _utf16_to_chars(line: str, units: int) -> int:
-    count = 0
-    for index, char in enumerate(line):
-        if count >= units:
-            return index
-        count += 2 if ord(char) > 0xFFFF else 1
-    return len(line)
 
 
 def scan(source: str) -> list[Target]:
@@ -199,11 +197,5 @@ def prepare_edit(source: str, target: Target, code: str,
                             "function; fix the error and run the action again.")
         return None
     result = _stubs().splice(source, here.found, code, function_name)
-    lines = [line.rstrip("\r\n") for line in lsp_lines(source)]
-
-    def chars(line: int, units: int) -> int:   # splice speaks UTF-16; the server code points
-        return _utf16_to_chars(lines[line], units) if line < len(lines) else units
-
-    edits = [(e.start_line, chars(e.start_line, e.start_col), e.end_line,
-              chars(e.end_line, e.end_col), e.new_text) for e in result.edits]
-    return PreparedEdit(source=source, new_source=result.new_source, edits=edits, target=here)
+    return PreparedEdit(source=source, new_source=result.new_source,
+                        edits=edits_in_code_points(source, result.edits), target=here)
