@@ -94,31 +94,42 @@ def _engine(cfg: Config):
 def run_generation(engine, request: Request) -> Artifact:
     """Generate in a worker thread with a live progress line; Ctrl-C cancels cleanly."""
     cancel = CancelToken()
-    box: dict[str, Any] = {}
-
     with console.status("starting…", spinner="dots") as status:
         def progress(stage: str, message: str) -> None:
             status.update(f"[bold cyan]{stage}[/] {escape(message)}")
 
-        def work() -> None:
-            try:
-                box["artifact"] = engine.generate(request, progress=progress, cancel=cancel)
-            except BaseException as exc:  # handed to the main thread
-                box["error"] = exc
+        return run_cancellable(
+            lambda: engine.generate(request, progress=progress, cancel=cancel), cancel,
+            name="dise-generate", stopped="Cancelled: nothing was stored.",
+            on_cancel=lambda: status.update("cancelling…"))
 
-        worker = threading.Thread(target=work, name="dise-generate", daemon=True)
-        worker.start()
+
+def run_cancellable(work: Any, cancel: CancelToken, *, name: str, stopped: str,
+                    grace_s: float = 30.0, on_cancel: Any = None) -> Any:
+    """Run ``work()`` in a thread so Ctrl-C reaches the main thread; Ctrl-C cancels it, gives
+    it ``grace_s`` to stop and raises ``Cancelled(stopped)``. Its result or error otherwise."""
+    box: dict[str, Any] = {}
+
+    def run() -> None:
         try:
-            while worker.is_alive():
-                worker.join(0.1)
-        except KeyboardInterrupt:
-            status.update("cancelling…")
-            cancel.cancel()
-            worker.join(30)
-            raise Cancelled("Cancelled: nothing was stored.") from None
+            box["result"] = work()
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+            box["error"] = exc
+
+    worker = threading.Thread(target=run, name=name, daemon=True)
+    worker.start()
+    try:
+        while worker.is_alive():
+            worker.join(0.1)
+    except KeyboardInterrupt:
+        if on_cancel is not None:
+            on_cancel()
+        cancel.cancel()
+        worker.join(grace_s)
+        raise Cancelled(stopped) from None
     if "error" in box:
         raise box["error"]
-    return box["artifact"]
+    return box["result"]
 
 
 def _request_from_args(args: argparse.Namespace) -> tuple[Request, Any]:

@@ -36,8 +36,9 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from dise.cli import run_cancellable
 from dise.config import Config
-from dise.engine.types import Cancelled, CancelToken, DiseError
+from dise.engine.types import CancelToken, DiseError
 from dise.store import PRIORITIES
 
 console = Console(highlight=False)
@@ -175,37 +176,15 @@ def run_foreground(engine: Any, targets: list[str], *, quiet: bool = False) -> l
                 return optimize_node(engine, node_id, cancel=cancel, progress=on_event)
 
             try:
-                results.append(_in_worker(work, cancel))
+                results.append(run_cancellable(
+                    work, cancel, name="dise-optimize", grace_s=60,
+                    stopped="Stopped: the optimisation so far is saved; run the same "
+                            "command, or `dise serve`, to resume it."))
             except NodeBusy as exc:
                 err_console.print(f"[yellow]{escape(str(exc))}[/]")
             finally:
                 bar.remove_task(task)
     return results
-
-
-def _in_worker(work: Any, cancel: CancelToken) -> Any:
-    """Run ``work`` in a thread so Ctrl-C reaches us; Ctrl-C cancels it and saves its state."""
-    box: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            box["result"] = work()
-        except BaseException as exc:  # noqa: BLE001 - handed to the main thread
-            box["error"] = exc
-
-    worker = threading.Thread(target=run, name="dise-optimize", daemon=True)
-    worker.start()
-    try:
-        while worker.is_alive():
-            worker.join(0.1)
-    except KeyboardInterrupt:
-        cancel.cancel()
-        worker.join(60)
-        raise Cancelled("Stopped: the optimisation so far is saved; run the same command, "
-                        "or `dise serve`, to resume it.") from None
-    if "error" in box:
-        raise box["error"]
-    return box["result"]
 
 
 def _improved_line(data: dict[str, Any]) -> str:
