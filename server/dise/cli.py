@@ -19,6 +19,7 @@ from rich.table import Table
 
 from dise import __version__
 from dise.config import Config, ConfigError, load_config
+from dise.engine import verdict
 from dise.engine.types import Artifact, Cancelled, CancelToken, DiseError, Request
 
 console = Console(highlight=False)
@@ -44,6 +45,10 @@ def metrics_table(a: Artifact) -> Table:
     table.add_row("latency", _fmt_latency(a.latency))
     table.add_row("coverage", f"{a.coverage:.0%}")
     table.add_row("tests", f"{a.tests_passed}/{a.tests_total} passed ({tests})")
+    table.add_row("judged by", escape(verdict.authority_line(a)))
+    note = verdict.evidence_note(a)
+    if note:
+        table.add_row("evidence", escape(note))
     table.add_row("generator", f"{a.generator_used} · {a.model} @ T={a.temperature}")
     table.add_row("generation time", f"{a.generation_time:.1f} s")
     table.add_row("task type", f"{a.task_type} ({a.intent})")
@@ -54,30 +59,53 @@ def metrics_table(a: Artifact) -> Table:
     return table
 
 
+def _trust(test: dict[str, Any]) -> str:
+    """``yours`` for the user's tests, ``check`` for smoke calls, the credibility of a
+    model test (``guess 0.50``; ``guess 0 ✗`` when the user's tests contradict it)."""
+    from dise.engine import credibility
+    from dise.engine.types import TRUSTED_KINDS, TestCase
+
+    if test.get("kind") in TRUSTED_KINDS:
+        return "yours"
+    if test.get("kind") != "model":
+        return "check"
+    weight = credibility.weight(TestCase.from_dict(dict(test)))
+    return f"guess {weight:.2f}" + (" ✗" if weight == 0 else "")
+
+
 def print_artifact(a: Artifact, *, queue_position: int | None = None) -> None:
     console.print(Panel(Syntax(a.code.rstrip(), "python", theme="ansi_dark", word_wrap=True),
                         title=f"[bold]{escape(a.function_name)}[/] · {a.artifact_id}",
                         expand=False))
     tests = Table(title="tests", title_justify="left", box=None)
     tests.add_column("kind")
+    tests.add_column("trust")
     tests.add_column("test", overflow="fold")
     tests.add_column("result")
     failures = {f.split(" -> ")[0]: f.split(" -> ", 1)[-1] for f in a.extra.get("failures", [])}
     for t in a.tests[:12]:
-        code = t["code"] + (f"  ==  {t['expect']}" if t.get("expect") else "")
+        code = t.get("source") or (t["code"] + (f"  ==  {t['expect']}" if t.get("expect")
+                                                else ""))
         failed = failures.get(t["code"])
         result = f"[red]✗ {escape(failed)}[/]" if failed is not None else "[green]✓[/]"
         if a.extra.get("load_error"):
             result = "[red]✗ not run[/]"
-        tests.add_row(t["kind"], escape(code), result)
+        tests.add_row(t["kind"], _trust(t), escape(code), result)
     if len(a.tests) > 12:
-        tests.add_row("…", f"{len(a.tests) - 12} more", "")
+        tests.add_row("…", "", f"{len(a.tests) - 12} more", "")
     if a.tests:
         console.print(tests)
     else:
         console.print("[yellow]No tests could be derived or written for this function.[/]")
     if a.extra.get("load_error"):
         console.print(f"[red]The code does not load:[/] {escape(a.extra['load_error'])}")
+    found = a.extra.get("examples") or {}
+    for line in found.get("contradictions") or []:
+        console.print(f"[yellow]Contradictory examples, neither used as a test:[/] "
+                      f"{escape(line)}")
+    if found.get("skipped"):
+        console.print("[yellow]Example lines skipped (no known notation):[/] "
+                      + escape(" | ".join(found["skipped"][:5])))
     console.print(metrics_table(a))
     if queue_position:
         console.print(f"[dim]Queued for optimisation (position {queue_position}): "
@@ -171,9 +199,15 @@ def cmd_generate(cfg: Config, args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(artifact.to_dict(), indent=2, default=str))
     else:
-        print_artifact(artifact, queue_position=engine.store.queue_position(artifact.node_id))
+        queue = engine.store.queue_position(artifact.node_id)
+        print_artifact(artifact, queue_position=queue)
+        failed = verdict.failed_line(artifact, queue)
         if target is not None:
-            console.print(f"[green]Wrote {artifact.function_name} into {target[0]}.[/]")
+            wrote = f"Wrote {artifact.function_name} into {target[0]}"
+            console.print(f"[yellow]{escape(wrote)}, but {escape(failed)}[/]" if failed
+                          else f"[green]{escape(wrote)}.[/]")
+        elif failed:
+            console.print(f"[yellow]{escape(failed)}[/]")
     return 0
 
 

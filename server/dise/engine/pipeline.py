@@ -19,7 +19,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from dise.config import Config, GeneratorConfig, load_config
-from dise.engine import autofix, extract, prompts, scoring, sentinel, stubs, testgen
+from dise.engine import (
+    autofix,
+    credibility,
+    examples,
+    extract,
+    prompts,
+    scoring,
+    sentinel,
+    stubs,
+    testgen,
+)
 from dise.engine.types import (
     Artifact,
     CancelToken,
@@ -57,9 +67,44 @@ class Candidate:
     report: RunReport
     origin: str
     fixes: list[str] = field(default_factory=list)
+    #: The tests the report is for (aligned by index); with them, ranking weighs the user's
+    #: tests first and the model's by credibility.
+    tests: list[TestCase] | None = None
 
-    def rank(self) -> tuple[int, int, int]:
-        return (0 if self.report.load_error else 1, self.report.passed, -len(self.report.lint))
+    def rank(self) -> tuple[int, int, float, int]:
+        """Loads, then trusted tests passed, then weighted pass rate, then fewer lint."""
+        report = self.report
+        trusted = sum(r.passed for r, t in zip(report.results, self.tests or [])
+                      if t.trusted) if self.tests else 0
+        weighted = round(scoring.weighted_pass_rate(report, self.tests), 6) \
+            if self.tests else report.passed
+        return (0 if report.load_error else 1, trusted, weighted, -len(report.lint))
+
+
+def repair_view(report: RunReport, tests: list[TestCase] | None) -> RunReport:
+    """``report`` as the fixers may see it: without the failures of model tests that are not
+    to be repaired toward (``credibility.repairable``: a trusted test contradicts them)."""
+    if not tests or len(tests) != len(report.results):
+        return report
+    keep = [r for r, t in zip(report.results, tests) if r.passed or credibility.repairable(t)]
+    return dataclasses.replace(report, results=keep)
+
+
+def needs_repair(report: RunReport, tests: list[TestCase] | None) -> bool:
+    """Something worth fixing: it does not load, or a test it may be repaired toward fails."""
+    if report.load_error or report.total == 0:
+        return True
+    return bool(repair_view(report, tests).failures(1))
+
+
+def trusted_failures(report: RunReport, tests: list[TestCase], limit: int = 5) -> list[str]:
+    """``code -> error`` of the user's tests the run failed (at most ``limit``), for messages."""
+    out = []
+    for result, test in zip(report.results, tests):
+        if test.trusted and not result.passed:
+            shown = test.source or test.call or test.code.splitlines()[-1]
+            out.append(f"{shown} -> {result.error or report.load_error}")
+    return out[:limit]
 
 
 def validate_request(request: Request) -> None:
@@ -185,6 +230,9 @@ class _Run:
         self.progress, self.cancel = progress, cancel
         self.times: dict[str, float] = {}
         self.tools: list[str] = []
+        self.found = examples.ExampleReport()
+        #: The first, independently generated candidate (it votes on the model's tests).
+        self.first: Candidate | None = None
 
     @contextmanager
     def stage(self, name: str, message: str) -> Iterator[None]:
@@ -214,17 +262,24 @@ class _Run:
             else cfg.retrieval.few_shot_k
 
         with self.stage("tests", "collecting tests…"):
-            tests = testgen.derive_tests(request, spec)
+            self.found = examples.ExampleReport()
+            tests = testgen.derive_tests(request, spec, found=self.found)
+            if self.found.contradictions:
+                self.progress("tests", "contradictory examples, not used: "
+                              + "; ".join(self.found.contradictions))
+            if self.found.skipped:
+                self.tools.append(f"{len(self.found.skipped)} example line(s) skipped: "
+                                  "no known notation")
 
-        reused, examples = self._recall(text, spec, tests)
+        reused, shots = self._recall(text, spec, tests)
         if reused is not None:
             best, tests = reused
             self.generation_time = 0.0
         else:
-            best, tests = self._generate(request, spec, tests, gen, backend, examples)
+            best, tests = self._generate(request, spec, tests, gen, backend, shots)
 
         with self.stage("score", "scoring…"):
-            scores = scoring.score(best.report, cfg.scoring)
+            scores = scoring.score(best.report, cfg.scoring, tests)
         with self.stage("store", "storing…"):
             artifact = self._store(request, spec, cls, gen, backend, best, tests, scores)
             if self.memory is not None:
@@ -250,6 +305,11 @@ class _Run:
         if len(tests) < self.cfg.pipeline.min_derived_tests:
             with self.stage("test_writing", "writing tests…"):
                 tests += self._model_tests(backend, gen, request, test_spec)
+        tests = credibility.assess(tests)
+        contradicted = sum(t.credibility == 0.0 for t in tests if t.kind == "model")
+        if contradicted:
+            self.tools.append(f"{contradicted} model test(s) contradict your examples: "
+                              "weight 0, never repaired toward")
 
         best = self._test_and_fix(code, raw, spec, tests, backend, gen)
         if not best.code.strip():
@@ -299,7 +359,9 @@ class _Run:
             if shape is not None:
                 shape = dataclasses.replace(shape, name=spec.name)
                 tests = testgen.dedupe(tests + testgen.smoke_tests(shape))
-        cand = Candidate(code, self._run(code, spec, tests), f"reused {old.artifact_id}")
+        tests = credibility.assess(tests)
+        cand = Candidate(code, self._run(code, spec, tests), f"reused {old.artifact_id}",
+                         tests=tests)
         if not cand.report.all_passed:
             self.tools.append(f"not reused {old.artifact_id}: fails this request's tests")
             return None
@@ -324,20 +386,21 @@ class _Run:
     def _test_and_fix(self, code: str, raw: str, spec: FunctionSpec, tests: list[TestCase],
                       backend, gen: GeneratorConfig) -> Candidate:
         with self.stage("tests", f"testing against {len(tests)} tests…"):
-            best = Candidate(code, self._run(code, spec, tests), "model")
-        if best.report.all_passed:
+            best = self.first = Candidate(code, self._run(code, spec, tests), "model",
+                                          tests=tests)
+        if not needs_repair(best.report, tests):
             return best
 
         with self.stage("fix", "fixing…"):
-            fixed = autofix.autofix(code or raw, spec.name, best.report,
+            fixed = autofix.autofix(code or raw, spec.name, repair_view(best.report, tests),
                                     budget_s=self.cfg.pipeline.autofix_budget_s)
             if fixed.fixes and fixed.code.strip() and fixed.code != code:
                 cand = Candidate(fixed.code, self._run(fixed.code, spec, tests), "autofix",
-                                 fixed.fixes)
+                                 fixed.fixes, tests=tests)
                 if cand.rank() >= best.rank():
                     best = cand
                     self.tools.extend(fixed.fixes)
-        if best.report.all_passed:
+        if not needs_repair(best.report, tests):
             return best
 
         for _ in range(self.cfg.pipeline.repair_rounds):
@@ -347,17 +410,18 @@ class _Run:
                 break
             with self.stage("repair", "repairing with the test output…"):
                 messages = prompts.repair_messages(self.request, spec, best.code or raw,
-                                                   best.report)
+                                                   repair_view(best.report, tests))
                 answer = backend.generate(messages, temperature=gen.temperature,
                                           max_tokens=gen.max_tokens, seed=gen.seed,
                                           cancel=self.cancel)
                 repaired = extract.extract_code(answer, spec.name).code
                 repaired = autofix.autofix(repaired, spec.name, None).code if repaired else ""
-                cand = Candidate(repaired, self._run(repaired, spec, tests), "repair")
+                cand = Candidate(repaired, self._run(repaired, spec, tests), "repair",
+                                 tests=tests)
                 if repaired and cand.rank() > best.rank():
                     best = cand
                     self.tools.append("model repair round")
-            if best.report.all_passed:
+            if not needs_repair(best.report, tests):
                 break
         return best
 
@@ -390,12 +454,25 @@ class _Run:
             stage_times={k: round(v, 4) for k, v in self.times.items()},
             extra={"load_error": report.load_error, "killed": report.killed,
                    "failures": [f"{f.code} -> {f.error}" for f in report.failures()],
+                   "evidence": scores.evidence,
+                   "trusted_failures": trusted_failures(report, tests),
+                   "examples": {"skipped": list(self.found.skipped),
+                                "contradictions": list(self.found.contradictions)},
                    "speed": scores.speed, "origin": best.origin,
                    "signature": spec.signature, "file": request.file_path},
         )
         store.save(artifact)
-        store.freeze_tests(node_id, tests)
+        first = self.first or best
+        frozen, witnesses = tests, []
+        if not first.report.load_error and first.code.strip():
+            # the first, independent generation votes on the model's tests for later candidates
+            frozen = credibility.vote(tests, [r.passed for r in first.report.results])
+            witnesses = [credibility.code_id(first.code)]
+        store.freeze_tests(node_id, frozen, witnesses=witnesses)
+        failed = sum(not r.passed for r, t in zip(report.results, tests) if t.trusted)
         if artifact.fitness_score < self.cfg.pipeline.optimise_below:
             store.enqueue(node_id, "high", f"fitness {artifact.fitness_score:.2f} < "
                           f"{self.cfg.pipeline.optimise_below}")
+        elif failed:
+            store.enqueue(node_id, "high", f"{failed} of your tests fail")
         return artifact

@@ -23,6 +23,7 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
+from dise.engine.examples import ExampleReport, read_examples
 from dise.engine.extract import extract_asserts
 from dise.engine.types import FunctionSpec, Request, TestCase
 
@@ -430,13 +431,46 @@ def dedupe(tests: Iterable[TestCase]) -> list[TestCase]:
     return out
 
 
+def _doctests_readable(text: str) -> bool:
+    try:
+        return bool(doctest.DocTestParser().get_examples(text))
+    except ValueError:
+        return False
+
+
+def example_tests(text: str, spec: FunctionSpec, known: list[TestCase],
+                  found: ExampleReport | None = None) -> list[TestCase]:
+    """The examples written in ``text`` (see ``dise.engine.examples``) as ``example`` tests,
+    leaving out calls a doctest in ``known`` already checks. ``found`` (if given) receives
+    the skipped lines and contradictions."""
+    params = [name for name, _ in spec.params]
+    report = read_examples(text, spec.name, params,
+                           doctests_read=">>>" not in text or _doctests_readable(text))
+    checked = {t.code.strip() for t in known if t.kind == "doctest"}
+    tests = [t for t in report.tests if t.call not in checked]
+    if found is not None:
+        found.tests += tests
+        found.examples += report.examples
+        found.skipped += report.skipped
+        found.contradictions += report.contradictions
+    return tests
+
+
 def derive_tests(request: Request, spec: FunctionSpec, smoke_limit: int = SMOKE_LIMIT,
-                 notes: list[str] | None = None) -> list[TestCase]:
-    """Every model-free test: doctests (docstring, else examples in the request text),
-    given asserts, workspace asserts and smoke calls, without duplicates."""
+                 notes: list[str] | None = None,
+                 found: ExampleReport | None = None) -> list[TestCase]:
+    """Every model-free test: doctests and examples (docstring, else the request text),
+    given asserts, workspace asserts and smoke calls, without duplicates. ``found``
+    receives what the example reader skipped or found contradictory."""
     tests = doctest_tests(spec.docstring, spec.name, notes)
+    source = spec.docstring
     if not tests and ">>>" in request.text:
         tests = doctest_tests(request.text, spec.name, notes)
+        source = request.text if tests else source
+    tests += example_tests(source, spec, tests, found)
+    if not any(t.kind == "example" for t in tests) and request.text.strip() and \
+            request.text.strip() != (spec.docstring or "").strip():
+        tests += example_tests(request.text, spec, tests, found)
     tests += given_tests(request.asserts, notes)
     if request.workspace:
         tests += workspace_tests(request.workspace, spec.name, notes=notes)

@@ -12,7 +12,9 @@ from typing import Any, Callable, Literal
 
 TaskType = Literal["validation", "parsing", "math", "string", "collection", "io", "other"]
 Intent = Literal["interactive", "batch"]
-TestKind = Literal["doctest", "given", "workspace", "model", "smoke"]
+TestKind = Literal["example", "doctest", "given", "workspace", "model", "smoke"]
+#: Kinds that carry the user's authority: weighed fully, never outvoted by the model.
+TRUSTED_KINDS: frozenset[str] = frozenset({"example", "doctest", "given", "workspace"})
 
 TASK_TYPES: tuple[str, ...] = ("validation", "parsing", "math", "string", "collection", "io",
                                "other")
@@ -69,13 +71,31 @@ class TestCase:
     expect: str | None = None
     #: For smoke tests: exceptions that count as a deliberate rejection, not a crash.
     allowed_exceptions: list[str] = field(default_factory=list)
+    #: The call this test checks and the expected value's repr (or ``raises E``), when known;
+    #: examples and model asserts set them, credibility compares them.
+    call: str = ""
+    want: str = ""
+    #: The user's text a test was read from (examples), for messages.
+    source: str = ""
+    #: Model tests only: 0..1, how far the test is believed (``dise.engine.credibility``);
+    #: ``None`` = not assessed yet (the prior). ``agree``/``disagree`` count independent
+    #: candidates, passing every trusted test, that passed/failed it.
+    credibility: float | None = None
+    agree: int = 0
+    disagree: int = 0
+
+    @property
+    def trusted(self) -> bool:
+        """The user's own test (example, doctest, given assert, workspace test)."""
+        return self.kind in TRUSTED_KINDS
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "TestCase":
-        return cls(**data)
+        names = cls.__dataclass_fields__.keys()
+        return cls(**{k: v for k, v in data.items() if k in names})
 
 
 @dataclass

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from dise.engine import verdict
 from dise.engine.types import Artifact
 
 
@@ -57,6 +58,7 @@ def hover_markdown(artifact: Artifact, *, queue_position: int | None, optimise_b
         f"| {_percent(a.coverage)} |",
         "",
         f"- tests: {tests_line(a)}",
+        f"- judged by: {verdict.authority_line(a)}",
         f"- generator: {a.generator_used} · model: {a.model} · backend: {a.backend} · "
         f"temperature {a.temperature:g}",
         f"- generation time: {a.generation_time:.2f} s",
@@ -65,6 +67,13 @@ def hover_markdown(artifact: Artifact, *, queue_position: int | None, optimise_b
         f"- phase: {a.phase}",
         f"- optimisation: {optimisation_state(a, queue_position, optimise_below)}",
     ]
+    failed = verdict.failed_line(a)
+    if failed:
+        lines.insert(2, f"⚠ **{failed}**")
+        lines.insert(3, "")
+    note = verdict.evidence_note(a)
+    if note:
+        lines.append(f"- {note}")
     if a.lint:
         lines.append(f"- lint: {len(a.lint)} finding(s)")
     return "\n".join(lines)
@@ -78,7 +87,11 @@ def artifact_summary(artifact: Artifact, queue_position: int | None) -> dict[str
         "version": a.version, "parent": a.parent, "phase": a.phase,
         "fitness": a.fitness_score, "quality": a.quality_score, "latency": a.latency,
         "coverage": a.coverage, "testsPassed": a.tests_passed, "testsTotal": a.tests_total,
-        "testKinds": a.test_kinds, "generator": a.generator_used, "model": a.model,
+        "testKinds": a.test_kinds, "judgedBy": verdict.authority_line(a),
+        "trustedFailed": verdict.trusted_counts(a)[0],
+        "trustedTotal": verdict.trusted_counts(a)[1],
+        "evidence": a.extra.get("evidence") or {},
+        "generator": a.generator_used, "model": a.model,
         "backend": a.backend, "generationTime": a.generation_time,
         "queuePosition": queue_position,
     }

@@ -824,6 +824,7 @@ class DiseServer(LanguageServer):
             return
         if known is not None:
             self.index.add(uri, known)
+        await self.phase2.refresh(uri)  # the "your tests fail" warning follows the new version
 
     # -- status commands --------------------------------------------------------------------
     def _node_argument(self, command: str, args: tuple) -> str | None:

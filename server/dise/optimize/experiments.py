@@ -93,6 +93,13 @@ class Outcome:
     seconds: float = 0.0
     #: Why the experiment produced nothing (model missing, backend failed), else "".
     error: str = ""
+    #: Per frozen test (by index): did this candidate pass it? Its vote on the model tests.
+    verdicts: list[bool] = field(default_factory=list)
+
+    @property
+    def trusted_passed(self) -> int:
+        """The user's (trusted) tests this candidate passed."""
+        return int((self.scores.get("evidence") or {}).get("trusted_passed", 0))
 
     @property
     def all_passed(self) -> bool:
@@ -229,18 +236,20 @@ def measure(code: str, function_name: str, tests: Sequence[TestCase], cfg: Confi
         report = RunReport(load_error="no code")
     else:
         report = run_candidate(code, function_name, list(tests), cfg.sandbox, cancel=cancel)
-    return report, scoring.score(report, cfg.scoring)
+    return report, scoring.score(report, cfg.scoring, list(tests))
 
 
 def outcome_of(variant: Variant, best: pipeline.Candidate, cfg: Config, **extra: Any) -> Outcome:
-    scores = scoring.score(best.report, cfg.scoring)
+    scores = scoring.score(best.report, cfg.scoring, best.tests)
     report = best.report
     return Outcome(variant=variant.to_dict(), code=best.code, fitness=scores.fitness,
                    scores=scores.to_dict(), passed=report.passed, total=report.total,
                    test_kinds=_kinds(report), latency=report.latency, coverage=scores.coverage,
                    lint=list(report.lint), load_error=report.load_error, killed=report.killed,
                    failures=[f"{f.code} -> {f.error}" for f in report.failures()],
-                   origin=best.origin, tools=list(best.fixes), **extra)
+                   origin=best.origin, tools=list(best.fixes),
+                   verdicts=[] if report.load_error else [r.passed for r in report.results],
+                   **extra)
 
 
 def run_variant(engine: Any, artifact: Artifact, tests: Sequence[TestCase], variant: Variant,
@@ -286,22 +295,24 @@ def _fix_and_repair(code: str, raw: str, request: Request, spec: FunctionSpec,
     """Phase 1's test → auto-fix → repair loop, with the repair rounds the approach allows."""
     def judge(source: str, origin: str, fixes: list[str] | None = None) -> pipeline.Candidate:
         report, _ = measure(source, spec.name, tests, cfg, cancel)
-        return pipeline.Candidate(source, report, origin, list(fixes or []))
+        return pipeline.Candidate(source, report, origin, list(fixes or []), tests=tests)
 
     best = judge(code, "model")
-    if best.report.all_passed:
+    if not pipeline.needs_repair(best.report, tests):
         return best
-    fixed = autofix.autofix(code or raw, spec.name, best.report,
+    fixed = autofix.autofix(code or raw, spec.name, pipeline.repair_view(best.report, tests),
                             budget_s=cfg.pipeline.autofix_budget_s)
     if fixed.fixes and fixed.code.strip() and fixed.code != code:
         cand = judge(fixed.code, "autofix", fixed.fixes)
         if cand.rank() >= best.rank():
             best = cand
     for _ in range(repair_rounds):
-        if best.report.all_passed:
+        if not pipeline.needs_repair(best.report, tests):
             break
         cancel.raise_if_cancelled()
-        messages = prompts.repair_messages(request, spec, best.code or raw, best.report)
+        # never toward a model test the user's tests contradict (credibility 0)
+        messages = prompts.repair_messages(request, spec, best.code or raw,
+                                           pipeline.repair_view(best.report, tests))
         answer = backend.generate(messages, temperature=gen.temperature,
                                   max_tokens=gen.max_tokens, seed=gen.seed, cancel=cancel)
         repaired = extract.extract_code(answer, spec.name).code

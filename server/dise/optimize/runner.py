@@ -29,6 +29,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
+from dise.engine import credibility
 from dise.engine.types import Artifact, Cancelled, CancelToken, DiseError, TestCase
 from dise.hardware import HardwareInfo, allowed_generators, current, worker_count
 from dise.optimize import state as st
@@ -185,8 +186,10 @@ class _NodeRun:
             raise DiseError(f"No stored function {self.node_id!r} to optimise; "
                             "run `dise list` to see stored functions.")
         self.name = latest.function_name
-        self.tests = self.store.frozen_tests(self.node_id) or \
-            [TestCase.from_dict(t) for t in latest.tests]
+        # weights fixed for this run (comparisons stay consistent); votes cast during the run
+        # change the stored credibility, which the next run uses
+        self.tests = credibility.assess(self.store.frozen_tests(self.node_id) or
+                                        [TestCase.from_dict(t) for t in latest.tests])
         self.state = self._claim(latest)
         try:
             return self._run(latest)
@@ -256,6 +259,7 @@ class _NodeRun:
             finally:
                 self.control.release(token)
         s.baseline_fitness, s.baseline_passed = scores.fitness, report.passed
+        s.baseline_trusted = int(scores.evidence.get("trusted_passed", 0))
         generators = self._generators()
         few_shot = any("few_shot" in a for a in self.ocfg.approaches)
         if few_shot:
@@ -299,7 +303,8 @@ class _NodeRun:
         return max(s.current_fitness, s.baseline_fitness or 0.0)
 
     def _is_better(self, outcome: Outcome) -> bool:
-        return not outcome.error and outcome.passed >= self.state.baseline_passed \
+        # weighted: the user's tests may not get worse; model tests count through fitness
+        return not outcome.error and outcome.trusted_passed >= self.state.baseline_trusted \
             and outcome.fitness > self._bar()
 
     def _hard_stop(self) -> str:
@@ -326,9 +331,32 @@ class _NodeRun:
             s.best = outcome.to_dict()
             s.last_improvement = s.attempts
         self.candidates.append({**outcome.to_dict(), "attempt": s.attempts, "stage": s.stage})
+        self._vote(outcome)
         self._persist()
         self._progress()
         return better
+
+    def _vote(self, outcome: Outcome) -> None:
+        """An independent candidate's verdicts update the stored credibility of the model
+        tests (CodeT's dual agreement); this run keeps judging with the weights it began
+        with."""
+        if outcome.error or outcome.load_error or not outcome.code.strip() \
+                or len(outcome.verdicts) != len(self.tests):
+            return
+        stored = self.store.frozen_tests(self.node_id)
+        if not stored or not any(t.kind == "model" for t in stored):
+            return
+        voted = credibility.vote(stored, outcome.verdicts)
+        self.store.update_test_credibility(self.node_id, voted,
+                                           credibility.code_id(outcome.code))
+
+    def _trusted_failures(self, outcome: Outcome) -> list[str]:
+        """The user's tests ``outcome`` failed, as ``test -> failed`` lines."""
+        out = []
+        for test, ok in zip(self.tests, outcome.verdicts or [False] * len(self.tests)):
+            if test.trusted and not ok:
+                out.append(f"{test.source or test.call or test.code.splitlines()[-1]} -> failed")
+        return out[:5]
 
     def _attempt(self, variant: Variant, token: CancelToken) -> Outcome:
         return run_variant(self.engine, self._latest_for_prompt, self.tests, variant,
@@ -466,7 +494,7 @@ class _NodeRun:
         assert s.best is not None
         best = Outcome.from_dict(s.best)
         needed = max(s.current_fitness, s.baseline_fitness or 0.0) + self.ocfg.min_gain
-        if best.error or best.fitness < needed or best.passed < s.baseline_passed:
+        if best.error or best.fitness < needed or best.trusted_passed < s.baseline_trusted:
             return
         self._save_version(best)
 
@@ -495,6 +523,8 @@ class _NodeRun:
             extra={**{k: parent.extra.get(k) for k in ("signature", "file") if k in parent.extra},
                    "load_error": best.load_error, "killed": best.killed,
                    "failures": best.failures, "speed": best.scores.get("speed"),
+                   "evidence": best.scores.get("evidence") or {},
+                   "trusted_failures": self._trusted_failures(best),
                    "origin": best.origin, "approach": variant.approach,
                    "optimization": {"reason": s.reason, "stage": s.stage,
                                     "baseline_fitness": s.baseline_fitness,

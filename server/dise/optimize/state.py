@@ -53,6 +53,8 @@ class NodeState:
     #: The starting code re-measured now on the frozen tests (same load, same sandbox).
     baseline_fitness: float | None = None
     baseline_passed: int = 0
+    #: Of those, the user's (trusted) tests passed: a better candidate never passes fewer.
+    baseline_trusted: int = 0
     #: The best candidate so far (an ``Outcome`` dict, code included), or None.
     best: dict[str, Any] | None = None
     attempts: int = 0

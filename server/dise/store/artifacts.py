@@ -309,17 +309,20 @@ class Store:
         return known
 
     # -- frozen tests ---------------------------------------------------------------------
-    def freeze_tests(self, node_id: str, tests: list[TestCase]) -> bool:
+    def freeze_tests(self, node_id: str, tests: list[TestCase],
+                     witnesses: list[str] | None = None) -> bool:
         """Freeze the tests that judge every candidate of a node; only the first call wins.
 
-        Returns True when these tests were frozen, False when tests already were.
+        ``witnesses`` are ids of the candidates whose verdicts already count in the model
+        tests' credibility. Returns True when these tests were frozen, False when tests
+        already were.
         """
         with self._change() as ix:
             if node_id in ix.tests:
                 return False
             ix.tests[node_id] = self._tests.insert({
                 "node_id": node_id, "tests": [t.to_dict() for t in tests],
-                "frozen": time.time()})
+                "witnesses": list(witnesses or []), "frozen": time.time()})
             return True
 
     def frozen_tests(self, node_id: str) -> list[TestCase] | None:
@@ -329,6 +332,39 @@ class Store:
                 return None
             return [TestCase.from_dict(copy.deepcopy(t))
                     for t in self._raw(self._tests, doc_id)["tests"]]
+
+    def test_witnesses(self, node_id: str) -> list[str]:
+        """Ids of the candidates that already voted on the node's model tests."""
+        with self._view() as ix:
+            doc_id = ix.tests.get(node_id)
+            return [] if doc_id is None else list(
+                self._raw(self._tests, doc_id).get("witnesses") or [])
+
+    def update_test_credibility(self, node_id: str, tests: list[TestCase],
+                                witness: str) -> bool:
+        """Store new credibility and votes for a node's frozen tests after ``witness`` voted.
+
+        The tests themselves stay frozen: ``tests`` must be the frozen ones (same code, same
+        order); only ``credibility``/``agree``/``disagree`` change. Returns False (and
+        changes nothing) when the witness already voted or the tests differ."""
+        with self._change() as ix:
+            doc_id = ix.tests.get(node_id)
+            if doc_id is None:
+                return False
+            doc = self._raw(self._tests, doc_id)
+            witnesses = list(doc.get("witnesses") or [])
+            frozen = doc["tests"]
+            if witness in witnesses or len(frozen) != len(tests) or any(
+                    f["code"] != t.code or f["kind"] != t.kind for f, t in zip(frozen, tests)):
+                return False
+            updated = []
+            for old, new in zip(frozen, tests):
+                rec = copy.deepcopy(old)
+                rec.update(credibility=new.credibility, agree=new.agree, disagree=new.disagree)
+                updated.append(rec)
+            self._tests.replace(doc_id, {**copy.deepcopy(doc), "tests": updated,
+                                         "witnesses": witnesses + [witness]})
+            return True
 
     # -- optimisation queue ---------------------------------------------------------------
     def enqueue(self, node_id: str, priority: str, reason: str) -> None:
