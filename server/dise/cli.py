@@ -205,9 +205,9 @@ def cmd_generate(cfg: Config, args: argparse.Namespace) -> int:
         if target is not None:
             wrote = f"Wrote {artifact.function_name} into {target[0]}"
             console.print(f"[yellow]{escape(wrote)}, but {escape(failed)}[/]" if failed
-                          else f"[green]{escape(wrote)}.[/]")
-        elif failed:
-            console.print(f"[yellow]{escape(failed)}[/]")
+                          else f"[green]{escape(wrote)}.[/]", soft_wrap=True)
+        elif failed:  # one unwrapped last line, so scripts can read it
+            console.print(f"[yellow]{escape(failed)}[/]", soft_wrap=True)
     return 0
 
 

@@ -45,7 +45,7 @@ from dise.lsp.documents import (
 )
 from dise.lsp.hover import format_latency, tests_line
 from dise.lsp.index import Known, known_from_store
-from dise.lsp.verdicts import tests_failed_diagnostics
+from dise.lsp.verdicts import failing_tests_diagnostics
 
 if TYPE_CHECKING:
     from dise.lsp.server import DiseServer
@@ -162,7 +162,7 @@ def diagnostics_for(source: str, known: Sequence[Known]) -> list[lsp.Diagnostic]
     lines = split_lines(source)
     return [make_diagnostic(lines, region, item, better)
             for region, item, better in offers(source, known)] + \
-        tests_failed_diagnostics(source, known)
+        failing_tests_diagnostics(source, known)
 
 
 def hover_section(known: Known) -> str:

@@ -19,7 +19,7 @@ from dise.lsp.index import Known
 SOURCE = "DiSE"
 
 
-def tests_failed_diagnostics(source: str, known: Sequence[Known]) -> list[lsp.Diagnostic]:
+def failing_tests_diagnostics(source: str, known: Sequence[Known]) -> list[lsp.Diagnostic]:
     """Warnings for the functions of ``source`` whose version in the file fails the user's
     tests (the first region of each name)."""
     failing = {}
