@@ -45,7 +45,7 @@ def engine(tmp_path, monkeypatch):
     return Engine(load_config())
 
 
-def _inc_request(doc: str = STUB_DOC, min_tests: int | None = None) -> Request:
+def _inc_request(doc: str = STUB_DOC) -> Request:
     from dise.engine.types import FunctionSpec
     spec = FunctionSpec(name="inc", signature="def inc(n):", docstring=doc, params=[("n", "")])
     return Request(text=doc, spec=spec)

@@ -149,7 +149,8 @@ def test_floats_compare_with_the_precision_written():
         area(2.0) => [12.566, 1.0]
     """
     tests = read_examples(doc, "area").tests
-    close = "import math\ndef area(r):\n    a = math.pi * r * r\n    return a if r == 1 else [a, 1.0]\n"
+    close = ("import math\ndef area(r):\n    a = math.pi * r * r\n"
+             "    return a if r == 1 else [a, 1.0]\n")
     assert _run(close, "area", tests).all_passed
     off = "def area(r):\n    return 3.2 if r == 1 else [12.6, 1.0]\n"
     report = _run(off, "area", tests)

@@ -6,9 +6,9 @@ function's name, CALL is ``f(ARGS)`` whose arguments are Python literals, VALUE 
 read with ``ast.literal_eval``: numbers, strings, bytes, tuples, lists, dicts, sets, booleans,
 ``None``, nested to any depth):
 
-* ``CALL SEP VALUE`` with SEP one of ``=>``, ``==>``, ``==``, ``=``, ``➞``, ``→``, ``⟶``, ``->``,
-  ``-->``, ``returns``, ``return``, ``should return``, ``should be``, ``gives``, ``yields``,
-  ``is``, ``# =>``, ``# ->``, ``# returns``; also ``assert CALL == VALUE``.
+* ``CALL SEP VALUE`` with SEP one of ``=>``, ``==>``, ``==``, ``=``, ``➞``, ``→``, ``⟶``,
+  ``->``, ``-->``, ``returns``, ``return``, ``should return``, ``should be``, ``gives``,
+  ``yields``, ``is``, ``# =>``, ``# ->``, ``# returns``; also ``assert CALL == VALUE``.
 * ``CALL raises ERROR`` (also ``throws``, ``should raise``, ``-> raises ERROR``, ``=> ERROR``
   where ERROR is a name ending in ``Error`` or ``Exception``): a test that the call raises
   ERROR (a subclass counts).
