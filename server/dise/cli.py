@@ -163,11 +163,10 @@ def run_cancellable(work: Any, cancel: CancelToken, *, name: str, stopped: str,
 def _request_from_args(args: argparse.Namespace) -> tuple[Request, Any]:
     if args.file:
         from dise.engine import stubs
+        from dise.engine.sourcefile import read_source
 
-        path = Path(args.file)
-        if not path.is_file():
-            raise DiseError(f"No such file: {path}. Give the path of a Python file with a stub.")
-        source = path.read_text()
+        source_file = read_source(args.file)  # encoding, BOM and line endings as on disk
+        path, source = source_file.path, source_file.text
         stub = stubs.find_stub(source, name=args.function)
         if stub is None:
             names = ", ".join(s.spec.name for s in stubs.find_stubs(source)) or "none"
@@ -177,7 +176,7 @@ def _request_from_args(args: argparse.Namespace) -> tuple[Request, Any]:
         request = Request(text=text, spec=stub.spec, file_source=source, file_path=str(path),
                           workspace=str(path.resolve().parent), asserts=args.asserts or [],
                           generator=args.generator)
-        return request, (path, source, stub)
+        return request, (path, source_file, stub)
     return Request(text=args.request or "", asserts=args.asserts or [],
                    generator=args.generator), None
 
@@ -211,16 +210,16 @@ def cmd_generate(cfg: Config, args: argparse.Namespace) -> int:
     return 0
 
 
-def _write_into_file(artifact: Artifact, path: Path, source: str, stub) -> None:
+def _write_into_file(artifact: Artifact, path: Path, source_file, stub) -> None:
     from dise.engine import stubs
+    from dise.engine.sourcefile import SourceFileError, write_source
 
-    if path.read_text() != source:
-        raise DiseError(f"{path} changed while generating; nothing was written. The artifact is "
-                        f"stored as {artifact.artifact_id}: run the command again.")
-    result = stubs.splice(source, stub, artifact.code, artifact.function_name)
-    tmp = path.with_name(f".{path.name}.dise-tmp")
-    tmp.write_text(result.new_source)
-    tmp.replace(path)
+    result = stubs.splice(source_file.text, stub, artifact.code, artifact.function_name)
+    try:
+        write_source(source_file, result.new_source)
+    except SourceFileError as exc:
+        raise DiseError(f"{exc} The artifact is stored as {artifact.artifact_id}: run the "
+                        "command again.") from None
 
 
 def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
@@ -228,18 +227,19 @@ def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
 
     engine = _engine(cfg)
     info = engine.status(args.node)
+    node = info["latest"].node_id  # args.node may be the function's name
     if args.json:
         print(json.dumps({"latest": info["latest"].to_dict(),
                           "versions": [v.artifact_id for v in info["versions"]],
                           "queue_position": info["queue_position"],
-                          "optimisation": status_info(engine, args.node)},
+                          "optimisation": status_info(engine, node)},
                          indent=2, default=str))
         return 0
     latest = info["latest"]
     print_artifact(latest, queue_position=info["queue_position"])
     lineage = " → ".join(f"{v.artifact_id} ({v.fitness_score:.2f})" for v in info["versions"])
     console.print(f"[bold]lineage[/] {lineage}")
-    for line in status_lines(engine, args.node):
+    for line in status_lines(engine, node):
         console.print(line, markup=False)
     return 0
 
@@ -395,7 +395,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--json", action="store_true", help="print the stored artifact as JSON")
 
     status = sub.add_parser("status", help="show a stored function: metrics, lineage, queue")
-    status.add_argument("node", help="node id, e.g. is_valid_email")
+    status.add_argument("node", help="node id or function name, e.g. is_valid_email")
     status.add_argument("--json", action="store_true")
 
     lst = sub.add_parser("list", help="list stored functions")

@@ -28,6 +28,15 @@ from dise.engine.autofix import (
 )
 from dise.engine.extract import strip_examples
 from dise.engine.types import DiseError, FunctionSpec
+from dise.text import (  # noqa: F401 - TextEdit and apply_edits are part of this API
+    TextEdit,
+    apply_edits,
+    chars_from_utf16,
+    lsp_lines,
+    newline_of,
+    strip_eol,
+    utf16_units,
+)
 
 #: How many bodiless ``def`` headers (a file mid-edit) are patched before giving up.
 MAX_BODY_PATCHES = 8
@@ -36,7 +45,6 @@ DEFAULT_INDENT = "    "
 _DISE_COMMENT = re.compile(r"^([ \t]*)#\s*dise\s*:\s*(.*?)\s*$", re.IGNORECASE)
 _NO_BODY = re.compile(r"expected an indented block after (?:function definition|'\w+' "
                       r"statement|class definition) on line (\d+)")
-_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
 
 
 @dataclass
@@ -72,74 +80,23 @@ class DiseComment:
 
 
 @dataclass
-class TextEdit:
-    """An LSP TextEdit: 0-based lines, characters in UTF-16 code units."""
-
-    start_line: int
-    start_col: int
-    end_line: int
-    end_col: int
-    new_text: str
-
-
-@dataclass
 class SpliceResult:
     new_source: str
     edits: list[TextEdit]
     added_imports: list[str]
 
 
-# --- lines and positions -----------------------------------------------------------------
+# --- lines and positions (shared with the language server: ``dise.text``) ----------------
 
-def split_lines(source: str) -> list[str]:
-    """Lines with their endings; only \\r\\n, \\r and \\n end a line (as in LSP)."""
-    return _LINE.findall(source)
-
-
-def _strip_eol(line: str) -> str:
-    return line.rstrip("\r\n")
+split_lines = lsp_lines
+_strip_eol = strip_eol
+_utf16 = utf16_units
+_from_utf16 = chars_from_utf16
 
 
 def _char_col(line: str, byte_col: int) -> int:
     """ast's UTF-8 byte column as a code point index."""
     return len(line.encode("utf-8")[:byte_col].decode("utf-8", errors="ignore"))
-
-
-def _utf16(line: str, char_col: int) -> int:
-    return len(line[:char_col].encode("utf-16-le")) // 2
-
-
-def _from_utf16(line: str, units: int) -> int:
-    count = 0
-    for i, ch in enumerate(line):
-        if count >= units:
-            return i
-        count += 2 if ord(ch) > 0xFFFF else 1
-    return len(line)
-
-
-def _newline(source: str) -> str:
-    return "\r\n" if "\r\n" in source else "\n"
-
-
-def apply_edits(source: str, edits: list[TextEdit]) -> str:
-    """Apply non-overlapping LSP edits (positions relative to ``source``)."""
-    lines = split_lines(source)
-    starts = [0]
-    for line in lines:
-        starts.append(starts[-1] + len(line))
-
-    def offset(line_no: int, units: int) -> int:
-        if line_no >= len(lines):
-            return len(source)
-        return starts[line_no] + _from_utf16(_strip_eol(lines[line_no]), units)
-
-    spans = sorted(((offset(e.start_line, e.start_col), offset(e.end_line, e.end_col), i, e)
-                    for i, e in enumerate(edits)), key=lambda t: (t[0], t[2]), reverse=True)
-    out = source
-    for start, end, _, edit in spans:
-        out = out[:start] + edit.new_text + out[end:]
-    return out
 
 
 # --- parsing a file that may be mid-edit -------------------------------------------------
@@ -568,7 +525,10 @@ def splice(source: str, target: Stub | DiseComment, generated_code: str,
         raise DiseError("The file does not parse; fix its syntax errors and try again.")
     raw_lines = split_lines(source)
     lines = [_strip_eol(ln) for ln in raw_lines]
-    nl = _newline(source)
+    # New lines take the ending of the line they go next to: a CRLF, CR or mixed file keeps
+    # every line as it was, and only the stub's lines and the added imports change.
+    target_line = target.def_line if isinstance(target, Stub) else target.line
+    nl = newline_of(source, target_line)
     gen_lines = generated_code.splitlines()
     in_string = string_continuation_lines(generated_code)
     func, holder = _find_target(gen_tree, function_name)
@@ -578,16 +538,17 @@ def splice(source: str, target: Stub | DiseComment, generated_code: str,
     added = _imports_to_add(file_tree, generated_code)
     if added:
         anchor, had_block = _import_anchor(file_tree, lines)
-        text = nl.join(merge_import_lines(added)) + nl
+        import_nl = newline_of(source, max(anchor - 1, 0))
+        text = import_nl.join(merge_import_lines(added)) + import_nl
         if not had_block:
             if anchor > 0 and lines[anchor - 1].strip():
-                text = nl + text
+                text = import_nl + text
             if anchor < len(lines) and lines[anchor].strip():
-                text += nl
+                text += import_nl
         if anchor >= len(lines):
             end_pos = (len(lines) - 1, len(lines[-1])) if lines else (0, 0)
             missing_nl = bool(raw_lines) and not raw_lines[-1].endswith(("\n", "\r"))
-            edits.add(end_pos, end_pos, (nl if missing_nl else "") + text)
+            edits.add(end_pos, end_pos, (import_nl if missing_nl else "") + text)
         else:
             edits.add((anchor, 0), (anchor, 0), text)
 

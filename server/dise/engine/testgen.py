@@ -25,6 +25,7 @@ from pathlib import Path
 
 from dise.engine.examples import ExampleReport, read_examples
 from dise.engine.extract import extract_asserts
+from dise.engine.sourcefile import decode_python
 from dise.engine.types import FunctionSpec, Request, TestCase
 
 #: Test files read per workspace scan, and the largest one read.
@@ -205,11 +206,11 @@ def workspace_tests(workspace_dir: str | os.PathLike[str], name: str,
             if path.stat().st_size > max_bytes:
                 _note(notes, f"skipped large test file {path}")
                 continue
-            source = path.read_text(encoding="utf-8", errors="replace")
+            source, _ = decode_python(path.read_bytes())  # BOM and coding line honoured
             if name not in source:
                 continue
             tree = ast.parse(source)
-        except (OSError, SyntaxError, ValueError):
+        except (OSError, SyntaxError, ValueError):  # UnicodeDecodeError is a ValueError
             continue
         for code in _asserts_in_file(tree, source, name):
             tests.append(TestCase(kind="workspace", code=code))

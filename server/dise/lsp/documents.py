@@ -8,11 +8,19 @@ a function, so "is this still the text we wrote?" compares like with like.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import tokenize
 from dataclasses import dataclass
-from typing import Any, Callable, Container, Iterator, Sequence
+from typing import Callable, Container, Iterator, Sequence
+
+# Line, column and hash arithmetic is shared with the CLI's file round trip (``dise.text``);
+# these names stay importable from here.
+from dise.text import (  # noqa: F401
+    chars_from_utf16 as _utf16_to_chars,
+    content_hash,
+    edits_in_code_points,
+    lsp_lines,
+)
 
 _DEF = re.compile(r"^(?P<indent>[ \t]*)(?:async[ \t]+)?def[ \t]+(?P<name>[^\W\d]\w*)[ \t]*\(")
 
@@ -33,44 +41,14 @@ class Region:
         return "".join(lines[self.start:self.end + 1])
 
 
-_LSP_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
-
-
 def file_name(uri: str) -> str:
     """The last part of a document URI, for messages ("helpers.py")."""
     return uri.rsplit("/", 1)[-1] or uri
 
 
-def edits_in_code_points(source: str, edits: Sequence[Any]
-                          ) -> list[tuple[int, int, int, int, str]]:
-    """``stubs`` edits (columns in UTF-16 units, as LSP counts) as (line, char, line, char,
-    text) tuples in code points, which the server's document model uses."""
-    lines = [text.rstrip("\r\n") for text in lsp_lines(source)]
-
-    def chars(number: int, units: int) -> int:
-        return _utf16_to_chars(lines[number], units) if number < len(lines) else units
-
-    return [(e.start_line, chars(e.start_line, e.start_col), e.end_line,
-             chars(e.end_line, e.end_col), e.new_text) for e in edits]
-
-
-def _utf16_to_chars(line: str, units: int) -> int:
-    count = 0
-    for index, char in enumerate(line):
-        if count >= units:
-            return index
-        count += 2 if ord(char) > 0xFFFF else 1
-    return len(line)
-
-
 def split_lines(source: str) -> list[str]:
     """Lines with their endings, the way pygls (``TextDocument.lines``) counts them."""
     return source.splitlines(keepends=True)
-
-
-def lsp_lines(source: str) -> list[str]:
-    """Lines as LSP counts them: only \\r\\n, \\r and \\n end a line."""
-    return _LSP_LINE.findall(source)
 
 
 def indent_of(line: str) -> int:
@@ -224,16 +202,6 @@ def all_regions(lines: Sequence[str], names: Container[str] | None = None) -> It
                 region = function_region(lines, number)
                 if region:
                     yield region
-
-
-def content_hash(text: str) -> str:
-    """Hash of a function's text that ignores trailing whitespace and line endings.
-
-    Why: editors normalise line endings and strip trailing blanks on save; neither is an
-    edit of the function.
-    """
-    normal = "\n".join(line.rstrip() for line in text.replace("\r\n", "\n").split("\n"))
-    return hashlib.sha256(normal.strip("\n").encode("utf-8")).hexdigest()
 
 
 def region_hash(lines: Sequence[str], region: Region) -> str:
