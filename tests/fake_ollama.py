@@ -9,6 +9,12 @@ real text through a real HTTP stack. Faults can be switched on per test:
 - ``drop_after_chunks = N`` → the connection is cut after N streamed chunks;
 - ``delay_s`` → every request waits that long before answering (slow server / timeouts).
 
+``scripted={"tag": [answer, ...]}`` serves tags without a model: each chat request gets the
+next answer (the last repeats), streamed in small chunks. An answer is a string (the
+message content) or ``{"thinking": ..., "content": ...}``, which is sent the way newer
+Ollama versions send a thinking model's answer: the reasoning in ``message.thinking``
+chunks first, then the content.
+
 A test fixture, not product code.
 """
 
@@ -48,8 +54,10 @@ class FakeOllama:
     version = "0.6.3-fake"
 
     def __init__(self, models: dict[str, Path | str], *, drop_after_chunks: int | None = None,
-                 delay_s: float = 0.0, cfg: Config | None = None) -> None:
+                 delay_s: float = 0.0, cfg: Config | None = None,
+                 scripted: dict[str, list[str | dict[str, str]]] | None = None) -> None:
         self.models = {tag: Path(path) for tag, path in models.items()}
+        self.scripted = {tag: list(answers) for tag, answers in (scripted or {}).items()}
         self.drop_after_chunks = drop_after_chunks
         self.delay_s = delay_s
         #: ``(method, path, body)`` of every request, for tests that check what was sent.
@@ -109,7 +117,21 @@ class FakeOllama:
              "details": {"format": "gguf", "family": "fake", "parameter_size": "",
                          "quantization_level": ""}}
             for tag, path in self.models.items()
+        ] + [
+            {"name": tag, "model": tag, "modified_at": _now(), "size": 0,
+             "digest": f"scripted-{abs(hash(tag)):x}",
+             "details": {"format": "gguf", "family": "scripted", "parameter_size": "",
+                         "quantization_level": ""}}
+            for tag in self.scripted
         ]}
+
+    def next_scripted(self, tag: str) -> dict[str, str]:
+        """The next scripted answer for ``tag`` as {"thinking", "content"}; the last repeats."""
+        answers = self.scripted[tag]
+        answer = answers.pop(0) if len(answers) > 1 else answers[0]
+        if isinstance(answer, str):
+            return {"thinking": "", "content": answer}
+        return {"thinking": answer.get("thinking", ""), "content": answer.get("content", "")}
 
 
 def _make_handler(fake: FakeOllama) -> type[BaseHTTPRequestHandler]:
@@ -184,12 +206,39 @@ def _make_handler(fake: FakeOllama) -> type[BaseHTTPRequestHandler]:
                 self._json(404, {"error": f"unknown path {self.path}"})
                 return
             tag = body.get("model", "")
+            if tag in fake.scripted and self.path == "/api/chat":
+                self._scripted(tag, body)
+                return
             if tag not in fake.models:
                 self._json(404, {"error": f"model '{tag}' not found"})
                 return
             chat = self.path == "/api/chat"
             messages = body.get("messages") if chat else _prompt_messages(body)
             self._answer(tag, messages or [], body, chat)
+
+        def _scripted(self, tag: str, body: dict[str, Any]) -> None:
+            answer = fake.next_scripted(tag)
+            pieces = [("thinking", answer["thinking"][i:i + 40])
+                      for i in range(0, len(answer["thinking"]), 40)]
+            pieces += [("content", answer["content"][i:i + 40])
+                       for i in range(0, len(answer["content"]), 40)]
+
+            def message(field: str, text: str) -> dict[str, Any]:
+                msg = {"role": "assistant", "content": ""}
+                msg[field] = text
+                return {"model": tag, "created_at": _now(), "message": msg, "done": False}
+
+            if not body.get("stream", True):
+                final = {"model": tag, "created_at": _now(), "done": True,
+                         "done_reason": "stop", "message": {"role": "assistant", **answer}}
+                self._json(200, final)
+                return
+            self._start_stream()
+            for field, text in pieces:
+                self._chunk(message(field, text))
+            self._chunk({"model": tag, "created_at": _now(), "done": True, "done_reason": "stop",
+                         "message": {"role": "assistant", "content": ""}})
+            self._end_stream()
 
         def _answer(self, tag: str, messages: list[dict[str, str]], body: dict[str, Any],
                     chat: bool) -> None:

@@ -30,6 +30,7 @@ from dise.engine import (
     stubs,
     testgen,
 )
+from dise.engine.request_names import named_function
 from dise.engine.types import (
     Artifact,
     CancelToken,
@@ -124,13 +125,19 @@ def validate_request(request: Request) -> None:
 
 
 def spec_for(request: Request, name_hint: str) -> FunctionSpec:
-    """The function to write: the stub's spec, else the name the given asserts call, else a hint."""
+    """The function to write: the stub's spec, else the name the given asserts call, else the
+    name and signature the request itself gives ("is_valid_email(s: str) -> bool", "called
+    clamp"), else a hint from the naming convention."""
     if request.spec and request.spec.name:
         return request.spec
+    named = named_function(request.text)
     for line in request.asserts:
         name = _called_name(line)
         if name:
-            return FunctionSpec(name=name, docstring=request.text.strip())
+            return named if named is not None and named.name == name else \
+                FunctionSpec(name=name, docstring=request.text.strip())
+    if named is not None:
+        return named
     return FunctionSpec(name=name_hint or "generated_function", docstring=request.text.strip())
 
 
@@ -209,14 +216,11 @@ class Engine:
         return run.execute()
 
     def status(self, node_id: str) -> dict:
-        """Latest version, lineage and queue position of a node (KeyError-free: DiseError)."""
+        """Latest version, lineage and queue position of a node, named by its id or its
+        function's name (``NodeNotFoundError``, a DiseError, when neither is stored)."""
         store = self.store
+        node_id = store.resolve(node_id)  # a node id or the function's name
         versions = store.versions(node_id)
-        if not versions:
-            matches = store.find_by_prefix(node_id)
-            hint = f" Did you mean: {', '.join(matches[:5])}?" if matches else \
-                " Run `dise list` to see stored functions."
-            raise DiseError(f"No stored function {node_id!r}.{hint}")
         return {"latest": versions[-1], "versions": versions,
                 "queue_position": store.queue_position(node_id)}
 
@@ -297,7 +301,8 @@ class _Run:
             raw = backend.generate(messages, temperature=gen.temperature,
                                    max_tokens=gen.max_tokens, seed=gen.seed, cancel=self.cancel)
         self.generation_time = self.times["generation"]
-        code = extract.extract_code(raw, spec.name).code
+        extracted = extract.extract_code(raw, spec.name)
+        code = extracted.code
         # Free text: smoke tests and model-written tests follow the signature the model chose.
         test_spec = spec if spec.signature else (stubs.spec_of(code, spec.name) or spec)
         if test_spec is not spec:
@@ -312,6 +317,11 @@ class _Run:
                               "weight 0, never repaired toward")
 
         best = self._test_and_fix(code, raw, spec, tests, backend, gen)
+        if not best.code.strip() and "no answer after the reasoning" in extracted.notes:
+            raise GenerationFailed(
+                f"{gen.name} answered with reasoning only (it stopped before giving an "
+                f"answer), so there is no code for {spec.name!r}: raise its max_tokens in "
+                "dise.toml or try another generator.", raw=raw)
         if not best.code.strip():
             raise GenerationFailed(
                 f"{gen.name} returned no usable Python code for {spec.name!r}: rephrase the "
@@ -409,8 +419,9 @@ class _Run:
                 self.tools.append("repair skipped: time budget spent")
                 break
             with self.stage("repair", "repairing with the test output…"):
-                messages = prompts.repair_messages(self.request, spec, best.code or raw,
-                                                   repair_view(best.report, tests))
+                messages = prompts.repair_messages(
+                    self.request, spec, best.code or extract.strip_reasoning(raw)[0],
+                    repair_view(best.report, tests))
                 answer = backend.generate(messages, temperature=gen.temperature,
                                           max_tokens=gen.max_tokens, seed=gen.seed,
                                           cancel=self.cancel)

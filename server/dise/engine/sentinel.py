@@ -39,6 +39,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from dise.engine.request_names import named_function
 from dise.engine.types import TASK_TYPES
 
 #: When scores tie, the earlier type wins: the more specific jobs first.
@@ -385,7 +386,11 @@ def _singular(word: str) -> str:
 
 
 def function_name_hint(text: str) -> str:
-    """A snake_case name from the request's lead verb and object, deterministic."""
+    """The name the request gives (``request_names``: "is_valid_email(s: str)", "called
+    clamp", "`größe`"), else a snake_case name from its lead verb and object."""
+    named = named_function(text)
+    if named is not None:
+        return named.name
     lead = _NOISE.sub(" ", _lead(_normalise(text)))
     lead = re.sub(r"[.,;:!?]+(\s+|$)", " . ", lead)
     named = _validation_name(lead)

@@ -1,5 +1,9 @@
 """Ollama through the official ``ollama`` client: whatever models the user has pulled.
 
+The answer is ``message.content`` only: the reasoning that newer Ollama versions return
+separately for thinking models (``message.thinking``) is logged at debug level and never
+handed to the engine, so no code is ever taken from it.
+
 Every failure becomes one of the one-line errors in ``dise.llm.base``: not running →
 ``OllamaUnavailable``, unknown tag → ``OllamaModelMissing``, too slow → ``GenerationTimeout``,
 a connection that breaks mid-answer → ``OllamaUnavailable`` saying it stopped mid-answer.
@@ -9,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import queue
 import threading
 import time
@@ -21,6 +26,8 @@ from dise.config import Config, OllamaConfig
 from dise.engine.types import Cancelled, CancelToken
 from dise.llm.base import (BackendError, GenerationTimeout, Messages, OllamaModelMissing,
                            OllamaUnavailable, TextFn, one_line)
+
+log = logging.getLogger(__name__)
 
 #: How long a probe or tag listing is trusted. Short, so starting or stopping Ollama is
 #: noticed within seconds, yet ``auto`` does not add a round trip to every request.
@@ -156,6 +163,7 @@ class OllamaBackend:
         """Helper thread: turn the HTTP stream into ("text"|"end"|"error", value) events."""
         got_text = False
         stream = None
+        reasoning: list[str] = []
         try:
             stream = self._client.chat(model=self.tag, messages=messages, stream=True,
                                        options=options)
@@ -163,10 +171,16 @@ class OllamaBackend:
                 if abandon.is_set():
                     return
                 text = part.message.content if part.message else ""
+                thinking = getattr(part.message, "thinking", None) if part.message else None
+                if thinking:  # newer Ollama: the reasoning of a thinking model, never code
+                    reasoning.append(thinking)
                 if text:
                     got_text = True
                     events.put(("text", text))
                 if part.done:
+                    if reasoning:
+                        log.debug("%s reasoned (%d chars, not used as the answer): %.2000s",
+                                  self.tag, sum(map(len, reasoning)), "".join(reasoning))
                     events.put(("end", True))
                     return
             events.put(("end", False))
