@@ -106,12 +106,7 @@ def _targets(store: Any, args: argparse.Namespace) -> list[str]:
     if args.target == "all":
         return [r["node_id"] for r in store.nodes()]
     if args.target:
-        if store.latest(args.target) is None:
-            matches = store.find_by_prefix(args.target)
-            hint = f" Did you mean: {', '.join(matches[:5])}?" if matches else \
-                " Run `dise list` to see stored functions."
-            raise DiseError(f"No stored function {args.target!r}.{hint}")
-        return [args.target]
+        return [store.resolve(args.target)]  # a node id or the function's name
     return []
 
 

@@ -133,12 +133,7 @@ class Optimizer:
         if target == "all":
             nodes = [rec["node_id"] for rec in store.nodes()]
         else:
-            if store.latest(target) is None:
-                matches = store.find_by_prefix(target)
-                hint = f" Did you mean: {', '.join(matches[:5])}?" if matches else \
-                    " Run `dise list` to see stored functions."
-                raise DiseError(f"No stored function {target!r} to optimise.{hint}")
-            nodes = [target]
+            nodes = [store.resolve(target, " to optimise")]  # a node id or a function name
         self._enqueue(nodes, priority, reason)
         return nodes
 

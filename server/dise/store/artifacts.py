@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import bisect
 import copy
+import keyword
 import re
+import unicodedata
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,7 +40,25 @@ class NodeNotFoundError(DiseError):
 
 
 def slugify(name: str) -> str:
-    """``Is Valid-Email`` -> ``is_valid_email``: lowercase letters, digits and underscores."""
+    """The node id for a function name: the name itself, as Python reads it.
+
+    A Python identifier keeps every character it may hold (PEP 3131: ``größe``,
+    ``minSubArraySum``), normalised to NFKC as the interpreter does, so two different
+    names never share an id and ``dise status größe`` finds ``größe``. Anything else (free
+    text) becomes ``Is Valid-Email`` -> ``is_valid_email``: lowercase, runs of other
+    characters turn into ``_``, and a leading digit gets ``f_``.
+    """
+    name = unicodedata.normalize("NFKC", name.strip())
+    if name.isidentifier() and not keyword.iskeyword(name):
+        return name
+    slug = re.sub(r"_+", "_", re.sub(r"\W+", "_", name)).strip("_").lower()
+    if not slug:
+        return "function"
+    return f"f_{slug}" if not slug.isidentifier() or keyword.iskeyword(slug) else slug
+
+
+def legacy_slug(name: str) -> str:
+    """The id stores written before Unicode ids gave a name (``größe`` -> ``gr_e``)."""
     slug = re.sub(r"[^0-9a-zA-Z_]+", "_", name.strip()).strip("_").lower()
     slug = re.sub(r"_+", "_", slug)
     if not slug:
@@ -271,16 +291,47 @@ class Store:
 
     def find_by_prefix(self, text: str) -> list[str]:
         """Node ids starting with ``text`` (case-insensitive), sorted: for completion."""
-        prefix = text.strip().lower()
+        prefix = unicodedata.normalize("NFKC", text.strip()).casefold()
         with self._view() as ix:
-            if ix.sorted_ids is None:
-                ix.sorted_ids = sorted(ix.versions)
-            ids = ix.sorted_ids
-            start = bisect.bisect_left(ids, prefix)
+            ids = self._sorted_ids(ix)
+            start = bisect.bisect_left(ids, prefix, key=str.casefold)
             end = start
-            while end < len(ids) and ids[end].startswith(prefix):
+            while end < len(ids) and ids[end].casefold().startswith(prefix):
                 end += 1
             return ids[start:end]
+
+    def resolve(self, text: str, purpose: str = "") -> str:
+        """The node id that ``text`` names: a node id, or a function's name.
+
+        Why: users type what they wrote (``dise status minSubArraySum``) and stores made
+        before ids kept a name's case and letters hold ``minsubarraysum``. Tried in order:
+        a function of that name (the node whose id is the name, else its only node), the
+        id itself, the id an older DiSE gave that name, then an id equal ignoring case.
+        A name wins over an id: ``f_2`` is the function named ``f_2``, not the second
+        ``f``. Raises ``NodeNotFoundError`` with suggestions (``purpose``, e.g. " to
+        optimise", follows the name in its message).
+        """
+        text = text.strip()
+        name = unicodedata.normalize("NFKC", text)
+        with self._view() as ix:
+            named = sorted(n for n, doc in ix.nodes.items() if n in ix.versions and
+                           unicodedata.normalize("NFKC", self._raw(self._nodes, doc).get(
+                               "function_name") or "") == name)
+            for candidate in (text, name):
+                if candidate in named or (candidate in ix.versions and not named):
+                    return candidate
+            if len(named) == 1:
+                return named[0]
+            if len(named) > 1:
+                raise NodeNotFoundError(
+                    f"{text!r} names {len(named)} stored functions: {', '.join(named[:8])}; "
+                    "give one of these node ids.")
+            if legacy_slug(name) in ix.versions:
+                return legacy_slug(name)
+            folded = [n for n in ix.versions if n.casefold() == name.casefold()]
+            if len(folded) == 1:
+                return folded[0]
+            raise self._not_found(ix, text, purpose)
 
     def count(self) -> int:
         """Number of stored artifacts (versions, all nodes together)."""
@@ -535,10 +586,15 @@ class Store:
             return None if hit is None else hit[0]
 
     # -- helpers --------------------------------------------------------------------------
-    def _not_found(self, ix: _Indexes, node_id: str) -> NodeNotFoundError:
+    def _sorted_ids(self, ix: _Indexes) -> list[str]:
+        """Ids with versions, sorted ignoring case (for prefix search)."""
         if ix.sorted_ids is None:
-            ix.sorted_ids = sorted(ix.versions)
-        close = [n for n in ix.sorted_ids if n.startswith(node_id[:3])][:3]
+            ix.sorted_ids = sorted(ix.versions, key=lambda n: (n.casefold(), n))
+        return ix.sorted_ids
+
+    def _not_found(self, ix: _Indexes, node_id: str, purpose: str = "") -> NodeNotFoundError:
+        head = node_id[:3].casefold()
+        close = [n for n in self._sorted_ids(ix) if n.casefold().startswith(head)][:3]
         hint = f" Did you mean: {', '.join(close)}?" if close else \
             " Run `dise list` to see stored functions."
-        return NodeNotFoundError(f"No stored function {node_id!r}.{hint}")
+        return NodeNotFoundError(f"No stored function {node_id!r}{purpose}.{hint}")
