@@ -30,7 +30,7 @@ from dise.engine import (
     stubs,
     testgen,
 )
-from dise.engine.request_names import named_function
+from dise.engine.request_names import apply_signature, named_function
 from dise.engine.types import (
     Artifact,
     CancelToken,
@@ -303,6 +303,8 @@ class _Run:
         self.generation_time = self.times["generation"]
         extracted = extract.extract_code(raw, spec.name)
         code = extracted.code
+        if spec.signature and not (request.spec and request.spec.name):
+            code = apply_signature(code, spec)  # the signature the request itself gave
         # Free text: smoke tests and model-written tests follow the signature the model chose.
         test_spec = spec if spec.signature else (stubs.spec_of(code, spec.name) or spec)
         if test_spec is not spec:

@@ -232,3 +232,27 @@ def _from_signature(text: str) -> FunctionSpec | None:
         if end is not None and _code_like(name) and _is_call(text[m.start():end]):
             return _name_only(text, name)     # an example call names the function
     return None
+
+
+def apply_signature(code: str, spec: FunctionSpec) -> str:
+    """``code`` with its function ``spec.name`` given the signature the request asked for.
+
+    Why: a request that says ``is_valid_email(s: str) -> bool`` wants that signature even if
+    the model wrote ``def is_valid_email(email):``. The user's signature becomes a stub and
+    the generated function is spliced into it (``stubs.splice``: the body is kept with its
+    parameters renamed by position, helpers and imports come along), as a stub in a file
+    would be. ``code`` comes back unchanged when it cannot be spliced.
+    """
+    if not spec.signature or not code.strip():
+        return code
+    from dise.engine import stubs  # late: stubs imports extract and autofix
+    from dise.engine.types import DiseError
+
+    stub_source = f"{spec.signature}\n    ...\n"
+    stub = stubs.find_stub(stub_source, name=spec.name)
+    if stub is None:
+        return code
+    try:
+        return stubs.splice(stub_source, stub, code, spec.name).new_source
+    except DiseError:
+        return code
