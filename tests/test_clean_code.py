@@ -53,7 +53,8 @@ def test_comments_that_belong_to_kept_code_stay():
     code = ("#!/usr/bin/env python3\n# Copyright header\nimport math\n\n"
             "# Scale used by area()\nSCALE = 2\n\n\n"
             "# A helper the function uses\ndef _square(x):\n    return x * x\n\n\n"
-            "def area(r):\n    # pi r squared, scaled\n    return SCALE * math.pi * _square(r)\n\n\n"
+            "def area(r):\n    # pi r squared, scaled\n"
+            "    return SCALE * math.pi * _square(r)\n\n\n"
             "# Not a test: a helper that happens to be called check_*\ndef check_range(x):\n"
             "    return x > 0\n")
     assert strip_examples(code + "\nprint(area(1))\n# Output: 6.28\n", "area")[0] == code

@@ -15,14 +15,15 @@ from scripted_backend import ScriptedBackend
 from dise.config import load_config
 from dise.engine import pipeline, sentinel
 from dise.engine.pipeline import Engine, spec_for
-from dise.engine.request_names import apply_signature, named_function
+from dise.engine.request_names import apply_signature, named_function, spec_from_text
 from dise.engine.types import Request
 
 SERVER = str(Path(__file__).resolve().parents[1] / "server")
 ISSUE = ("Write a function is_valid_email(s: str) -> bool that says whether s is a valid email "
          "address")
 EMAIL_ANSWER = ("```python\nimport re\n\ndef is_valid_email(email: str) -> bool:\n"
-                "    return re.fullmatch(r\"[^@\\s]+@[^@\\s]+\\.[a-z]{2,}\", email) is not None\n```")
+                "    pattern = r\"[^@\\s]+@[^@\\s]+\\.[a-z]{2,}\"\n"
+                "    return re.fullmatch(pattern, email) is not None\n```")
 
 
 def test_issue_example_spec():
@@ -92,6 +93,29 @@ def test_no_mbpp_request_is_mistaken_for_a_name():
     prompts = [json.loads(line)["prompt"] for line in data.read_text().splitlines() if line]
     assert len(prompts) >= 80
     assert [p for p in prompts if named_function(p)] == []
+    # the one that states its parameters gets them, under the conventional name
+    stated = {p: spec_from_text(p, "hint") for p in prompts if spec_from_text(p, "hint")}
+    assert [s.signature for s in stated.values()] == ["def hint(base, power):"]
+
+
+@pytest.mark.parametrize("text, signature", [
+    ("Write a function with parameters nums and k that returns the largest sum of k "
+     "consecutive numbers; return type int", "def conventional(nums, k) -> int:"),
+    ("Write a function taking arguments `a`, `b` and `c`, returning `float`",
+     "def conventional(a, b, c) -> float:"),
+    ("Write a function called clamp with parameters x, lo and hi", "def clamp(x, lo, hi):"),
+    ("Write a function that takes base and power as arguments", "def conventional(base, power):"),
+    ("Write a function with parameters (s: str, n: int) -> str that repeats s",
+     "def conventional(s: str, n: int) -> str:"),
+])
+def test_stated_parameter_names_and_return_type_are_kept(text, signature):
+    assert spec_for(Request(text=text), "conventional").signature == signature
+
+
+def test_stated_parameters_follow_the_name_the_asserts_call():
+    spec = spec_for(Request(text="with parameters nums and k", asserts=["assert best([1], 1)"]),
+                    "conventional")
+    assert spec.signature == "def best(nums, k):"
 
 
 def test_asserts_name_the_function_and_the_text_can_add_its_signature():
@@ -110,7 +134,8 @@ def test_the_requested_signature_is_kept_over_the_models():
 
 
 def test_engine_stores_the_requested_name_when_the_model_picks_another(monkeypatch):
-    backend = ScriptedBackend("```python\ndef check_email(address):\n    return '@' in address\n```")
+    backend = ScriptedBackend(
+        "```python\ndef check_email(address):\n    return '@' in address\n```")
     monkeypatch.setattr(pipeline, "resolve_backend", lambda gen, cfg: backend)
     artifact = Engine(load_config()).generate(Request(text=ISSUE))
     assert artifact.function_name == "is_valid_email" and artifact.node_id == "is_valid_email"

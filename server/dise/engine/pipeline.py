@@ -30,7 +30,7 @@ from dise.engine import (
     stubs,
     testgen,
 )
-from dise.engine.request_names import apply_signature, named_function
+from dise.engine.request_names import apply_signature, spec_from_text
 from dise.engine.types import (
     Artifact,
     CancelToken,
@@ -126,16 +126,18 @@ def validate_request(request: Request) -> None:
 
 def spec_for(request: Request, name_hint: str) -> FunctionSpec:
     """The function to write: the stub's spec, else the name the given asserts call, else the
-    name and signature the request itself gives ("is_valid_email(s: str) -> bool", "called
-    clamp"), else a hint from the naming convention."""
+    name, signature, parameter names and return type the request itself gives
+    ("is_valid_email(s: str) -> bool", "called clamp", "with parameters nums and k"), else
+    a name from the naming convention."""
     if request.spec and request.spec.name:
         return request.spec
-    named = named_function(request.text)
     for line in request.asserts:
         name = _called_name(line)
         if name:
+            named = spec_from_text(request.text, name)
             return named if named is not None and named.name == name else \
                 FunctionSpec(name=name, docstring=request.text.strip())
+    named = spec_from_text(request.text, name_hint or "generated_function")
     if named is not None:
         return named
     return FunctionSpec(name=name_hint or "generated_function", docstring=request.text.strip())

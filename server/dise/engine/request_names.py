@@ -44,6 +44,8 @@ _NOT_NAMES = frozenset({
     "body", "call", "calls", "this", "my", "your", "our", "its", "their", "we", "you", "i",
     "after", "before", "once", "twice", "when", "if", "like", "so", "only", "again", "each",
     "every", "at", "per", "here", "there", "below", "above", "later", "first", "instead",
+    "parameter", "parameters", "param", "params", "argument", "arguments", "arg", "args",
+    "input", "inputs", "returning", "giving", "yielding", "where", "then", "while",
 })
 #: Words right before a backticked identifier that make it a parameter or a value.
 _NOT_FUNCTION_CONTEXT = re.compile(
@@ -256,3 +258,79 @@ def apply_signature(code: str, spec: FunctionSpec) -> str:
         return stubs.splice(stub_source, stub, code, spec.name).new_source
     except DiseError:
         return code
+
+
+#: "with parameters nums and k", "taking arguments `a`, `b`": the names after the word.
+_PARAMS = re.compile(r"\b(?:param(?:eter)?s?|arg(?:ument)?s?)\b\s*(?:named|called)?\s*:?\s*\(?",
+                     re.IGNORECASE)
+_PARAM_TOKEN = re.compile(rf"\s*(?:,\s*)?(?:and\s+)?(?:([`'\"])({_IDENT})\1|({_IDENT}))"
+                          r"(?:\s*:\s*[\w.]+)?")
+_PARAMS_BEFORE = re.compile(
+    rf"\btakes?\s+((?:[`'\"]?{_IDENT}[`'\"]?\s*(?:,\s*(?:and\s+)?|\s+and\s+))+"
+    rf"[`'\"]?{_IDENT}[`'\"]?)\s+as\s+(?:its\s+)?(?:param(?:eter)?s|arg(?:ument)?s|inputs)\b",
+    re.IGNORECASE)
+#: "return type bool", "returns `int | None`", "-> list[str]".
+_RETURNS = re.compile(r"(?:\breturn\s+type\s*(?:is|:|of)?\s*|\breturn(?:s|ing)?\s+`|->\s*)"
+                      r"([^`\n]{1,80})", re.IGNORECASE)
+
+
+def requested_parameters(text: str) -> tuple[list[str], str]:
+    """Parameter names and return type the request states without a full signature:
+    ``(["nums", "k"], "int")`` for "with parameters nums and k; return type int"."""
+    params: list[str] = []
+    m = _PARAMS.search(text or "")
+    position = m.end() if m else -1
+    first_quoted = False
+    while m:
+        token = _PARAM_TOKEN.match(text, position)
+        if token is None:
+            break
+        if not params and re.match(r"\s*(?:,|and\b)", text[position:]):
+            break         # "... as arguments and calculate": no list follows
+        word = token.group(2) or token.group(3)
+        quoted = bool(token.group(2))   # `a` is a name; a bare "a" is an article
+        if word in params or keyword.iskeyword(word) or not (quoted or _is_name(word)) \
+                or (params and quoted != first_quoted):
+            break
+        first_quoted = quoted if not params else first_quoted
+        params.append(word)
+        position = token.end()
+    if not params:
+        before = _PARAMS_BEFORE.search(text or "")   # "takes base and power as arguments"
+        if before:
+            words = [w.strip("`'\"") for w in re.split(r"\s*,\s*(?:and\s+)?|\s+and\s+",
+                                                      before.group(1))]
+            if all(_is_name(w) for w in words):
+                params = list(dict.fromkeys(words))
+    returns = ""
+    r = _RETURNS.search(text or "")
+    if r:
+        returns = _type_expression(r.group(1))
+    return params, returns
+
+
+def spec_from_text(text: str, fallback_name: str) -> FunctionSpec | None:
+    """The function a request asks for, as far as it says: ``named_function``'s spec, else
+    (or when that has no signature) one built from stated parameter names and return type
+    (``def name(nums, k) -> int:``, the name falling back to ``fallback_name``). None when
+    the request states none of these."""
+    named = named_function(text)
+    if named is not None and named.signature:
+        return named
+    params, returns = requested_parameters(text)
+    name = named.name if named is not None else fallback_name
+    listed = _PARAMS.search(text or "")
+    if listed and text[listed.end() - 1:listed.end()] == "(":   # "parameters (s: str, n: int)"
+        spec = _spec_at(text, name, listed.end() - 1, require_code=False)
+        if spec is not None:
+            return spec
+    if not params:
+        return named
+    header = f"def {name}({', '.join(params)})" + (f" -> {returns}" if returns else "") + ":"
+    from dise.engine.stubs import spec_of  # late: stubs imports extract and autofix
+
+    spec = spec_of(header + "\n    pass\n", name)
+    if spec is None:
+        return named
+    spec.docstring = (text or "").strip()
+    return spec
