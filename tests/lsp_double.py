@@ -10,7 +10,10 @@ Knobs (environment of the server process):
 
 - ``DISE_TEST_ENGINE_DELAY``: seconds one generation takes (default 0.3);
 - ``DISE_TEST_ENGINE_FAIL``: raise ``DiseError`` with this message instead of generating;
-- ``DISE_TEST_ENGINE_IGNORE_CANCEL=1``: sleep through cancellation (a stuck model call).
+- ``DISE_TEST_ENGINE_IGNORE_CANCEL=1``: sleep through cancellation (a stuck model call);
+- ``DISE_TEST_ENGINE_START_DELAY``: seconds building the engine takes (loading models);
+- ``DISE_TEST_ENGINE_TRACE``: a file that gets one line per generation event, ``start
+  <name>``, ``cancelled <name>`` or ``done <name>``, so a test sees whether the work ended.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from dise.engine.types import (
     ProgressFn,
     Request,
 )
+from dise.engine.testgen import workspace_tests
 from dise.store import Store, slugify
 
 DEFAULT_DELAY_S = 0.3
@@ -43,6 +47,7 @@ class DoubleEngine:
         self.cfg = cfg or load_config()
         self._store = store
         self._lock = threading.Lock()
+        time.sleep(float(os.environ.get("DISE_TEST_ENGINE_START_DELAY", "0")))
 
     @property
     def store(self) -> Store:
@@ -61,9 +66,14 @@ class DoubleEngine:
         spec = request.spec or FunctionSpec(name=_name_from(request.text),
                                             docstring=request.text)
         progress("generation", "generating with test-double…")
-        self._wait(cancel, delay / 2)
-        progress("tests", "testing against 4 tests…")
-        self._wait(cancel, delay / 2)
+        _trace("start", spec.name)
+        try:
+            self._wait(cancel, delay / 2)
+            progress("tests", "testing against 4 tests…")
+            self._wait(cancel, delay / 2)
+        except Cancelled:
+            _trace("cancelled", spec.name)
+            raise
         progress("score", "scoring…")
         artifact = self._artifact(spec, request)
         store = self.store
@@ -73,6 +83,7 @@ class DoubleEngine:
                           f"fitness {artifact.fitness_score:.2f} < "
                           f"{self.cfg.pipeline.optimise_below}")
         progress("done", f"fitness {artifact.fitness_score:.2f}")
+        _trace("done", spec.name)
         return artifact
 
     def status(self, node_id: str) -> dict:
@@ -101,7 +112,24 @@ class DoubleEngine:
             tests_total=4, test_kinds={"doctest": [1, 1], "model": [2, 3]},
             quality_score=0.9, latency=0.0004, coverage=0.75, fitness_score=0.62,
             tool_usage=["generator test-double (forced)"], phase="phase1",
-            timestamp=time.time(), tests=[], imports=["import math"])
+            timestamp=time.time(), tests=_workspace_tests(request, spec.name),
+            imports=["import math"])
+
+
+def _workspace_tests(request: Request, name: str) -> list[dict]:
+    """The real discovery of the workspace's tests (frozen with the artifact as the real
+    engine does), so tests see which folder a request was given."""
+    if not request.workspace:
+        return []
+    return [{"kind": t.kind, "code": t.code}
+            for t in workspace_tests(request.workspace, name)]
+
+
+def _trace(event: str, name: str) -> None:
+    path = os.environ.get("DISE_TEST_ENGINE_TRACE")
+    if path:
+        with open(path, "a", encoding="utf-8") as out:
+            out.write(f"{event} {name}\n")
 
 
 def _name_from(text: str) -> str:

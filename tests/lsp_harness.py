@@ -76,13 +76,18 @@ class Editor:
     """One editor session talking to one server process."""
 
     def __init__(self, profile: str, workspace: Path, env: dict[str, str],
-                 init_options: dict[str, Any] | None = None) -> None:
+                 init_options: dict[str, Any] | None = None,
+                 folders: list[Path] | None = None) -> None:
         self.profile, self.workspace, self.env = profile, workspace, env
         self.init_options = init_options
+        #: Workspace folders sent with initialize (default: ``workspace`` alone); the
+        #: first is also the root URI, as VS Code sends it.
+        self.folders = folders or [workspace]
         self.client: LanguageClient = make_test_lsp_client()
         self.docs: dict[str, TextDocument] = {}
         self.applied: list[lsp.ApplyWorkspaceEditParams] = []
-        self.refuse_edits = False
+        #: True: answer ``applied: false``; "error": answer with an error.
+        self.refuse_edits: bool | str = False
 
         def apply_edit(ls: LanguageClient, params: lsp.ApplyWorkspaceEditParams):
             return self._apply_edit(params)
@@ -94,11 +99,11 @@ class Editor:
     async def start(self) -> lsp.InitializeResult:
         await self.client.start_io(sys.executable, "-m", "dise.lsp", env=self.env,
                                    cwd=str(REPO))
-        root = from_fs_path(str(self.workspace))
+        folders = [lsp.WorkspaceFolder(uri=from_fs_path(str(f)), name=f.name or "ws")
+                   for f in self.folders]
         return await self.client.initialize_session(lsp.InitializeParams(
-            capabilities=client_capabilities(self.profile), root_uri=root,
-            workspace_folders=[lsp.WorkspaceFolder(uri=root, name="ws")],
-            initialization_options=self.init_options))
+            capabilities=client_capabilities(self.profile), root_uri=folders[0].uri,
+            workspace_folders=folders, initialization_options=self.init_options))
 
     async def stop(self) -> None:
         await self.client.shutdown_session()
@@ -119,6 +124,7 @@ class Editor:
     # -- documents ----------------------------------------------------------------------
     def open(self, name: str, text: str) -> str:
         path = self.workspace / name
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
         uri = from_fs_path(str(path))
         self.docs[uri] = TextDocument(uri, text, version=1)
@@ -162,6 +168,8 @@ class Editor:
     def _apply_edit(self, params: lsp.ApplyWorkspaceEditParams) -> lsp.ApplyWorkspaceEditResult:
         """What an editor does with ``workspace/applyEdit``."""
         self.applied.append(params)
+        if self.refuse_edits == "error":      # an editor that fails the request
+            raise RuntimeError("the edit could not be applied")
         if self.refuse_edits:
             return lsp.ApplyWorkspaceEditResult(applied=False, failure_reason="user declined")
         edit = params.edit

@@ -310,8 +310,7 @@ def cmd_search(cfg: Config, args: argparse.Namespace) -> int:
 def cmd_serve(cfg: Config, args: argparse.Namespace) -> int:
     from dise.lsp.server import serve
 
-    serve({"backend": args.backend} if getattr(args, "backend", None) else None)
-    return 0
+    return serve({"backend": args.backend} if getattr(args, "backend", None) else None)
 
 
 # -- the DiSE> shell ----------------------------------------------------------------------

@@ -1,6 +1,8 @@
 """``python -m dise.lsp``: the language server over stdio (same as ``dise serve``)."""
 
+import sys
+
 from dise.lsp.server import serve
 
 if __name__ == "__main__":
-    serve()
+    sys.exit(serve())

@@ -562,7 +562,7 @@ class Phase2:
         if doc is None:
             raise DiseError(f"{file_name(uri)} is not open in the editor; open it and accept "
                             "again.")
-        store = await server.store()
+        store = await server.store(uri)      # the document's folder's store (usage counts)
         versions = await server._in_worker(server._io_pool, store.versions, node_id)
         chosen = next((v for v in versions if v.version == version), None)
         if chosen is None:
@@ -603,13 +603,13 @@ class Phase2:
         if doc is None or doc.version != doc_version:
             raise DiseError(f"{file_name(uri)} changed while DiSE prepared v{version}; run the "
                             "quick fix again.")
-        answer = await server.workspace_apply_edit_async(lsp.ApplyWorkspaceEditParams(
-            edit=server._workspace_edit(doc, prepared),
-            label=f"DiSE: accept {chosen.function_name} v{version}"))
-        if not answer.applied:
-            reason = answer.failure_reason or "the editor refused the edit"
+        applied, reason = await server.apply_edit(
+            server._workspace_edit(doc, prepared),
+            f"DiSE: accept {chosen.function_name} v{version}")
+        if not applied:
             raise DiseError(f"The editor did not apply v{version} of {chosen.function_name} "
-                            f"({reason}); run the quick fix again.")
+                            f"({reason}); nothing was recorded as accepted. Run the quick "
+                            "fix again.")
         new_lines = split_lines(prepared.new_source)
         placed = region_by_name(new_lines, chosen.function_name, near=region.start)
         digest = region_hash(new_lines, placed) if placed else ""

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import functools
 import importlib
 import logging
@@ -57,6 +58,8 @@ from pygls.workspace import ServerTextPosition, TextDocument
 
 from dise.config import Config, ConfigError
 from dise.engine.types import Artifact, CancelToken, Cancelled, DiseError, Request
+from dise.lsp.channel import ClientChannel
+from dise.lsp.folders import root_for
 from dise.lsp.documents import (
     Region,
     all_regions,
@@ -78,7 +81,13 @@ from dise.lsp.phase2 import (
     better_version,
     hover_section,
 )
-from dise.lsp.settings import LspSettings, ServerSettings, build_settings, unwrap
+from dise.lsp.settings import (
+    LspSettings,
+    ServerSettings,
+    build_settings,
+    config_for_root,
+    unwrap,
+)
 from dise.lsp.targets import PreparedEdit, Target, prepare_edit, targets_near
 
 log = logging.getLogger(__name__)
@@ -175,6 +184,9 @@ class DiseServer(LanguageServer):
         self.index = FunctionIndex()
         self.jobs: dict[str, Job] = {}
         self._store_future: concurrent.futures.Future | None = None
+        #: Store path -> (store, engine) futures of other folders' stores (multi-root).
+        self._folder_backends: dict[Path, tuple[concurrent.futures.Future,
+                                                concurrent.futures.Future]] = {}
         self._engine_future: concurrent.futures.Future | None = None
         self._index_tasks: dict[str, asyncio.Future] = {}
         self._scans: dict[str, tuple[int | None, asyncio.Future]] = {}
@@ -186,6 +198,10 @@ class DiseServer(LanguageServer):
         self._parse_pool = concurrent.futures.ThreadPoolExecutor(1,
                                                                  thread_name_prefix="dise-parse")
         self._startup_error: str | None = None
+        #: The stdio channel (``serve``); tells when and why the editor went away.
+        self.channel: ClientChannel | None = None
+        #: ``shutdown`` was received: ``exit`` then leaves with 0, otherwise 1 (LSP spec).
+        self.shutdown_received = False
         self.phase2 = Phase2(self)
         self._register()
 
@@ -214,13 +230,57 @@ class DiseServer(LanguageServer):
         ]
         for method, handler, options in features:
             self.feature(method, options)(_plain(handler))
-        self.command(COMMAND_GENERATE)(_plain(self.cmd_generate))
-        self.command(COMMAND_STATUS)(_plain(self.cmd_status))
-        self.command(COMMAND_SHOW)(_plain(self.cmd_show_artifact))
-        self.command(COMMAND_SIMILAR)(_plain(self.cmd_find_similar))
-        self.command(COMMAND_OPTIMIZE)(_plain(self.phase2.cmd_optimize))
-        self.command(COMMAND_ACCEPT)(_plain(self.phase2.cmd_accept))
-        self.command(COMMAND_DISMISS)(_plain(self.phase2.cmd_dismiss))
+        for name, method in ((COMMAND_GENERATE, self.cmd_generate),
+                             (COMMAND_STATUS, self.cmd_status),
+                             (COMMAND_SHOW, self.cmd_show_artifact),
+                             (COMMAND_SIMILAR, self.cmd_find_similar),
+                             (COMMAND_OPTIMIZE, self.phase2.cmd_optimize),
+                             (COMMAND_ACCEPT, self.phase2.cmd_accept),
+                             (COMMAND_DISMISS, self.phase2.cmd_dismiss)):
+            self.command(name)(self._command_handler(name, method))
+
+    def _command_handler(self, name: str, method: Callable) -> Callable:
+        """A pygls command handler (first parameter ``ls``) running ``method`` cancellably."""
+        async def handler(ls: Any, *args: Any) -> Any:
+            return await self._run_command(name, method, args)
+
+        handler.__name__ = handler.__qualname__ = method.__name__
+        return handler
+
+    async def _run_command(self, name: str, method: Callable, args: tuple) -> Any:
+        """Run one ``workspace/executeCommand`` so that cancelling the request ends it.
+
+        pygls runs a command as a task of its own inside its executeCommand handler: a
+        ``$/cancelRequest`` cancels (and answers) that outer request but not the command's
+        task, so a cancelled generation went on and inserted its function seconds later.
+        Here the request's cancellation cancels the command's task. A command that ends
+        cancelled returns instead of raising: pygls cannot take a cancelled command (it
+        logged a ``CancelledError`` traceback); the client has its "cancelled" answer.
+        """
+        task = asyncio.current_task()
+        request = _request_future(self.protocol)
+        loop = asyncio.get_running_loop()
+        if request is not None and task is not None:
+            def on_request_done(future: Any) -> None:
+                if future.cancelled() and not task.done():
+                    with contextlib.suppress(RuntimeError):   # the loop already closed
+                        loop.call_soon_threadsafe(task.cancel)
+
+            request.add_done_callback(on_request_done)
+        try:
+            result = method(*args)
+            return await result if asyncio.iscoroutine(result) else result
+        except asyncio.CancelledError:
+            log.info("%s ended: %s", name, self._why_cancelled())
+            return {"applied": False, "cancelled": True, "reason": self._why_cancelled()}
+
+    def _why_cancelled(self) -> str:
+        """Why running work is being cancelled, in the words of one log line."""
+        if self.channel is not None and self.channel.gone.is_set():
+            return self.channel.why
+        if self.shutdown_received:
+            return "the editor asked the server to shut down"
+        return "the editor cancelled the request"
 
     def _in_worker(self, pool: concurrent.futures.Executor, fn: Callable[..., T],
                    *args: Any) -> "asyncio.Future[T]":
@@ -254,10 +314,33 @@ class DiseServer(LanguageServer):
         return docs.get(uri) or docs.get(unquote(uri))
 
     def _workspace_root(self) -> str:
+        """The main folder: ``rootUri``, else the first workspace folder ("" for none)."""
         try:
-            return self.workspace.root_path or ""
+            root = self.workspace.root_path
         except RuntimeError:
             return ""
+        return root or next(iter(self._folder_paths()), "")
+
+    def _folder_paths(self) -> list[str]:
+        """The workspace folders, as pygls keeps them (``didChangeWorkspaceFolders``)."""
+        try:
+            workspace = self.workspace
+        except RuntimeError:
+            return []
+        paths = [to_fs_path(folder.uri) for folder in workspace.folders.values()]
+        paths = [p for p in paths if p]
+        return paths or ([workspace.root_path] if workspace.root_path else [])
+
+    def root_for(self, uri: str) -> str:
+        """The folder that is "the workspace" for the document ``uri`` (lsp/folders.py)."""
+        return root_for(to_fs_path(uri) or "", self._folder_paths())
+
+    def _config_for(self, uri: str | None) -> Config | None:
+        """The Config of the document's folder when the store is per folder, else None."""
+        if uri is None or self.settings is None:
+            return None
+        cfg = config_for_root(self.settings, self.root_for(uri))
+        return None if cfg.store_path == self.settings.config.store_path else cfg
 
     # -- store and engine -------------------------------------------------------------------
     # The store opens in the io thread (hover needs it first, and it is quick); the engine,
@@ -279,6 +362,7 @@ class DiseServer(LanguageServer):
 
     def _start_backend(self) -> None:
         assert self.settings is not None
+        self._folder_backends.clear()      # settings changed: folders' stores reopen on use
         cfg = self.settings.config
         previous = _result_or_none(self._store_future)
         self._store_future = self._io_pool.submit(self._open_store, cfg.store_path, previous)
@@ -312,17 +396,40 @@ class DiseServer(LanguageServer):
         return any(f is None or (f.done() and (f.cancelled() or f.exception() is not None))
                    for f in (self._store_future, self._engine_future))
 
-    async def store(self) -> Any:
+    async def store(self, uri: str | None = None) -> Any:
+        """The store; for a document (``uri``), the one of its folder (``storeScope``)."""
+        cfg = self._config_for(uri)
+        if cfg is not None:
+            return await asyncio.wrap_future(self._folder_backend(cfg)[0])
         if self._backend_failed():
             self._start_backend()
         assert self._store_future is not None
         return await asyncio.wrap_future(self._store_future)
 
-    async def engine(self) -> Any:
+    async def engine(self, uri: str | None = None) -> Any:
+        """The engine; for a document (``uri``), the one over its folder's store."""
+        cfg = self._config_for(uri)
+        if cfg is not None:
+            return await asyncio.wrap_future(self._folder_backend(cfg)[1])
         if self._backend_failed():
             self._start_backend()
         assert self._engine_future is not None
         return await asyncio.wrap_future(self._engine_future)
+
+    def _folder_backend(self, cfg: Config) -> tuple[concurrent.futures.Future,
+                                                    concurrent.futures.Future]:
+        """Store and engine futures of another folder's store (``storeScope: "workspace"``
+        in a multi-root workspace), started on first use like the main ones."""
+        key = Path(cfg.store_path)
+        futures = self._folder_backends.get(key)
+        if futures is None or any(f.done() and (f.cancelled() or f.exception() is not None)
+                                  for f in futures):
+            store_future = self._io_pool.submit(self._open_store, cfg.store_path, None)
+            engine_future = self._generation_executor().submit(self._create_engine, cfg,
+                                                               store_future)
+            store_future.add_done_callback(self._report_backend_failure)
+            futures = self._folder_backends[key] = (store_future, engine_future)
+        return futures
 
     def _generation_executor(self) -> concurrent.futures.ThreadPoolExecutor:
         if self._generation_pool is None:
@@ -356,6 +463,7 @@ class DiseServer(LanguageServer):
         breaks its loop ("dictionary changed size"). Cancelling them here, over a copy,
         leaves nothing pending for it.
         """
+        self.shutdown_received = True
         for job in list(self.jobs.values()):
             job.cancel.cancel()
         self.phase2.shutdown()
@@ -383,7 +491,11 @@ class DiseServer(LanguageServer):
                 log.warning("generation did not stop within %.1f s; exiting anyway",
                             self.lsp_settings.shutdown_grace_s)
                 logging.shutdown()
-                os._exit(0)
+                os._exit(self.exit_code())
+
+    def exit_code(self) -> int:
+        """The process's exit status: 0 after ``shutdown``, 1 without (LSP ``exit``)."""
+        return 0 if self.shutdown_received else 1
 
     # -- documents --------------------------------------------------------------------------
     def on_did_open(self, params: lsp.DidOpenTextDocumentParams) -> None:
@@ -417,7 +529,7 @@ class DiseServer(LanguageServer):
         source = doc.source
 
         async def load() -> None:
-            store = await self.store()
+            store = await self.store(uri)
             entries = await self._in_worker(self._io_pool, load_document, store, uri, source)
             self.index.replace(uri, entries)
             self._lenses.pop(uri, None)
@@ -687,7 +799,7 @@ class DiseServer(LanguageServer):
 
     def _request_for(self, doc: TextDocument, target: Target) -> Request:
         path = to_fs_path(doc.uri) or ""
-        root = self._workspace_root() or (os.path.dirname(path) if path else "")
+        root = self.root_for(doc.uri)       # the document's folder, not the first one
         if target.kind == "stub":
             spec = target.found.spec
             return Request(text=spec.docstring or spec.name, spec=spec, file_source=doc.source,
@@ -705,7 +817,7 @@ class DiseServer(LanguageServer):
         outcome = "failed"
         try:
             await progress.begin(f"DiSE: generating {target.label}", "starting…")
-            engine = await self.engine()
+            engine = await self.engine(doc.uri)
             artifact = await self._run_generation(engine, request, job, progress)
             if job.cancel.cancelled:
                 outcome = "cancelled"
@@ -719,8 +831,11 @@ class DiseServer(LanguageServer):
                        f"{artifact.fitness_score:.2f})" if result["applied"] else "not inserted")
             return result
         except asyncio.CancelledError:
-            job.cancel.cancel()  # the client cancelled the request, or the server shuts down
+            # The client cancelled the request, shut the server down or went away: the
+            # engine stops (its cancel token) and nothing is inserted afterwards.
+            job.cancel.cancel()
             outcome = "cancelled"
+            self._say_cancelled(f"Generation of {target.label}")
             raise
         except Cancelled:
             outcome = "cancelled"
@@ -737,6 +852,35 @@ class DiseServer(LanguageServer):
         finally:
             self.jobs.pop(job.token, None)
             progress.end(outcome)
+
+    def _say_cancelled(self, what: str) -> None:
+        """One line about work that a cancel ended: to the user, or to the log when the
+        editor is gone (nothing can reach it any more)."""
+        why = self._why_cancelled()
+        if self.channel is not None and self.channel.gone.is_set():
+            log.warning("%s stopped: %s; nothing was inserted.", what, why)
+        else:
+            self.tell(lsp.MessageType.Info, f"{what} was cancelled ({why}); nothing was "
+                      "inserted.")
+
+    async def apply_edit(self, edit: lsp.WorkspaceEdit, label: str) -> tuple[bool, str]:
+        """Send ``workspace/applyEdit``; ``(applied, why not)``.
+
+        A refusal (``applied: false``) and an error answer are the same to the caller: the
+        edit is not in the file, so nothing may be recorded as inserted.
+        """
+        try:
+            answer = await self.workspace_apply_edit_async(
+                lsp.ApplyWorkspaceEditParams(edit=edit, label=label))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.info("workspace/applyEdit failed: %s", exc)
+            return False, f"the editor answered with an error: {_first_line(exc)}"
+        if answer is None or not answer.applied:
+            reason = getattr(answer, "failure_reason", None)
+            return False, reason or "the editor refused the edit"
+        return True, ""
 
     async def _run_generation(self, engine: Any, request: Request, job: Job,
                               progress: ProgressReporter) -> Artifact:
@@ -779,19 +923,26 @@ class DiseServer(LanguageServer):
             doc = self._document(uri)
             if doc is None or doc.version != version:
                 continue  # the text moved on while the edit was prepared: look again
-            answer = await self.workspace_apply_edit_async(lsp.ApplyWorkspaceEditParams(
-                edit=self._workspace_edit(doc, prepared),
-                label=f"DiSE: generate {artifact.function_name}"))
-            if not answer.applied:
-                reason = answer.failure_reason or "the editor refused the edit"
+            # Once the edit is sent, its answer and the bookkeeping finish even if the
+            # request is cancelled meanwhile: what the editor applied is what is recorded.
+            applied, reason = await asyncio.shield(self._apply_and_remember(
+                uri, doc, prepared, artifact))
+            if not applied:
                 return self._refuse(f"The editor did not apply {artifact.function_name} "
-                                    f"({reason}); it is stored as {artifact.artifact_id}.",
-                                    **done)
-            await self._remember(uri, prepared, artifact)
+                                    f"({reason}); it is stored as {artifact.artifact_id} "
+                                    "and nothing was recorded as inserted.", **done)
             return {"applied": True, **done}
         return self._refuse(f"{file_name(uri)} kept changing while DiSE inserted "
                             f"{artifact.function_name}; nothing was written. It is stored as "
                             f"{artifact.artifact_id}.", **done)
+
+    async def _apply_and_remember(self, uri: str, doc: TextDocument, prepared: PreparedEdit,
+                                  artifact: Artifact) -> tuple[bool, str]:
+        applied, reason = await self.apply_edit(self._workspace_edit(doc, prepared),
+                                                f"DiSE: generate {artifact.function_name}")
+        if applied:
+            await self._remember(uri, prepared, artifact)
+        return applied, reason
 
     def _workspace_edit(self, doc: TextDocument, prepared: PreparedEdit) -> lsp.WorkspaceEdit:
         lines = lsp_lines(prepared.source)
@@ -815,7 +966,7 @@ class DiseServer(LanguageServer):
                                   versions=artifact.version))
         self._lenses.pop(uri, None)
         try:
-            store = await self.store()
+            store = await self.store(uri)
             known = await self._in_worker(self._io_pool, _record_location, store,
                                           artifact.node_id, uri, digest, artifact.version)
         except Exception as exc:
@@ -844,16 +995,35 @@ class DiseServer(LanguageServer):
         raise JsonRpcInvalidParams.of(ValueError(
             f'{command} takes {{"nodeId": ...}} or {{"uri": ..., "line": ...}}'))
 
+    async def _node_status(self, node_id: str, args: tuple) -> dict[str, Any]:
+        """``engine.status`` from the store holding the node: the document's folder's when
+        the arguments name a ``uri``, else the main store, then other folders' stores."""
+        uri = args[0].get("uri") if args and isinstance(args[0], dict) else None
+        if isinstance(uri, str):
+            engine = await self.engine(uri)
+            return await self._in_worker(self._io_pool, engine.status, node_id)
+        engine = await self.engine()
+        try:
+            return await self._in_worker(self._io_pool, engine.status, node_id)
+        except DiseError:
+            for _, engine_future in list(self._folder_backends.values()):
+                other = _result_or_none(engine_future)
+                if other is None:
+                    continue
+                with contextlib.suppress(DiseError):
+                    return await self._in_worker(self._io_pool, other.status, node_id)
+            raise
+
     async def cmd_status(self, *args: Any) -> dict[str, Any]:
         try:
             node_id = self._node_argument(COMMAND_STATUS, args)
-            engine = await self.engine()
+            await self.engine()
             if node_id is None:
                 return {"jobs": [{"token": j.token, "uri": j.uri, "target": j.target.label}
                                  for j in self.jobs.values()],
                         "store": str(self.settings.config.store_path) if self.settings else "",
                         "knownFunctions": self.index.nodes()}
-            status = await self._in_worker(self._io_pool, engine.status, node_id)
+            status = await self._node_status(node_id, args)
         except DiseError as exc:
             return self._refuse(str(exc), kind=lsp.MessageType.Error)
         latest = status["latest"]
@@ -875,8 +1045,7 @@ class DiseServer(LanguageServer):
                 raise JsonRpcInvalidParams.of(ValueError(
                     f'{COMMAND_SHOW} takes {{"nodeId": ..., "version"?: ...}}'))
             wanted = _object_argument(COMMAND_SHOW, args, ()).get("version")
-            engine = await self.engine()
-            status = await self._in_worker(self._io_pool, engine.status, node_id)
+            status = await self._node_status(node_id, args)
         except DiseError as exc:
             return self._refuse(str(exc), kind=lsp.MessageType.Error)
         versions = status["versions"]
@@ -915,6 +1084,15 @@ class DiseServer(LanguageServer):
         return [{"nodeId": a.node_id, "artifactId": a.artifact_id, "score": round(score, 3),
                  "fitness": a.fitness_score, "prompt": a.prompt, "functionName": a.function_name}
                 for a, score in hits]
+
+
+def _request_future(protocol: Any) -> concurrent.futures.Future | None:
+    """The future pygls keeps for the request being handled now (None outside one)."""
+    futures = getattr(protocol, "_request_futures", None)
+    msg_id = getattr(protocol, "msg_id", None)
+    if msg_id is None or not isinstance(futures, dict):
+        return None
+    return futures.get(msg_id)
 
 
 def _function_text_at(source: str, line: int) -> str | None:
@@ -1064,13 +1242,19 @@ def private_stdio() -> tuple[BinaryIO, BinaryIO]:
     return channel_in, channel_out
 
 
-def serve(cfg_overrides: dict[str, Any] | None = None) -> None:
-    """Speak LSP over stdin/stdout until the client says ``exit`` or goes away."""
+def serve(cfg_overrides: dict[str, Any] | None = None) -> int:
+    """Speak LSP over stdin/stdout until the client says ``exit`` or goes away.
+
+    Returns the exit status: 0 when the client sent ``shutdown`` first, else 1 (the LSP
+    specification's ``exit``; also when the client just went away).
+    """
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING,
                         format="dise-lsp %(levelname)s %(name)s: %(message)s")
     channel_in, channel_out = private_stdio()
     server = DiseServer(cfg_overrides)
+    server.channel = ClientChannel(channel_in, channel_out)
     try:
-        server.start_io(channel_in, channel_out)
+        server.start_io(server.channel.reader, server.channel.writer)
     finally:
         server.close()
+    return server.exit_code()

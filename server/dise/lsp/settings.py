@@ -91,6 +91,18 @@ def build_settings(options: Any, workspace_root: str | None) -> ServerSettings:
     return ServerSettings(config=cfg, lsp=lsp, raw=raw)
 
 
+def config_for_root(settings: ServerSettings, root: str) -> Config:
+    """The ``Config`` for documents of the workspace folder ``root``: with ``storeScope``
+    "workspace" its store is ``<root>/.dise`` (models stay shared); otherwise the one Config."""
+    if settings.raw.get("storeScope") != "workspace" or not root:
+        return settings.config
+    home = Path(root) / WORKSPACE_STORE_DIR
+    if home == Path(settings.config.home):
+        return settings.config
+    return dataclasses.replace(settings.config, home=home,
+                               models_dir=settings.config.models_path)
+
+
 def _lsp_settings(values: dict[str, Any]) -> LspSettings:
     if not isinstance(values, dict):
         raise ConfigError("The lsp setting must be an object, e.g. {\"generation_workers\": 1}.")
