@@ -120,6 +120,14 @@ class OptimizeConfig:
     #: Generators to experiment with; empty means every configured one the hardware can hold.
     experiment_generators: list[str] = field(default_factory=list)
     temperatures: list[float] = field(default_factory=lambda: [0.0, 0.3, 0.7])
+    #: Sampling seeds tried at each temperature above 0 (at T=0 the seed changes nothing).
+    seeds: list[int] = field(default_factory=lambda: [0, 1])
+    #: Thompson sampling over setups: a registry win of a setup on another function of the
+    #: task type counts as this many successes in its prior (see ``dise.optimize.bandit``).
+    bandit_prior_weight: float = 1.0
+    #: Differential testing: extra inputs (from type hints and the tests' argument shapes)
+    #: on which a candidate is compared with the best so far; 0 turns it off.
+    differential_inputs: int = 12
     #: Prompt approaches: "plain", "repair" (test-driven repair rounds), "few_shot"
     #: (retrieved verified examples in the prompt) and "few_shot+repair".
     approaches: list[str] = field(default_factory=lambda: ["plain", "repair", "few_shot",

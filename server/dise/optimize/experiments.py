@@ -43,9 +43,13 @@ PHASE1_APPROACHES = ("plain", "repair")
 
 @dataclass(frozen=True)
 class Variant:
+    """One setup to try: generator, temperature, prompt approach and sampling seed (0: the
+    generator's own seed; other seeds matter only above T=0)."""
+
     generator: str
     temperature: float
     approach: str = "plain"
+    seed: int = 0
 
     @property
     def few_shot(self) -> bool:
@@ -57,6 +61,12 @@ class Variant:
 
     @property
     def key(self) -> str:
+        """``generator@temperature/approach`` (the registry's setup), ``#seed`` when not 0."""
+        return f"{self.setup}#{self.seed}" if self.seed else self.setup
+
+    @property
+    def setup(self) -> str:
+        """``generator@temperature/approach``: what the registry learns (seed left out)."""
         return f"{self.generator}@{self.temperature:g}/{self.approach}"
 
     def to_dict(self) -> dict[str, Any]:
@@ -65,7 +75,7 @@ class Variant:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Variant:
         return cls(str(data["generator"]), round(float(data["temperature"]), 3),
-                   str(data.get("approach", "plain")))
+                   str(data.get("approach", "plain")), int(data.get("seed") or 0))
 
 
 @dataclass
@@ -92,7 +102,10 @@ class Outcome:
     generation_time: float = 0.0
     seconds: float = 0.0
     #: Why the experiment produced nothing (model missing, backend failed), else "".
+    #: Such an attempt is a broken setup, not a "no gain": it never counts against patience.
     error: str = ""
+    #: Differential testing against the best so far (``differential.Comparison.to_dict``).
+    differential: dict[str, Any] = field(default_factory=dict)
     #: Per frozen test (by index): did this candidate pass it? Its vote on the model tests.
     verdicts: list[bool] = field(default_factory=list)
 
@@ -131,7 +144,7 @@ def check_approaches(approaches: Sequence[str]) -> None:
 
 def _same_setup(variant: Variant, artifact: Artifact) -> bool:
     """The variant would redo how ``artifact`` was made (same model, temperature and seed)."""
-    if variant.generator != artifact.generator_used \
+    if variant.generator != artifact.generator_used or variant.seed \
             or abs(variant.temperature - artifact.temperature) > 1e-9:
         return False
     made_with = artifact.extra.get("approach")
@@ -142,11 +155,13 @@ def _same_setup(variant: Variant, artifact: Artifact) -> bool:
 
 def plan(cfg: OptimizeConfig, artifact: Artifact, generators: Sequence[str], *,
          few_shot: bool, registry: dict[str, Any] | None = None) -> list[Variant]:
-    """Stage 1 variants, most informative first.
+    """Stage 1 variants (the bandit's arms), in a sensible default order.
 
     The registry's winning setup for the task type comes first; then generators take turns,
-    each walking its temperature × approach grid diagonally, so the first few attempts already
-    differ in every dimension (patience may end the stage early). Variants that would redo how
+    each walking its temperature × approach grid diagonally (then again with the other seeds
+    of ``cfg.seeds``, above T=0 only), so the first few attempts already differ in every
+    dimension. The runner picks from this list with ``bandit.choose``, which follows this
+    order until evidence tells the setups apart. Variants that would redo how
     the current version was made are left out.
     """
     check_approaches(cfg.approaches)
@@ -154,7 +169,10 @@ def plan(cfg: OptimizeConfig, artifact: Artifact, generators: Sequence[str], *,
     temps = [round(float(t), 3) for t in cfg.temperatures]
     grid = sorted(itertools.product(range(len(temps)), range(len(approaches))),
                   key=lambda ta: (ta[0] + ta[1], ta[0]))
-    per_generator = [[Variant(g, temps[t], approaches[a]) for t, a in grid] for g in generators]
+    seeds = list(dict.fromkeys(int(s) for s in (cfg.seeds or [0])))
+    per_generator = [[Variant(g, temps[t], approaches[a], seed) for seed in seeds
+                      for t, a in grid if seed == seeds[0] or temps[t] > 0]
+                     for g in generators]
     ordered: list[Variant] = []
     if registry and registry.get("generator") in generators:
         temp = registry.get("temperature")
@@ -171,6 +189,53 @@ def plan(cfg: OptimizeConfig, artifact: Artifact, generators: Sequence[str], *,
         seen.add(variant)
         out.append(variant)
     return out
+
+
+def unavailable(generator: str, cfg: Config) -> str:
+    """Why ``generator`` cannot run here now ("" when it can): unknown, or its model is not
+    installed (the message says ``dise models pull …``). Loads nothing: backends load lazily.
+    """
+    try:
+        pipeline.resolve_backend(cfg.generator(generator), cfg)
+    except (DiseError, ValueError) as exc:
+        return str(exc)
+    return ""
+
+
+def how_to_add(generator: str, cfg: Config) -> str:
+    """The command that makes ``generator`` usable (``dise models pull NAME``), or ""."""
+    gen = cfg.generators.get(generator)
+    if gen is None:
+        return ""
+    from dise.llm import catalog
+    return f"dise models pull {gen.model}" if catalog.entry_for(gen.model) else ""
+
+
+def generator_pool(cfg: Config, info: Any = None) -> tuple[list[str], list[dict[str, str]]]:
+    """Phase 2's pool: ``[optimize] experiment_generators`` (or every configured generator)
+    split into those that can run here (fit ``info``'s memory, a ``HardwareInfo``, when
+    given; installed) and the others as ``{"generator", "reason", "how"}``.
+
+    Unknown names raise ``DiseError`` listing the known ones.
+    """
+    from dise.hardware import allowed_generators
+
+    wanted = cfg.optimize.experiment_generators or list(cfg.generators)
+    unknown = [g for g in wanted if g not in cfg.generators]
+    if unknown:
+        known = ", ".join(sorted(cfg.generators))
+        raise DiseError(f"[optimize] experiment_generators names unknown generator(s) "
+                        f"{', '.join(unknown)}; known generators: {known}.")
+    fits = allowed_generators(cfg, info) if info is not None else list(cfg.generators)
+    usable, missing = [], []
+    for name in wanted:
+        why = "too large for this machine's memory" if name not in fits else \
+            unavailable(name, cfg)
+        if why:
+            missing.append({"generator": name, "reason": why, "how": how_to_add(name, cfg)})
+        else:
+            usable.append(name)
+    return usable, missing
 
 
 # -- few-shot examples ----------------------------------------------------------------------
@@ -267,6 +332,8 @@ def run_variant(engine: Any, artifact: Artifact, tests: Sequence[TestCase], vari
     try:
         gen = dataclasses.replace(cfg.generator(variant.generator),
                                   temperature=variant.temperature)
+        if variant.seed:
+            gen = dataclasses.replace(gen, seed=variant.seed)
         backend = pipeline.resolve_backend(gen, cfg)
         shots = [(p, c) for p, c in examples] if variant.few_shot else None
         raw = backend.generate(prompts.generation_messages(request, spec, shots),

@@ -31,12 +31,15 @@ from typing import Any
 
 from dise.engine import credibility
 from dise.engine.types import Artifact, Cancelled, CancelToken, DiseError, TestCase
-from dise.hardware import HardwareInfo, allowed_generators, current, worker_count
+from dise.hardware import HardwareInfo, current, worker_count
+from dise.optimize import bandit, differential
 from dise.optimize import state as st
 from dise.optimize.experiments import (
     ExampleSource,
     Outcome,
     Variant,
+    generator_pool,
+    how_to_add,
     measure,
     plan,
     run_variant,
@@ -279,20 +282,22 @@ class _NodeRun:
         return self.hardware
 
     def _generators(self) -> list[str]:
-        """Generators to try: configured (or all), those the hardware can hold."""
-        fits = allowed_generators(self.cfg, self._hardware())
-        wanted = self.ocfg.experiment_generators or list(self.cfg.generators)
-        unknown = [g for g in wanted if g not in self.cfg.generators]
-        if unknown:
-            known = ", ".join(sorted(self.cfg.generators))
-            raise DiseError(f"[optimize] experiment_generators names unknown generator(s) "
-                            f"{', '.join(unknown)}; known generators: {known}.")
-        chosen = [g for g in wanted if g in fits]
-        skipped = [g for g in wanted if g not in fits]
-        if skipped:
-            self.state.notes.append(f"not tried, too large for this machine's memory: "
-                                    f"{', '.join(skipped)}")
-        return chosen
+        """Generators to try: configured (or all) that the hardware can hold and that are
+        installed; the others go to ``state.unavailable`` and the notes, with how to add them.
+        """
+        usable, missing = generator_pool(self.cfg, self._hardware())
+        for entry in missing:
+            self._unusable(entry["generator"], entry["reason"])
+        return usable
+
+    def _unusable(self, name: str, why: str) -> None:
+        """Note that ``name`` is left out of this run (once), with how to add it."""
+        s = self.state
+        if any(u["generator"] == name for u in s.unavailable):
+            return
+        how = how_to_add(name, self.cfg)
+        s.unavailable.append({"generator": name, "reason": why, "how": how})
+        s.notes.append(f"not tried: {name}: {why}")
 
     # -- comparing ------------------------------------------------------------------------
     def _bar(self) -> float:
@@ -303,9 +308,46 @@ class _NodeRun:
         return max(s.current_fitness, s.baseline_fitness or 0.0)
 
     def _is_better(self, outcome: Outcome) -> bool:
+        """Beats the bar and passes as many of the user's tests as the starting code; and
+        when it answers differently from the best so far on inputs no test covers
+        (``differential``), it must also pass more tests than that best: a changed answer
+        nobody checked is no gain."""
+        s = self.state
         # weighted: the user's tests may not get worse; model tests count through fitness
-        return not outcome.error and outcome.trusted_passed >= self.state.baseline_trusted \
-            and outcome.fitness > self._bar()
+        if outcome.error or outcome.trusted_passed < s.baseline_trusted \
+                or outcome.fitness <= self._bar():
+            return False
+        best_passed = int(s.best["passed"]) if s.best else s.baseline_passed
+        found = self._differential(outcome)  # recorded either way, for the judge
+        if outcome.passed > best_passed or not found.disagrees:
+            return True
+        s.notes.append(f"{Variant.from_dict(outcome.variant).key}: answers differently from "
+                       f"the best so far on {len(found.disagreements)} of {found.inputs} "
+                       "untested inputs and passes no more tests: not counted as better")
+        return False
+
+    def _differential(self, outcome: Outcome) -> differential.Comparison:
+        """Compare ``outcome``'s code with the best so far on extra inputs; recorded on the
+        outcome (``outcome.differential``). Pre-emption or a sandbox failure: no verdict."""
+        s = self.state
+        limit = self.ocfg.differential_inputs
+        current = s.best["code"] if s.best else self._latest_for_prompt.code
+        if limit <= 0 or not current.strip():
+            return differential.Comparison()
+        inputs = differential.probe_inputs(
+            self.name, str(self._latest_for_prompt.extra.get("signature") or ""), self.tests,
+            limit)
+        token = self.control.attempt_token()
+        try:
+            found = differential.compare(current, outcome.code, self.name, inputs,
+                                         self.cfg.sandbox, token)
+        except Cancelled:
+            self.control.cancel.raise_if_cancelled()
+            found = differential.Comparison(error="pre-empted")
+        finally:
+            self.control.release(token)
+        outcome.differential = found.to_dict()
+        return found
 
     def _hard_stop(self) -> str:
         s, o = self.state, self.ocfg
@@ -319,8 +361,15 @@ class _NodeRun:
         return ""
 
     def _record(self, variant: Variant, outcome: Outcome) -> bool:
-        """Count one attempt, persist it, report it; True when it was a better candidate."""
+        """Count one attempt, persist it, report it; True when it was a better candidate.
+
+        An attempt that errored is kept in the history but is not counted (neither against
+        the budget nor the patience): the setup is broken, which says nothing about gain. Its
+        generator is dropped from the rest of the run, with a note.
+        """
         s = self.state
+        if outcome.error:
+            return self._record_error(variant, outcome)
         better = self._is_better(outcome)
         s.attempts += 1
         entry = outcome.summary()
@@ -358,6 +407,19 @@ class _NodeRun:
                 out.append(f"{test.source or test.call or test.code.splitlines()[-1]} -> failed")
         return out[:5]
 
+    def _record_error(self, variant: Variant, outcome: Outcome) -> bool:
+        s = self.state
+        s.errors += 1
+        entry = outcome.summary()
+        entry.update(attempt=None, stage=s.stage, better=False)
+        s.history.append(entry)
+        s.pending = [p for p in s.pending if Variant.from_dict(p).generator != variant.generator]
+        self._unusable(variant.generator, f"failed: {outcome.error}")
+        self.candidates.append({**outcome.to_dict(), "attempt": None, "stage": s.stage})
+        self._persist()
+        self._progress()
+        return False
+
     def _attempt(self, variant: Variant, token: CancelToken) -> Outcome:
         return run_variant(self.engine, self._latest_for_prompt, self.tests, variant,
                            examples=self.state.examples, repair_rounds=self.ocfg.repair_rounds,
@@ -365,13 +427,30 @@ class _NodeRun:
 
     # -- stage 1 --------------------------------------------------------------------------
     def _workers(self) -> int:
-        return self.ocfg.workers or worker_count(self._hardware(), self.cfg.hardware)
+        """Concurrent experiments: ``[optimize] workers``, else what the cores allow
+        (``worker_count``) and the memory holds (the largest planned model once per worker)."""
+        if self.ocfg.workers:
+            return self.ocfg.workers
+        from dise.hardware import model_budget_bytes
+        from dise.llm.select import model_ram_bytes
+
+        info = self._hardware()
+        by_cores = worker_count(info, self.cfg.hardware)
+        planned = {p["generator"] for p in self.state.pending if p["generator"] in
+                   self.cfg.generators}
+        largest = max((model_ram_bytes(self.cfg.generators[g], self.cfg) for g in planned),
+                      default=0)
+        if largest <= 0:
+            return by_cores
+        by_memory = model_budget_bytes(info, self.cfg.hardware) // largest
+        return max(1, min(by_cores, by_memory))
 
     def _experiments(self, latest: Artifact) -> bool:
         """Run the plan; True when it ended by itself (plan done or patience), False on a
         hard stop."""
         s = self.state
         self._latest_for_prompt = latest
+        self._registry = self.store.best_generator(latest.task_type)
         workers = max(1, self._workers())
         running: dict[Future[Outcome], tuple[Variant, Any]] = {}
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dise-experiment") as pool:
@@ -392,7 +471,8 @@ class _NodeRun:
                     room = self.ocfg.max_attempts - s.attempts - len(running)
                     while free and len(running) < workers and room > 0:
                         self._gate()
-                        variant = free.pop(0)
+                        variant = self._choose(free, len(running))
+                        free.remove(variant)
                         token = self.control.attempt_token()
                         running[pool.submit(self._attempt, variant, token)] = (variant, token)
                         room -= 1
@@ -412,6 +492,13 @@ class _NodeRun:
                 for _, token in running.values():
                     token.cancel()
 
+    def _choose(self, free: list[Variant], running: int) -> Variant:
+        """The next experiment: Thompson sampling over the planned setups (``bandit``)."""
+        s = self.state
+        return bandit.choose(free, s.history, self._registry,
+                             rng=bandit.rng_for(self.node_id, s.attempts + s.errors, running),
+                             prior_weight=self.ocfg.bandit_prior_weight)
+
     def _select(self, latest: Artifact, *, stage_done: bool) -> None:
         s = self.state
         if s.best is not None:
@@ -421,10 +508,20 @@ class _NodeRun:
             best = Variant.from_dict(s.best["variant"])
             s.incremental = {"direction": 1, "temperature": best.temperature, "steps": 0}
         else:
-            s.stop_reason = s.stop_reason or self._hard_stop() or \
+            s.stop_reason = s.stop_reason or self._hard_stop() or self._nothing_ran() or \
                 "no better candidate than the current version"
             s.stage = "done"
         self._persist()
+
+    def _nothing_ran(self) -> str:
+        """The stop reason when no experiment could run at all, else ""."""
+        s = self.state
+        if s.attempts or not s.unavailable:
+            return ""
+        adds = [u["how"] for u in s.unavailable if u.get("how")]
+        return ("no experiment could run: " + "; ".join(
+            f"{u['generator']} {u['reason']}" for u in s.unavailable)
+            + (f" (add one: {', '.join(adds)})" if adds else ""))
 
     # -- stage 3 --------------------------------------------------------------------------
     def _tried(self, variant: Variant) -> bool:
@@ -450,6 +547,10 @@ class _NodeRun:
     def _incremental(self, latest: Artifact) -> None:
         s = self.state
         self._latest_for_prompt = latest
+        if not s.best or s.best.get("error"):
+            s.stage = "done"
+            self._persist()
+            return
         while True:
             stop = self._hard_stop()
             if stop:
@@ -462,6 +563,10 @@ class _NodeRun:
             s.pending = [step.to_dict()]
             self._persist()
             outcome = self._attempt_until_done(step)
+            if outcome.error:  # a broken setup is no "no gain": stop stepping, say why
+                self._record(step, outcome)
+                s.stop_reason = f"temperature steps stopped: {step.generator} failed"
+                break
             assert s.incremental is not None
             s.incremental["steps"] += 1
             if self._record(step, outcome):
@@ -525,6 +630,7 @@ class _NodeRun:
                    "failures": best.failures, "speed": best.scores.get("speed"),
                    "evidence": best.scores.get("evidence") or {},
                    "trusted_failures": self._trusted_failures(best),
+                   "differential": best.differential,
                    "origin": best.origin, "approach": variant.approach,
                    "optimization": {"reason": s.reason, "stage": s.stage,
                                     "baseline_fitness": s.baseline_fitness,
@@ -534,7 +640,7 @@ class _NodeRun:
         with self.store.batch():  # the version, the registry and the state: all or nothing
             self.store.save(artifact)
             if self._wins(best.fitness):
-                wins = self.store.record_registry_win(artifact.task_type, variant.key,
+                wins = self.store.record_registry_win(artifact.task_type, variant.setup,
                                                       self.node_id)
                 promote = wins >= self.ocfg.registry_min_wins
                 if promote:

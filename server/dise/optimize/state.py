@@ -69,6 +69,10 @@ class NodeState:
     #: Few-shot (request, code) pairs chosen when planning, so a resumed run asks the same.
     examples: list[list[str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: Generators of the pool this run could not use: {"generator", "reason", "how"}.
+    unavailable: list[dict[str, str]] = field(default_factory=list)
+    #: Attempts that produced nothing (the setup broke); they never count as "no gain".
+    errors: int = 0
     #: Artifact ids this run created.
     versions: list[str] = field(default_factory=list)
     registry_updated: bool = False
