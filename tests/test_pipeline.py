@@ -96,7 +96,10 @@ def test_unusable_model_output_is_a_clear_error_or_a_failing_artifact(engine, sc
         artifact = engine.generate(Request(text="check if a number is even", asserts=ASSERTS))
     except GenerationFailed as exc:
         assert "no usable Python code" in str(exc) and "\n" not in str(exc)
-        assert engine.store.count() == 0
+        # nothing is lost: kept as a failed node, queued for Phase 2 (issue 11)
+        failed = engine.store.latest(exc.node_id)
+        assert failed.code == "" and failed.extra["failed"]
+        assert engine.store.queue_position(exc.node_id) == 1
     else:
         assert not artifact.test_passed and artifact.extra["load_error"]
 

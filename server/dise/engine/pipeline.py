@@ -57,9 +57,14 @@ class BadRequest(DiseError):
 class GenerationFailed(DiseError):
     """The model gave nothing usable; ``raw`` keeps what it said, for the log."""
 
-    def __init__(self, message: str, raw: str = "") -> None:
+    def __init__(self, message: str, raw: str = "", tests: list[TestCase] | None = None,
+                 node_id: str = "") -> None:
         super().__init__(message)
         self.raw = raw
+        #: The request's tests, so the failure can be kept (``_Run.keep_failed``).
+        self.tests = list(tests or [])
+        #: The node the failed request was stored as ("" when it was not).
+        self.node_id = node_id
 
 
 @dataclass
@@ -282,7 +287,10 @@ class _Run:
             best, tests = reused
             self.generation_time = 0.0
         else:
-            best, tests = self._generate(request, spec, tests, gen, backend, shots)
+            try:
+                best, tests = self._generate(request, spec, tests, gen, backend, shots)
+            except GenerationFailed as exc:
+                raise self.keep_failed(request, spec, cls, gen, backend, exc) from None
 
         with self.stage("score", "scoring…"):
             scores = scoring.score(best.report, cfg.scoring, tests)
@@ -329,8 +337,25 @@ class _Run:
         if not best.code.strip():
             raise GenerationFailed(
                 f"{gen.name} returned no usable Python code for {spec.name!r}: rephrase the "
-                "request or try a stronger generator (--generator qwen-1.5b).", raw=raw)
+                "request or try a stronger generator (--generator qwen-1.5b).", raw=raw,
+                tests=tests)
         return best, tests
+
+    def keep_failed(self, request: Request, spec: FunctionSpec, cls, gen: GeneratorConfig,
+                    backend, exc: GenerationFailed) -> GenerationFailed:
+        """Nothing is lost: store the failed request as a node (no code, its request and
+        tests, ``extra["failed"]``, fitness 0) queued at high priority for Phase 2, and return
+        the error to raise, which names the node."""
+        self.failed = str(exc)
+        self.generation_time = self.times.get("generation", 0.0)
+        best = Candidate("", RunReport(load_error="no usable code from the model"), "failed")
+        scores = scoring.score(best.report, self.cfg.scoring, exc.tests)
+        artifact = self._store(request, spec, cls, gen, backend, best, exc.tests, scores)
+        self.engine.store.enqueue(artifact.node_id, "high",
+                                  "phase 1 failed: no usable code from the model")
+        return GenerationFailed(f"{exc} Kept as {artifact.node_id} (failed) and queued for "
+                                "background optimisation.", raw=exc.raw, tests=exc.tests,
+                                node_id=artifact.node_id)
 
     def _recall(self, text: str, spec: FunctionSpec, tests: list[TestCase]
                 ) -> tuple[tuple[Candidate, list[TestCase]] | None, list[tuple[str, str]]]:
@@ -474,7 +499,8 @@ class _Run:
                    "examples": {"skipped": list(self.found.skipped),
                                 "contradictions": list(self.found.contradictions)},
                    "speed": scores.speed, "origin": best.origin,
-                   "signature": spec.signature, "file": request.file_path},
+                   "signature": spec.signature, "file": request.file_path,
+                   **({"failed": self.failed} if getattr(self, "failed", "") else {})},
         )
         store.save(artifact)
         first = self.first or best
