@@ -23,7 +23,7 @@ from dise.optimize.state import record_activity
 from optimize_worker import ASSERTS, GOOD, REQUEST, VariantBackend
 
 SETTINGS = {"optimize": {"experiment_generators": ["qwen-0.5b"], "temperatures": [0.3],
-                         "approaches": ["plain"], "incremental_max_steps": 0,
+                         "approaches": ["plain"], "seeds": [0], "incremental_max_steps": 0,
                          "poll_interval_s": 0.02, "workers": 1}}
 
 

@@ -297,8 +297,34 @@ def status_info(engine: Any, node_id: str, now: float | None = None) -> dict[str
             "status": rec.status, "stage": rec.stage, "attempts": rec.attempts,
             "best": rec.best["fitness"] if rec.best else None, "versions": rec.versions,
             "stop_reason": rec.stop_reason, "finished_at": rec.finished_at,
-            "active": rec.status == "running" and owner_alive(rec.owner)}
+            "active": rec.status == "running" and owner_alive(rec.owner),
+            "errors": rec.errors}
+    info["unavailable"] = unavailable_now(engine.cfg)
     return info
+
+
+def unavailable_now(cfg: Any) -> list[dict[str, str]]:
+    """Phase 2's pool generators that cannot run now, each {"generator", "reason", "how"}
+    (a bad pool setting comes back as one entry with the error)."""
+    from dise.engine.types import DiseError
+    from dise.optimize.experiments import generator_pool
+
+    try:
+        return generator_pool(cfg)[1]
+    except DiseError as exc:
+        return [{"generator": "", "reason": str(exc), "how": ""}]
+
+
+def unavailable_line(unavailable: list[dict[str, str]]) -> str:
+    """"Phase 2 cannot use: qwen-1.5b (not installed; add it: dise models pull …)" or ""."""
+    if not unavailable:
+        return ""
+    parts = []
+    for u in unavailable:
+        why = "not installed" if "not installed" in u["reason"] else u["reason"]
+        how = f"; add it: {u['how']}" if u.get("how") else ""
+        parts.append(f"{u['generator']} ({why}{how})" if u["generator"] else why)
+    return "Phase 2 cannot use: " + ", ".join(parts)
 
 
 def status_lines(engine: Any, node_id: str, now: float | None = None) -> list[str]:
@@ -328,4 +354,6 @@ def status_lines(engine: Any, node_id: str, now: float | None = None) -> list[st
         lines.append(f"next run: {describe_next_run(when, now)}{waits}")
     else:
         lines.append(f"next scheduled run: {describe_next_run(when, now)}")
+    if info["unavailable"]:
+        lines.append(unavailable_line(info["unavailable"]))
     return lines

@@ -165,11 +165,25 @@ def diagnostics_for(source: str, known: Sequence[Known]) -> list[lsp.Diagnostic]
         failing_tests_diagnostics(source, known)
 
 
-def hover_section(known: Known) -> str:
-    """Hover lines comparing the version in the file with the better one ("" when none)."""
+def unavailable_hover(unavailable: Sequence[dict[str, Any]]) -> str:
+    """A hover line naming the generators Phase 2 cannot use and how to add them ("" when
+    it can use every one)."""
+    if not unavailable:
+        return ""
+    parts = []
+    for u in unavailable:
+        how = f" (`{u['how']}`)" if u.get("how") else ""
+        why = "not installed" if "not installed" in str(u.get("reason")) else u.get("reason")
+        parts.append(f"{u.get('generator')}: {why}{how}")
+    return "\n\n- Phase 2 cannot use " + "; ".join(parts)
+
+
+def hover_section(known: Known, unavailable: Sequence[dict[str, Any]] = ()) -> str:
+    """Hover lines comparing the version in the file with the better one, and the generators
+    Phase 2 cannot use (``Optimizer.state()["unavailable"]``); "" when there is neither."""
     better = better_version(known)
     if better is None or known.current is None:
-        return ""
+        return unavailable_hover(unavailable)
     rows = [("version in the file", known.current), ("better version", better)]
     lines = ["", "---", "", f"**{diagnostic_message(known.current, better)}**", "",
              "| | version | fitness | quality | latency | coverage | tests |",
@@ -182,7 +196,7 @@ def hover_section(known: Known) -> str:
     lines += ["", f"- better version: {better.generator_used} · {better.model} · temperature "
               f"{better.temperature:g} · parent {better.parent or '–'}",
               "- quick fix: “" + accept_title(better) + "”"]
-    return "\n".join(lines)
+    return "\n".join(lines) + unavailable_hover(unavailable)
 
 
 @dataclass
@@ -251,6 +265,11 @@ class Phase2:
             self.optimizer = optimizer
             self._unsubscribe = optimizer.subscribe(self._on_event)
         optimizer.start()
+
+    def unavailable(self) -> list[dict[str, Any]]:
+        """Generators Phase 2 cannot use now (as the optimiser last checked; cheap)."""
+        optimizer = self.optimizer
+        return list(optimizer.triggers.unavailable) if optimizer is not None else []
 
     def shutdown(self) -> None:
         """Ask the optimiser to stop without waiting (its state stays in the store)."""
@@ -323,7 +342,7 @@ class Phase2:
         state = await self.server._in_worker(self.server._io_pool, optimizer.state)
         self.server.protocol.notify(STATE_NOTIFICATION, {
             key: state.get(key) for key in ("state", "node", "done", "total", "best", "queue",
-                                            "message")})
+                                            "message", "unavailable")})
 
     # -- $/progress -----------------------------------------------------------------------
     def _progress_enabled(self) -> bool:

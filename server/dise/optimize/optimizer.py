@@ -14,7 +14,8 @@ Subscribers get events from the optimiser thread, ``callback(event, data)``:
   generator, temperature, approach, registry_updated};
 * "idle": {queue} when nothing is left to do now; "paused"/"resumed": {reason};
 * "hardware-changed": {upgrade, before, after, fingerprint, queued};
-* "triggered": {trigger, detail, nodes} when a trigger queued work.
+* "triggered": {trigger, detail, nodes} when a trigger queued work (trigger "models": a
+  stronger generator became usable).
 """
 
 from __future__ import annotations
@@ -199,7 +200,9 @@ class Optimizer:
         return unsubscribe
 
     def state(self) -> dict[str, Any]:
-        """{"state", "node", "done", "total", "best", "queue", "next_run", "message"}."""
+        """{"state", "node", "done", "total", "best", "queue", "next_run", "message",
+        "unavailable"}; ``unavailable``: pool generators Phase 2 cannot use now, each
+        {"generator", "reason", "how"} (``how``: e.g. "dise models pull qwen2.5-coder-1.5b")."""
         store = self.engine.store
         with self._cv:
             status = dict(self._status)
@@ -210,7 +213,8 @@ class Optimizer:
             next_run(store, self.engine.cfg, self.clock(), self.last_activity())
         return {"state": name, "node": status["node"], "done": status["done"],
                 "total": status["total"], "best": status["best"], "queue": queue,
-                "next_run": upcoming, "message": status.get("message", "")}
+                "next_run": upcoming, "message": status.get("message", ""),
+                "unavailable": [dict(u) for u in self.triggers.unavailable]}
 
     def last_activity(self) -> float:
         with self._cv:
@@ -268,6 +272,7 @@ class Optimizer:
     def _main(self) -> None:
         try:
             self._fire(self.triggers.hardware(self.clock(), force=True))
+            self._fire(self.triggers.models(self.clock(), force=True))
             while not self._stopping:
                 self._cycle()
         except Exception:

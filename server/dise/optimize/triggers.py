@@ -9,6 +9,11 @@
 * hardware: at start and every ``hardware.check_interval_s`` the machine is probed; a new
   fingerprint is a change, and an upgrade queues every function again, now with the larger
   models the memory allows;
+* model pool: every ``scan_interval_s`` (and at start) Phase 2's generator pool is checked;
+  when a generator stronger than every one usable before becomes usable (installed with
+  ``dise models pull``, served by Ollama, or now fitting the memory), every function below
+  ``target_fitness`` is queued again for it. The generators that cannot run are kept in
+  ``Triggers.unavailable`` (with how to add them) for ``dise status`` and the editor;
 * idle: queued work waits until the user has been idle ``idle_after_s`` (when ``when_idle``);
 * manual: entries whose reason starts with "manual" run at once.
 
@@ -59,10 +64,14 @@ class Triggers:
         self.info: HardwareInfo | None = None
         self._hw_checked: float | None = None
         self._scanned: float | None = None
+        self._models_checked: float | None = None
+        #: Pool generators that cannot run now: {"generator", "reason", "how"}.
+        self.unavailable: list[dict[str, str]] = []
 
     def check(self, now: float, idle: bool) -> list[Fired]:
         fired: list[Fired] = []
-        for found in (self.hardware(now), *self.scan(now), self.schedule(now, idle)):
+        for found in (self.hardware(now), self.models(now), *self.scan(now),
+                      self.schedule(now, idle)):
             if found is not None:
                 fired.append(found)
         return fired
@@ -102,6 +111,45 @@ class Triggers:
                 self.store.enqueue(node_id, "normal", "hardware upgrade: larger models allowed "
                                    f"({change.after})")
         return nodes
+
+    # -- model pool -----------------------------------------------------------------------
+    def models(self, now: float, *, force: bool = False) -> Fired | None:
+        """When due: which pool generators can run; a stronger one than before re-queues every
+        function below the target (normal priority)."""
+        due = self._models_checked is None or \
+            now - self._models_checked >= self.cfg.optimize.scan_interval_s
+        if not (due or force):
+            return None
+        self._models_checked = now
+        from dise.optimize.experiments import generator_pool
+        try:
+            usable, self.unavailable = generator_pool(self.cfg, self.info)
+        except Exception as exc:  # noqa: BLE001 - a bad pool is reported by the runner
+            log.warning("could not check the generator pool: %s", exc)
+            return None
+        before = st.global_record(self.store, st.TRIGGERS_KEY).get("usable_generators")
+        st.update_global(self.store, st.TRIGGERS_KEY, usable_generators=usable)
+        if before is None:
+            return None
+        strongest = max((self._strength(g) for g in before if g in self.cfg.generators),
+                        default=0)
+        stronger = [g for g in usable if g not in before and self._strength(g) > strongest]
+        if not stronger:
+            return None
+        target = self.cfg.optimize.target_fitness
+        nodes = [n["node_id"] for n in self.store.nodes()
+                 if n.get("fitness") is not None and n["fitness"] <= target]
+        reason = f"model pool: {', '.join(stronger)} now usable"
+        with self.store.batch():
+            for node_id in nodes:
+                self.store.enqueue(node_id, "normal", reason)
+        log.info("%s: %d functions queued again", reason, len(nodes))
+        return Fired("models", reason, nodes, {"generators": stronger})
+
+    def _strength(self, name: str) -> int:
+        """How strong a generator is taken to be: its model's memory need (bytes)."""
+        from dise.llm.select import model_ram_bytes
+        return model_ram_bytes(self.cfg.generators[name], self.cfg)
 
     # -- usage and fitness ----------------------------------------------------------------
     def scan(self, now: float) -> list[Fired]:
