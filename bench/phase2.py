@@ -12,8 +12,19 @@ Pass A (``--n`` problems): Phase 1, then ``optimize_node`` on every function, th
   pass rate (hidden), mean fitness (own frozen tests), number improved, time spent;
   pass@k of every candidate tried, Phase 1's included (the ceiling), and the share of the
   headroom (ceiling - Phase 1) the selection captured.
-Pass B (``--second`` new problems of the task types pass A learned about): Phase 1 with the
-registry pass A left vs Phase 1 on a fresh store (no registry).
+Pass B (``--second`` new problems of the task types pass A learned about), Phase 1 in five
+arms, so what was learned is separated from "the bigger model wins" and from reuse:
+
+  fresh     a fresh store (default generator, nothing learned);
+  single    a fresh store, every request forced to the best single generator of the pool (the
+            largest usable one; skipped, with fresh's figures, when that is the default);
+  registry  pass A's store with retrieval off: only the registry's promotions act;
+  memory    pass A's store with the registry hidden: only reuse and few-shot examples
+            (``--memory-k`` examples) act;
+  both      pass A's store as it is, with ``--memory-k`` examples.
+
+The registry's win tally (setups and the functions they won on) is printed, which is what
+``[optimize] registry_min_wins`` is set from.
 
     python bench/phase2.py --n 40 --seed 1234 [--second 20] [--generators qwen-0.5b]
     python bench/phase2.py --quick            # n=8, second=4, a small experiment grid
@@ -177,11 +188,14 @@ def hidden_pass(code: str, problem: dict, cfg) -> bool:
 
 
 # -- runs -----------------------------------------------------------------------------------
-def make_engine(home: Path, args: argparse.Namespace):
+def make_engine(home: Path, args: argparse.Namespace, *, retrieval: bool = True,
+                few_shot_k: int | None = None):
     from dise.config import load_config
     from dise.engine.pipeline import Engine
 
     optimize: dict[str, Any] = {"when_idle": False}
+    if args.min_wins:
+        optimize["registry_min_wins"] = args.min_wins
     if args.generators:
         optimize["experiment_generators"] = args.generators.split(",")
     if args.temperatures:
@@ -195,19 +209,25 @@ def make_engine(home: Path, args: argparse.Namespace):
                              "output_cap_bytes": 16 * 1024 * 1024}}
     if args.phase1_generator:
         overrides["pipeline"] = {"default_generator": args.phase1_generator}
+    overrides["retrieval"] = {"enabled": retrieval}
+    if few_shot_k is not None:
+        overrides["retrieval"]["few_shot_k"] = few_shot_k
     return Engine(load_config(overrides))
 
 
-def phase1(engine, problem: dict) -> dict:
+def phase1(engine, problem: dict, generator: str | None = None) -> dict:
     from dise.engine.types import DiseError, Request
 
-    request = Request(text=problem["prompt"], asserts=problem["test_list"][:1])
+    request = Request(text=problem["prompt"], asserts=problem["test_list"][:1],
+                      generator=generator)
     start = time.perf_counter()
     row: dict[str, Any] = {"task_id": problem["task_id"]}
     try:
         artifact = engine.generate(request)
-    except DiseError as exc:
-        row.update(error=str(exc), node=None, fitness=0.0, code="", seconds=0.0)
+    except DiseError as exc:  # a failed request is kept as a node (issue 11): optimise it
+        row.update(error=str(exc), node=getattr(exc, "node_id", "") or None, fitness=0.0,
+                   code="", seconds=time.perf_counter() - start, generator=generator,
+                   temperature=None)
         return row
     row.update(node=artifact.node_id, fitness=artifact.fitness_score, code=artifact.code,
                task_type=artifact.task_type, generator=artifact.generator_used,
@@ -232,6 +252,10 @@ def main() -> int:
     parser.add_argument("--approaches", default=None, help="e.g. plain,repair,few_shot")
     parser.add_argument("--max-attempts", type=int, default=None)
     parser.add_argument("--json", default=None, help="write per-problem results here")
+    parser.add_argument("--min-wins", type=int, default=None,
+                        help="[optimize] registry_min_wins for pass A (default: configured)")
+    parser.add_argument("--memory-k", type=int, default=1,
+                        help="few-shot examples in pass B's memory arms (default 1)")
     args = parser.parse_args()
     if args.quick:
         args.n = min(args.n, 8)
@@ -252,7 +276,7 @@ def main() -> int:
     random.Random(args.seed).shuffle(problems)
     pass_a, pool = usable(problems, args.n, cfg)
     print(f"Phase 2 bench: {len(pass_a)} MBPP+ problems (seed {args.seed}), experiments with "
-          f"{', '.join(cfg.optimize.experiment_generators)}; temperatures "
+          f"{', '.join(cfg.optimize.experiment_generators) or 'the default pool'}; temperatures "
           f"{cfg.optimize.temperatures}; approaches {cfg.optimize.approaches}; "
           f"at most {cfg.optimize.max_attempts} experiments a function", flush=True)
 
@@ -294,9 +318,38 @@ def main() -> int:
     return 0
 
 
+ARMS = ("fresh", "single", "registry", "memory", "both")
+
+
+def best_single_generator(cfg) -> str:
+    """The pool's largest usable generator (the "just use the bigger model" baseline)."""
+    from dise.llm.select import model_ram_bytes
+    from dise.optimize.experiments import generator_pool
+
+    usable, _ = generator_pool(cfg)
+    usable = usable or [cfg.pipeline.default_generator]
+    return max(usable, key=lambda g: model_ram_bytes(cfg.generators[g], cfg))
+
+
+def arm_engines(engine, args, work: Path) -> dict[str, Any]:
+    """One engine per pass-B arm (see the module docstring); pass A's store is copied."""
+    import shutil
+
+    source = Path(engine.cfg.home)
+    engine.store.close()
+    engines: dict[str, Any] = {"fresh": make_engine(work / "b-fresh", args),
+                               "single": make_engine(work / "b-single", args)}
+    for arm, retrieval in (("registry", False), ("memory", True), ("both", True)):
+        shutil.copytree(source, work / f"b-{arm}")
+        engines[arm] = make_engine(work / f"b-{arm}", args, retrieval=retrieval,
+                                   few_shot_k=args.memory_k if retrieval else None)
+    engines["memory"].store.best_generator = lambda task_type: None  # hide the registry
+    return engines
+
+
 def second_pass(engine, pool: list[dict], rows: list[dict], args, work: Path) -> list[dict]:
-    """New problems of the task types pass A changed the registry for (else: pass A's types):
-    Phase 1 with that registry vs Phase 1 on a fresh store."""
+    """New problems of the task types pass A changed the registry for (else: pass A's types),
+    through Phase 1 in the five arms."""
     from dise.engine import sentinel
 
     learned = {r["task_type"] for r in rows if r.get("registry")}
@@ -305,27 +358,44 @@ def second_pass(engine, pool: list[dict], rows: list[dict], args, work: Path) ->
     chosen, _ = usable(same_types, args.second, engine.cfg)
     if not chosen:
         return []
-    fresh = make_engine(work / "b-fresh", args)
+    print_wins(engine, types)
+    single = best_single_generator(engine.cfg)
+    skip_single = single == engine.cfg.pipeline.default_generator
+    engines = arm_engines(engine, args, work)
     print(f"\nPass B: {len(chosen)} new problems of task types {sorted(types)} "
-          f"(registry: {', '.join(sorted(learned)) or 'nothing learned'})", flush=True)
+          f"(registry: {', '.join(sorted(learned)) or 'nothing learned'}); best single "
+          f"generator {single}{' = the default: its arm is the fresh arm' if skip_single else ''}",
+          flush=True)
     out = []
+    cfg = engine.cfg
     for i, problem in enumerate(chosen, 1):
-        learned_row = phase1(engine, problem)
-        fresh_row = phase1(fresh, problem)
-        row = {"task_id": problem["task_id"], "task_type": learned_row.get("task_type"),
-               "with_registry": {k: learned_row.get(k) for k in ("fitness", "generator",
-                                                                 "temperature", "seconds")},
-               "fresh": {k: fresh_row.get(k) for k in ("fitness", "generator", "temperature",
-                                                       "seconds")}}
-        row["with_registry"]["pass"] = hidden_pass(learned_row["code"], problem, engine.cfg)
-        row["fresh"]["pass"] = hidden_pass(fresh_row["code"], problem, engine.cfg)
+        row: dict[str, Any] = {"task_id": problem["task_id"]}
+        for arm in ARMS:
+            if arm == "single" and skip_single:
+                row[arm] = dict(row["fresh"])
+                continue
+            got = phase1(engines[arm], problem, single if arm == "single" else None)
+            row[arm] = {k: got.get(k) for k in ("fitness", "generator", "temperature",
+                                                "seconds")}
+            row[arm]["pass"] = hidden_pass(got["code"], problem, cfg)
         out.append(row)
-        w, f = row["with_registry"], row["fresh"]
-        print(f"[{i:>2}/{len(chosen)}] {problem['task_id']:<5} fresh "
-              f"{'✓' if f['pass'] else '✗'} {f['fitness']:.2f} ({f['generator']}@"
-              f"{f['temperature']})  with registry {'✓' if w['pass'] else '✗'} "
-              f"{w['fitness']:.2f} ({w['generator']}@{w['temperature']})", flush=True)
+        print(f"[{i:>2}/{len(chosen)}] {problem['task_id']:<5} " + "  ".join(
+            f"{arm} {'✓' if row[arm]['pass'] else '✗'} {row[arm]['fitness'] or 0:.2f}"
+            for arm in ARMS), flush=True)
     return out
+
+
+def print_wins(engine, types: set) -> None:
+    """The registry's tally: for each task type, each setup and how many functions it won."""
+    print("\nRegistry wins after pass A (setup: functions won; promoted at "
+          f"registry_min_wins = {engine.cfg.optimize.registry_min_wins}):")
+    for task_type in sorted(t for t in types if t):
+        rec = engine.store.best_generator(task_type) or {}
+        wins = rec.get("wins") or {}
+        chosen = rec.get("generator")
+        shown = ", ".join(f"{k}: {len(v)}" for k, v in sorted(wins.items())) or "none"
+        print(f"  {task_type}: {shown}" + (f"  → promoted {chosen}@{rec.get('temperature')}/"
+                                           f"{rec.get('approach')}" if chosen else ""))
 
 
 def report(rows: list[dict], second: list[dict], args) -> None:
@@ -348,18 +418,21 @@ def report(rows: list[dict], second: list[dict], args) -> None:
     print(f"  time optimising           {spent:.0f} s in all, "
           f"{statistics.median(r['opt_seconds'] for r in rows):.0f} s median a function; "
           f"Phase 1 {sum(r.get('seconds', 0) for r in rows):.0f} s")
+    print(f"  minutes optimising a function  {spent / 60 / n:.2f} mean")
+    print(f"  failed Phase 1 requests   {sum(1 for r in rows if r.get('error'))} "
+          f"(kept and optimised: {sum(1 for r in rows if r.get('error') and r['node'])})")
     print(f"  ceiling (pass@k, every candidate tried) {ceiling / n:.1%}   "
           f"(k = {mean(r['candidates'] for r in rows):.1f} distinct on average)")
     captured = f"{(after - p1) / headroom:.0%}" if headroom else "n/a (no headroom)"
     print(f"  headroom captured         {after - p1:+d} of {headroom:+d} → {captured}")
     if second:
         m = len(second)
-        for label, key in (("fresh store (no registry)", "fresh"),
-                           ("with pass A's registry  ", "with_registry")):
-            rate = sum(r[key]["pass"] for r in second) / m
-            fit = mean(r[key]["fitness"] or 0.0 for r in second)
-            print(f"  pass B, {label}: pass {rate:.1%}, mean fitness {fit:.3f} ({m} problems)")
-
+        print(f"  pass B ({m} unseen problems), Phase 1 in five arms:")
+        for arm in ARMS:
+            rate = sum(r[arm]["pass"] for r in second) / m
+            fit = mean(r[arm]["fitness"] or 0.0 for r in second)
+            secs = statistics.median(r[arm]["seconds"] or 0.0 for r in second)
+            print(f"    {arm:<9} pass {rate:.1%}, mean fitness {fit:.3f}, median {secs:.1f} s")
 
 if __name__ == "__main__":
     sys.exit(main())

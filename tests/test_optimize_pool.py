@@ -245,3 +245,13 @@ def test_a_candidate_that_only_changes_untested_answers_is_not_better(pool):
     v2 = engine.store.latest(v1.node_id)
     assert result.status == "improved" and "not n % 2" in v2.code
     assert v2.extra["differential"]["agreed"] == v2.extra["differential"]["inputs"] > 0
+
+
+def test_the_hover_says_which_generators_phase2_cannot_use_and_how_to_add_them():
+    from dise.lsp.phase2 import unavailable_hover
+    line = unavailable_hover([{"generator": "qwen-1.5b", "how": "dise models pull "
+                               "qwen2.5-coder-1.5b", "reason": "Model qwen2.5-coder-1.5b is not "
+                               "installed: run `dise models pull qwen2.5-coder-1.5b`"}])
+    assert "Phase 2 cannot use qwen-1.5b: not installed (`dise models pull " \
+           "qwen2.5-coder-1.5b`)" in line
+    assert unavailable_hover([]) == ""
