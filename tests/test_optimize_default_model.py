@@ -47,14 +47,16 @@ def only_default_model(models_dir: Path, tmp_path: Path, monkeypatch) -> Path:
 def test_default_install_improves_a_weak_function_with_only_the_small_model(
         only_default_model, monkeypatch):
     cfg = load_config({"generators": {"qwen-0.5b": {"max_tokens": 192}},
-                       "optimize": {"max_attempts": 3, "incremental_max_steps": 1,
-                                    "when_idle": False},
+                       "optimize": {"max_attempts": 2, "incremental_max_steps": 0,
+                                    "approaches": ["plain", "repair"], "when_idle": False},
                        "retrieval": {"enabled": False}})
     assert cfg.optimize.experiment_generators == []  # the default pool: every generator
     engine = Engine(cfg)
     with monkeypatch.context() as m:
         m.setattr(pipeline, "resolve_backend", lambda gen, cfg: ScriptedBackend(WRONG))
-        v1 = engine.generate(Request(text=TASK, asserts=ASSERTS))
+        # named after a generator that is not installed, so the 0.5B's own T=0 is not
+        # taken for the setup Phase 1 already tried
+        v1 = engine.generate(Request(text=TASK, asserts=ASSERTS, generator="smollm2-135m"))
     assert not v1.test_passed and v1.tests_passed < len(ASSERTS)
 
     result = optimize_node(engine, v1.node_id)
