@@ -44,6 +44,7 @@ def only_default_model(models_dir: Path, tmp_path: Path, monkeypatch) -> Path:
     return folder
 
 
+@pytest.mark.timeout(1800)  # one or two real generations; slow only on a crowded machine
 def test_default_install_improves_a_weak_function_with_only_the_small_model(
         only_default_model, monkeypatch):
     cfg = load_config({"generators": {"qwen-0.5b": {"max_tokens": 192}},
