@@ -82,6 +82,11 @@ class SandboxConfig:
     output_cap_bytes: int = 64 * 1024
     #: Calls per test when timing the function (median is reported).
     latency_repeats: int = 5
+    #: Kernel isolation: "auto" (the strongest this machine offers), "bubblewrap",
+    #: "namespaces" or "process" (see ``dise.sandbox.isolation``).
+    isolation: str = "auto"
+    #: Size of the run directory where the code may write (a tmpfs under bubblewrap).
+    disk_mb: int = 64
 
 
 @dataclass

@@ -108,6 +108,9 @@ class TestResult:
     #: One line: exception type and message, or expected/got for a mismatch; "" on pass.
     error: str = ""
     seconds: float = 0.0
+    #: False when the test cannot run in this context (e.g. it needs the class of a method the
+    #: code does not define): then it is neither passed nor failed and not counted.
+    runnable: bool = True
 
 
 @dataclass
@@ -128,21 +131,29 @@ class RunReport:
     stdout: str = ""
     stderr: str = ""
     wall_time: float = 0.0
+    #: How the sandbox was walled off: "bubblewrap", "namespaces" or "process"
+    #: (see ``dise.sandbox.isolation``); "" for a report no sandbox made.
+    isolation: str = ""
 
     @property
     def passed(self) -> int:
-        return sum(r.passed for r in self.results)
+        return sum(r.passed for r in self.results if r.runnable)
 
     @property
     def total(self) -> int:
-        return len(self.results)
+        """Tests counted: every result except those not runnable in this context."""
+        return sum(r.runnable for r in self.results)
+
+    @property
+    def not_runnable(self) -> list[TestResult]:
+        return [r for r in self.results if not r.runnable]
 
     @property
     def all_passed(self) -> bool:
         return not self.load_error and self.total > 0 and self.passed == self.total
 
     def failures(self, limit: int = 5) -> list[TestResult]:
-        return [r for r in self.results if not r.passed][:limit]
+        return [r for r in self.results if not r.passed and r.runnable][:limit]
 
 
 @dataclass

@@ -2,18 +2,21 @@
 
 Each run gets a fresh temporary directory and a new process (``harness.py``) in its own session:
 
+* kernel walls where the machine has them (``isolation``): bubblewrap, else bare namespaces,
+  plus a per-run memory/pids cgroup; ``RunReport.isolation`` says which level ran;
 * limits: CPU seconds, address space, file size, process count and no core dumps (set by the
   harness at start; ``preexec_fn`` is avoided because it can deadlock a threaded parent such as
   the language server);
-* no secrets: the environment is rebuilt from scratch, so none of the user's variables reach it;
-* no network: an empty network namespace where the kernel allows one, and in every case an audit
-  hook that refuses sockets, processes, native code and writes outside the temporary directory;
+* no secrets: the environment is rebuilt from scratch, files outside the interpreter's own are
+  hidden (bubblewrap) or refused (audit hook), and every message is scrubbed of the user's
+  environment values before it leaves this module;
+* no network: an empty network namespace, and in every case an audit hook that refuses
+  sockets, processes, native code and writes outside the run directory;
 * a wall-clock limit and cancellation: the whole process group is killed with SIGKILL;
-* output: the candidate's prints are capped in the harness and again here, so 100 MB of output
-  costs the parent nothing.
+* output: the candidate's prints are capped in the harness and again here.
 
-The parent only reads JSON lines the harness appends as it goes, so whatever the code does, the
-caller gets a ``RunReport`` (or ``Cancelled``) and the process group is gone afterwards.
+Verdicts are made here, not in the sandbox: the harness only reports values over a dedicated,
+length-framed pipe and ``verdict`` compares them with expectations the sandbox never saw.
 
 ``RunReport.killed`` names the first limit the sandbox enforced, whether it stopped one test
 (per-test alarm, MemoryError) or the whole process: "timeout", "memory", "cpu", "signal N",
@@ -26,7 +29,6 @@ from __future__ import annotations
 import ast
 import json
 import os
-import secrets
 import selectors
 import shutil
 import signal
@@ -40,7 +42,8 @@ from pathlib import Path
 from pyflakes import checker as pyflakes_checker
 
 from dise.config import SandboxConfig
-from dise.engine.types import Cancelled, CancelToken, DiseError, RunReport, TestCase, TestResult
+from dise.sandbox import isolation, verdict
+from dise.engine.types import Cancelled, CancelToken, DiseError, RunReport, TestCase
 
 HARNESS = Path(__file__).with_name("harness.py")
 #: ``sys.setrecursionlimit`` inside the sandbox: deep enough for real recursion, low enough that
@@ -50,6 +53,9 @@ RECURSION_LIMIT = 3000
 POLL_S = 0.05
 #: Bytes read from a pipe at a time.
 READ_CHUNK = 64 * 1024
+#: Caps on the report pipe: one record, and everything the harness sends.
+FRAME_CAP_BYTES = 8 * 1024 * 1024
+REPORT_CAP_BYTES = 32 * 1024 * 1024
 #: After the group is killed the pipes close at once; never wait longer than this for them.
 DRAIN_GRACE_S = 1.0
 #: Environment variables that keep numeric libraries from starting a thread per core (threads
@@ -81,35 +87,53 @@ def run_candidate(code: str, function_name: str, tests: list[TestCase], cfg: San
     """Load ``code``, run ``tests`` against ``function_name`` in the sandbox and report.
 
     ``measure=False`` gives pass/fail only (no latency, no coverage). Raises ``Cancelled``
-    promptly when ``cancel`` fires; never raises for anything the candidate does.
+    promptly when ``cancel`` fires; never raises for anything the candidate does. Verdicts
+    are decided here, from the values the sandbox reports (``dise.sandbox.verdict``);
+    ``RunReport.isolation`` names the kernel isolation used (``dise.sandbox.isolation``).
     """
     if cancel is not None:
         cancel.raise_if_cancelled()
     started = time.monotonic()
     lint = lint_code(code)
-    root = tempfile.mkdtemp(prefix="dise-sandbox-")
+    level = isolation.detect(cfg.isolation)
+    plans = verdict.plan(tests, code)
+    base = tempfile.mkdtemp(prefix="dise-sandbox-")
+    cgroup = isolation.CgroupLimits(int(cfg.memory_mb), int(cfg.max_processes))
     try:
-        job = _write_job(root, code, function_name, tests, cfg, measure, started)
-        proc = _ProcessRun(root, job, cfg, cancel)
+        if level != "process":
+            cgroup.create()
+        job = _write_job(base, level, code, function_name, plans, cfg, measure, started)
+        proc = _ProcessRun(job, cfg, cancel, level, cgroup)
         proc.run(started + cfg.wall_timeout_s)
-        records = _read_records(job["result_path"])
     finally:
-        _remove_tree(root)
+        cgroup.remove()
+        _remove_tree(base)
     if proc.reason == "cancelled":
         raise Cancelled("Cancelled: the test run was stopped.")
-    report = _build_report(records, proc, tests, cfg)
+    report = _build_report(proc.report.records, proc, plans, cfg)
     report.lint = lint
+    report.isolation = level
+    _scrub_report(report, _secret_values(_sandbox_env("")))
     report.wall_time = time.monotonic() - started
     return report
 
 
-def _write_job(root: str, code: str, function_name: str, tests: list[TestCase],
-               cfg: SandboxConfig, measure: bool, started: float) -> dict:
-    token = secrets.token_hex(8)
+def _write_job(base: str, level: str, code: str, function_name: str,
+               plans: list[verdict.TestPlan], cfg: SandboxConfig, measure: bool,
+               started: float) -> dict:
+    """Inputs (read-only under bubblewrap) in ``base/in``; the writable run dir ``base/work``."""
+    inputs, work = os.path.join(base, "in"), os.path.join(base, "work")
+    os.mkdir(inputs, 0o755)
+    os.mkdir(work, 0o777)  # writable by the sandbox's unprivileged uid
+    os.chmod(base, 0o755)
+    inside_in = isolation.INPUT_DIR if level == "bubblewrap" else inputs
+    inside_work = isolation.RUN_DIR if level == "bubblewrap" else work
     job = {
-        "root": root,
+        "root": inside_work,
+        "solution_path": os.path.join(inside_in, "solution.py"),
         "function_name": function_name,
-        "tests": [t.to_dict() for t in tests],
+        # Only what the harness must run: asserts are probes, expectations stay here.
+        "tests": [p.sandbox for p in plans if not p.not_runnable],
         "measure": measure,
         "cpu_seconds": int(cfg.cpu_seconds),
         "memory_mb": int(cfg.memory_mb),
@@ -121,12 +145,14 @@ def _write_job(root: str, code: str, function_name: str, tests: list[TestCase],
         "recursion_limit": RECURSION_LIMIT,
         # CLOCK_MONOTONIC is shared by all processes, so the harness can see our deadline.
         "deadline": started + cfg.wall_timeout_s,
-        "result_path": os.path.join(root, f"result-{token}.jsonl"),
-        "job_path": os.path.join(root, f"job-{token}.json"),
+        "readable": isolation.readable_paths() + [inside_in],
+        "isolate_network": level == "process",
+        "job_path": os.path.join(inside_in, "job.json"),
+        "outside_job_path": os.path.join(inputs, "job.json"),
+        "work": work,
     }
     # "replace": a lone surrogate from a broken model reply must not crash the parent.
-    Path(root, "solution.py").write_text(code, encoding="utf-8", errors="replace")
-    Path(job["job_path"]).write_text(json.dumps(job), encoding="utf-8")
+    Path(inputs, "solution.py").write_text(code, encoding="utf-8", errors="replace")
     return job
 
 
@@ -187,34 +213,102 @@ class _CappedBuffer:
         return text
 
 
+class _FrameReader:
+    """The harness's report pipe: ``%08x`` length + JSON frames, capped in size and count.
+
+    A frame that does not parse ends the reading: whatever the candidate wrote into the pipe
+    can only lose its own results, never make up ours.
+    """
+
+    def __init__(self) -> None:
+        self.pending = bytearray()
+        self.records: list[dict] = []
+        self.total = 0
+        self.broken = ""
+
+    def add(self, chunk: bytes) -> None:
+        if self.broken:
+            return
+        self.total += len(chunk)
+        if self.total > REPORT_CAP_BYTES:
+            self.broken = f"the report passed {REPORT_CAP_BYTES // (1024 * 1024)} MB"
+            return
+        self.pending += chunk
+        while len(self.pending) >= 8:
+            try:
+                size = int(bytes(self.pending[:8]), 16)
+            except ValueError:
+                self.broken = "the report was garbled"
+                return
+            if size > FRAME_CAP_BYTES:
+                self.broken = "a report record was too large"
+                return
+            if len(self.pending) < 8 + size:
+                return
+            frame = bytes(self.pending[8:8 + size])
+            del self.pending[:8 + size]
+            try:
+                record = json.loads(frame.decode("utf-8", "replace"))
+            except ValueError:
+                self.broken = "the report was garbled"
+                return
+            if isinstance(record, dict):
+                self.records.append(record)
+
+
 class _ProcessRun:
     """One sandbox process: start it, watch clock / token / pipes, kill its group, reap it."""
 
-    def __init__(self, root: str, job: dict, cfg: SandboxConfig,
-                 cancel: CancelToken | None) -> None:
-        self.root = root
+    def __init__(self, job: dict, cfg: SandboxConfig, cancel: CancelToken | None, level: str,
+                 cgroup: isolation.CgroupLimits) -> None:
         self.job = job
         self.cancel = cancel
+        self.level = level
+        self.cgroup = cgroup
         self.stdout = _CappedBuffer(cfg.output_cap_bytes)
         self.stderr = _CappedBuffer(cfg.output_cap_bytes)
+        self.report = _FrameReader()
+        self.disk_mb = int(cfg.disk_mb)
         self.reason = ""
         self.returncode: int | None = None
         self.pid: int | None = None
 
+    def command(self) -> list[str]:
+        harness_cmd = [sys.executable, "-s", "-B", str(HARNESS), self.job["job_path"]]
+        if self.level == "bubblewrap":
+            command = isolation.bubblewrap_command(
+                sys.executable, str(HARNESS), self.job["job_path"],
+                os.path.dirname(self.job["outside_job_path"]), self.job["work"], self.disk_mb)
+        elif self.level == "namespaces":
+            command = isolation.namespaces_command(harness_cmd)
+        else:
+            command = harness_cmd
+        return self.cgroup.wrap(command)
+
     def run(self, deadline: float) -> None:
-        command = [sys.executable, "-s", "-B", str(HARNESS), self.job["job_path"]]
+        read_fd, write_fd = os.pipe()
         try:
-            proc = subprocess.Popen(
-                command, cwd=self.root, env=_sandbox_env(self.root), stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
-                close_fds=True)
-        except OSError as exc:
-            raise SandboxError(f"Could not start the sandbox process ({exc}); check that "
-                               f"{sys.executable} can run.") from None
+            self.job["report_fd"] = write_fd
+            Path(self.job["outside_job_path"]).write_text(json.dumps(self.job),
+                                                          encoding="utf-8")
+            cwd = self.job["work"]
+            try:
+                proc = subprocess.Popen(
+                    self.command(), cwd=cwd, env=_sandbox_env(self.job["root"]),
+                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                    start_new_session=True, close_fds=True, pass_fds=(write_fd,))
+            except OSError as exc:
+                raise SandboxError(f"Could not start the sandbox process ({exc}); check that "
+                                   f"{sys.executable} can run.") from None
+        finally:
+            os.close(write_fd)
+        report_pipe = os.fdopen(read_fd, "rb", buffering=0)
         self.pid = proc.pid
         selector = selectors.DefaultSelector()
+        pipes = ((proc.stdout, self.stdout), (proc.stderr, self.stderr),
+                 (report_pipe, self.report))
         try:
-            for pipe, buffer in ((proc.stdout, self.stdout), (proc.stderr, self.stderr)):
+            for pipe, buffer in pipes:
                 os.set_blocking(pipe.fileno(), False)
                 selector.register(pipe, selectors.EVENT_READ, buffer)
             self._watch(proc, selector, deadline)
@@ -226,7 +320,7 @@ class _ProcessRun:
                 _kill_group(proc.pid)
                 proc.wait()
             selector.close()
-            for pipe in (proc.stdout, proc.stderr):
+            for pipe, _ in pipes:
                 pipe.close()
 
     def _watch(self, proc: subprocess.Popen, selector: selectors.BaseSelector,
@@ -280,23 +374,6 @@ def _kill_group(pgid: int) -> None:
         pass
 
 
-def _read_records(path: str) -> list[dict]:
-    """The harness's JSON lines; a line cut short by a kill is ignored."""
-    try:
-        lines = Path(path).read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError:
-        return []
-    records = []
-    for line in lines:
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(record, dict):
-            records.append(record)
-    return records
-
-
 def _stop_reason(proc: _ProcessRun, records: list[dict]) -> str:
     """Why the process stopped early: "timeout", "cpu", "memory", "signal N", "exit N" or ""."""
     if proc.reason:
@@ -305,7 +382,7 @@ def _stop_reason(proc: _ProcessRun, records: list[dict]) -> str:
         return ""
     fatal = next((r for r in records if r.get("type") == "fatal"), None)
     if fatal is not None:
-        return fatal.get("limit") or "crash"
+        return str(fatal.get("limit") or "crash")
     code = proc.returncode or 0
     if code < 0:
         if -code == signal.SIGXCPU:
@@ -313,10 +390,15 @@ def _stop_reason(proc: _ProcessRun, records: list[dict]) -> str:
         return f"signal {-code}"
     if "MemoryError" in proc.stderr.text():
         return "memory"
+    if code > 128 and proc.level != "process":  # the wrapper reports its child's signal
+        if code - 128 == signal.SIGXCPU:
+            return "cpu"
+        return f"signal {code - 128}"
     return f"exit {code}"
 
 
-def _explain(killed: str, cfg: SandboxConfig, records: list[dict], stderr: str) -> str:
+def _explain(killed: str, cfg: SandboxConfig, records: list[dict], stderr: str,
+             broken: str) -> str:
     """The one-line sentence a user reads when the process did not finish."""
     if killed == "timeout":
         text = f"the code ran past the {cfg.wall_timeout_s:g} s limit and was stopped"
@@ -333,7 +415,7 @@ def _explain(killed: str, cfg: SandboxConfig, records: list[dict], stderr: str) 
         text = f"the code was stopped by signal {number} ({name})"
     else:
         fatal = next((r for r in records if r.get("type") == "fatal"), None)
-        detail = fatal["error"] if fatal else _last_line(stderr)
+        detail = str(fatal.get("error", "")) if fatal else (broken or _last_line(stderr))
         text = "the sandbox process ended unexpectedly" + (f" ({detail})" if detail else "")
     if not any(r.get("type") == "load" for r in records):
         text += " while loading the module"
@@ -345,35 +427,111 @@ def _last_line(text: str) -> str:
     return lines[-1] if lines else ""
 
 
-def _build_report(records: list[dict], proc: _ProcessRun, tests: list[TestCase],
+def _median(values: list[float]) -> float | None:
+    if not values:
+        return None
+    values = sorted(values)
+    mid = len(values) // 2
+    return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+
+
+def _build_report(records: list[dict], proc: _ProcessRun, plans: list[verdict.TestPlan],
                   cfg: SandboxConfig) -> RunReport:
+    """Verdicts from the harness's records; the harness's own claims are never taken."""
     killed = _stop_reason(proc, records)
     stderr = proc.stderr.text()
     report = RunReport(stdout=proc.stdout.text(), stderr=stderr)
     load = next((r for r in records if r.get("type") == "load"), None)
-    by_index = {r["index"]: r for r in records if r.get("type") == "test"}
+    sandbox_index = [i for i, p in enumerate(plans) if not p.not_runnable]
+    by_test: dict[int, dict] = {}
+    probes: dict[int, list[dict]] = {}
+    for r in records:
+        index = r.get("index") if r.get("type") == "test" else r.get("test")
+        if not isinstance(index, int) or not 0 <= index < len(sandbox_index):
+            continue
+        if r.get("type") == "test":
+            by_test.setdefault(sandbox_index[index], r)
+        elif r.get("type") == "probe":
+            probes.setdefault(sandbox_index[index], []).append(r)
     unfinished = ""
     if load is None:
-        report.load_error = _explain(killed, cfg, records, stderr)
+        report.load_error = _explain(killed, cfg, records, stderr, proc.report.broken)
         unfinished = report.load_error
     elif load.get("error"):
-        report.load_error = load["error"]
+        report.load_error = str(load["error"])
         unfinished = f"not run: {load['error']}"
     elif killed:
-        unfinished = _explain(killed, cfg, records, stderr)
-    for index, test in enumerate(tests):
-        record = by_index.get(index)
-        if record is None:
-            report.results.append(TestResult(test.kind, test.code, False, unfinished))
-        else:
-            report.results.append(TestResult(test.kind, test.code, bool(record["passed"]),
-                                             record.get("error", ""),
-                                             float(record.get("seconds", 0.0))))
+        unfinished = _explain(killed, cfg, records, stderr, proc.report.broken)
+    elif proc.report.broken:
+        unfinished = f"not reported: {proc.report.broken}"
+    else:
+        unfinished = "not reported by the sandbox"
+    for index, test_plan in enumerate(plans):
+        loaded = load is not None and not load.get("error")
+        record = by_test.get(index) if loaded else None
+        report.results.append(verdict.judge(test_plan, record, probes.get(index, [])
+                                            if loaded else [], unfinished))
     for record in records:
-        if record.get("type") == "coverage" and record.get("value") is not None:
-            report.coverage = float(record["value"])
-        elif record.get("type") == "latency" and record.get("value") is not None:
-            report.latency = float(record["value"])
-    limits = [r.get("limit") for r in ([load] if load else []) + list(by_index.values())]
-    report.killed = killed or next((limit for limit in limits if limit), "")
+        if record.get("type") == "coverage" and isinstance(record.get("value"), (int, float)):
+            report.coverage = min(1.0, max(0.0, float(record["value"])))
+        elif record.get("type") == "latency" and isinstance(record.get("samples"), dict):
+            report.latency = _latency(record["samples"], report, sandbox_index)
+    limits = [r.get("limit") for r in ([load] if load else []) + list(by_test.values())]
+    report.killed = killed or next((str(limit) for limit in limits if limit), "")
     return report
+
+
+def _latency(samples: dict, report: RunReport, sandbox_index: list[int]) -> float | None:
+    """Median seconds per execution over the tests judged passed."""
+    values: list[float] = []
+    for key, times in samples.items():
+        try:
+            index = sandbox_index[int(key)]
+        except (ValueError, IndexError):
+            continue
+        if report.results[index].passed and isinstance(times, list):
+            values += [float(t) for t in times if isinstance(t, (int, float)) and t >= 0]
+    return _median(values)
+
+
+# ---------------------------------------------------------------------------------------------
+# secrets
+
+
+#: Environment variables whose values are not secrets (and are too common to scrub).
+_NOT_SECRET = frozenset({"PATH", "HOME", "PWD", "OLDPWD", "SHELL", "LANG", "LANGUAGE", "TERM",
+                         "USER", "LOGNAME", "HOSTNAME", "SHLVL", "TZ", "EDITOR", "PAGER",
+                         "PYTHONPATH", "VIRTUAL_ENV", "DISPLAY", "COLORTERM", "_"})
+_MIN_SECRET_CHARS = 8
+
+
+def _secret_values(passed_env: dict[str, str]) -> list[str]:
+    """Values of the user's environment that the sandbox was not given: if one turns up in
+    a message, the code found it some other way, and it must not be stored or prompted."""
+    values = set()
+    for key, value in os.environ.items():
+        if key in _NOT_SECRET or key.startswith("LC_") or passed_env.get(key) == value:
+            continue
+        value = value.strip()
+        if len(value) >= _MIN_SECRET_CHARS and not os.path.exists(value) and \
+                value not in passed_env.values():
+            values.add(value)
+    return sorted(values, key=len, reverse=True)
+
+
+def _scrub(text: str, secrets_: list[str]) -> str:
+    for value in secrets_:
+        if value in text:
+            text = text.replace(value, "[secret removed]")
+    return text
+
+
+def _scrub_report(report: RunReport, secrets_: list[str]) -> None:
+    """Removes known secret material from every text a report carries (defence in depth)."""
+    if not secrets_:
+        return
+    report.load_error = _scrub(report.load_error, secrets_)
+    report.stdout = _scrub(report.stdout, secrets_)
+    report.stderr = _scrub(report.stderr, secrets_)
+    for result in report.results:
+        result.error = _scrub(result.error, secrets_)

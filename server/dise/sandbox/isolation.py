@@ -1,0 +1,248 @@
+"""Kernel walls around the sandbox process: bubblewrap, bare namespaces, cgroup limits.
+
+Levels, strongest first (``detect`` picks the first that works here, once per process):
+
+* ``"bubblewrap"``: ``bwrap`` (Debian ``bubblewrap``) with new user, PID, IPC, UTS, network and
+  cgroup namespaces (``--unshare-all``), uid/gid 65534, ``--die-with-parent``,
+  ``--new-session``; a read-only view of the interpreter's prefix, its site-packages and the
+  system libraries only; the run directory as a size-limited private tmpfs; inputs read-only;
+  a private ``/tmp``; no ``$HOME``, no workspace.
+* ``"namespaces"``: ``unshare`` (util-linux) with new user, PID, IPC, UTS, network and mount
+  namespaces; the file system stays visible, so the harness's audit hook refuses reads outside
+  the same view.
+* ``"process"``: a plain child process (macOS, or kernels without user namespaces): rlimits,
+  the audit hook and, where allowed, an empty network namespace, as before.
+
+Every level keeps the rlimits and the audit hook. ``CgroupLimits`` adds a memory and pids limit
+per run where the machine offers a writable cgroup hierarchy (v1 ``pids``/``memory`` or a
+delegated v2 subtree); ``cgroup_support`` says which.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import site
+import subprocess
+import sys
+import sysconfig
+import uuid
+from pathlib import Path
+
+LEVELS = ("bubblewrap", "namespaces", "process")
+#: What a user reads for each level (``dise doctor``, hover, status).
+DESCRIPTIONS = {
+    "bubblewrap": "bubblewrap: own user/PID/IPC/UTS/network namespaces, read-only view of the "
+                  "interpreter only",
+    "namespaces": "namespaces (unshare): own user/PID/IPC/UTS/network namespaces; files guarded "
+                  "by the audit hook",
+    "process": "process: rlimits and an audit hook only (no kernel isolation on this machine)",
+}
+#: Where the sandbox sees its inputs and its writable run directory under bubblewrap.
+INPUT_DIR = "/run/dise/in"
+RUN_DIR = "/run/dise/work"
+HARNESS_PATH = "/run/dise/harness.py"
+#: Added to the run's memory limit for the cgroup (the interpreter itself, page tables).
+CGROUP_MEMORY_SLACK_MB = 128
+_SYSTEM_DIRS = ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin")
+_SYSTEM_FILES = ("/etc/ld.so.cache", "/etc/localtime")
+
+
+def readable_paths() -> list[str]:
+    """What the code may read besides its run directory: the interpreter's prefixes, its
+    stdlib and site-packages, and the system's libraries. Never ``$HOME`` as a whole, never
+    the workspace (``PYTHONPATH`` entries and editable installs are left out)."""
+    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
+             os.path.dirname(os.path.realpath(sys.executable))}
+    for key in ("stdlib", "platstdlib", "purelib", "platlib"):
+        paths.add(sysconfig.get_paths().get(key, ""))
+    paths.update(site.getsitepackages() if hasattr(site, "getsitepackages") else [])
+    user_site = getattr(site, "getusersitepackages", lambda: "")()
+    if user_site and os.path.isdir(user_site):
+        paths.add(user_site)
+    paths.update(p for p in _SYSTEM_DIRS if os.path.exists(p))
+    paths.update(p for p in _SYSTEM_FILES if os.path.exists(p))
+    real = {os.path.realpath(p) for p in paths if p and os.path.exists(p)}
+    # Keep only the outermost of nested paths.
+    return sorted(p for p in real
+                  if not any(p != q and p.startswith(q.rstrip("/") + "/") for q in real))
+
+
+def bubblewrap_command(python: str, harness: str, job_path_inside: str, input_dir: str,
+                       run_dir: str, disk_mb: int) -> list[str]:
+    """The ``bwrap`` argument list that runs the harness over ``input_dir`` and ``run_dir``."""
+    bwrap = shutil.which("bwrap") or "bwrap"
+    args = [bwrap, "--unshare-all", "--die-with-parent", "--new-session",
+            "--uid", "65534", "--gid", "65534", "--hostname", "dise-sandbox",
+            "--cap-drop", "ALL"]
+    for path in _SYSTEM_DIRS:
+        if os.path.islink(path):
+            args += ["--symlink", os.readlink(path), path]
+    for path in readable_paths():
+        if path in _SYSTEM_DIRS and os.path.islink(path):
+            continue
+        args += ["--ro-bind", path, path]
+    args += ["--proc", "/proc", "--dev", "/dev",
+             "--size", str(16 * 1024 * 1024), "--tmpfs", "/tmp",
+             "--size", str(disk_mb * 1024 * 1024), "--tmpfs", RUN_DIR,
+             "--ro-bind", input_dir, INPUT_DIR,
+             "--ro-bind", harness, HARNESS_PATH,
+             "--remount-ro", "/",
+             "--chdir", RUN_DIR, "--",
+             python, "-s", "-B", HARNESS_PATH, job_path_inside]
+    return args
+
+
+def namespaces_command(command: list[str]) -> list[str]:
+    """``command`` under ``unshare``: new user, PID, IPC, UTS, network and mount namespaces."""
+    return ["unshare", "--user", "--map-root-user", "--pid", "--fork", "--kill-child",
+            "--ipc", "--uts", "--net", "--mount-proc", "--", *command]
+
+
+def _works(command: list[str]) -> bool:
+    try:
+        done = subprocess.run(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return done.returncode == 0
+
+
+@functools.lru_cache(maxsize=None)
+def available(level: str) -> bool:
+    """Whether ``level`` works on this machine (tried once per process)."""
+    if level == "process":
+        return True
+    if not sys.platform.startswith("linux"):
+        return False
+    true = shutil.which("true") or "/bin/true"
+    if level == "bubblewrap":
+        if shutil.which("bwrap") is None:
+            return False
+        return _works(["bwrap", "--unshare-all", "--die-with-parent", "--new-session",
+                       "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev",
+                       "--size", "1048576", "--tmpfs", "/tmp", true])
+    if level == "namespaces":
+        return shutil.which("unshare") is not None and _works(namespaces_command([true]))
+    return False
+
+
+def detect(preferred: str = "auto") -> str:
+    """The level to use: ``preferred`` when it works here, else the strongest that does.
+
+    ``preferred``: "auto", or one of ``LEVELS`` (a weaker level is always honoured; a stronger
+    one that is missing falls back, and the run report says which level was used).
+    """
+    if preferred not in ("auto", *LEVELS):
+        preferred = "auto"
+    start = 0 if preferred == "auto" else LEVELS.index(preferred)
+    for level in LEVELS[start:]:
+        if available(level):
+            return level
+    return "process"
+
+
+# ---------------------------------------------------------------------------------------------
+# cgroups
+
+
+def _v1_root(controller: str) -> Path | None:
+    path = Path("/sys/fs/cgroup") / controller
+    return path if (path / "cgroup.procs").exists() and os.access(path, os.W_OK) else None
+
+
+def _v2_root() -> Path | None:
+    try:
+        own = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return None
+    line = next((ln for ln in own if ln.startswith("0::")), None)
+    if line is None or not Path("/sys/fs/cgroup/cgroup.controllers").exists():
+        return None
+    base = Path("/sys/fs/cgroup") / line[3:].lstrip("/")
+    try:
+        control = (base / "cgroup.subtree_control").read_text().split()
+    except OSError:
+        return None
+    if {"pids", "memory"} <= set(control) and os.access(base, os.W_OK):
+        return base
+    return None
+
+
+@functools.lru_cache(maxsize=None)
+def cgroup_support() -> str:
+    """"v1" (writable pids+memory hierarchies), "v2" (a delegated subtree) or "" (none)."""
+    if not sys.platform.startswith("linux"):
+        return ""
+    if _v1_root("pids") and _v1_root("memory"):
+        probe = CgroupLimits(64, 8)
+        ok = probe.create("v1")
+        probe.remove()
+        if ok:
+            return "v1"
+    if _v2_root():
+        probe = CgroupLimits(64, 8)
+        ok = probe.create("v2")
+        probe.remove()
+        if ok:
+            return "v2"
+    return ""
+
+
+class CgroupLimits:
+    """One run's cgroup(s): a memory limit and a pids limit, entered by ``wrap``'s shell."""
+
+    def __init__(self, memory_mb: int, max_pids: int) -> None:
+        self.memory_bytes = (memory_mb + CGROUP_MEMORY_SLACK_MB) * 1024 * 1024
+        self.max_pids = max_pids
+        self.dirs: list[Path] = []
+
+    def create(self, kind: str | None = None) -> bool:
+        """Make the cgroup(s); False (and nothing left behind) where the machine refuses."""
+        kind = kind if kind is not None else cgroup_support()
+        name = f"dise-{uuid.uuid4().hex[:12]}"
+        try:
+            if kind == "v1":
+                pids, memory = _v1_root("pids") / name, _v1_root("memory") / name
+                for path in (pids, memory):
+                    path.mkdir()
+                    self.dirs.append(path)
+                (pids / "pids.max").write_text(str(self.max_pids))
+                (memory / "memory.limit_in_bytes").write_text(str(self.memory_bytes))
+                return True
+            if kind == "v2":
+                path = _v2_root() / name
+                path.mkdir()
+                self.dirs.append(path)
+                (path / "pids.max").write_text(str(self.max_pids))
+                (path / "memory.max").write_text(str(self.memory_bytes))
+                (path / "memory.swap.max").write_text("0")
+                return True
+        except (OSError, TypeError):
+            self.remove()
+        return False
+
+    def wrap(self, command: list[str]) -> list[str]:
+        """``command`` started by a shell that first moves itself into the cgroup(s), so the
+        limits hold from the first instruction of the sandbox on."""
+        if not self.dirs:
+            return command
+        procs = " ".join(str(d / "cgroup.procs") for d in self.dirs)
+        script = 'for f in $1; do echo $$ > "$f" || exit 125; done; shift; exec "$@"'
+        return ["/bin/sh", "-c", script, "sh", procs, *command]
+
+    def remove(self) -> None:
+        """Delete the cgroup(s); a group that still holds a dying process is retried briefly."""
+        import time
+
+        for path in self.dirs:
+            for _ in range(50):
+                try:
+                    path.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.01)
+        self.dirs = []
