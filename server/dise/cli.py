@@ -49,6 +49,8 @@ def metrics_table(a: Artifact) -> Table:
     note = verdict.evidence_note(a)
     if note:
         table.add_row("evidence", escape(note))
+    if a.extra.get("isolation"):
+        table.add_row("sandbox", str(a.extra["isolation"]))
     table.add_row("generator", f"{a.generator_used} · {a.model} @ T={a.temperature}")
     table.add_row("generation time", f"{a.generation_time:.1f} s")
     table.add_row("task type", f"{a.task_type} ({a.intent})")
@@ -83,11 +85,15 @@ def print_artifact(a: Artifact, *, queue_position: int | None = None) -> None:
     tests.add_column("test", overflow="fold")
     tests.add_column("result")
     failures = {f.split(" -> ")[0]: f.split(" -> ", 1)[-1] for f in a.extra.get("failures", [])}
+    skipped = {f.split(" -> ")[0]: f.split(" -> ", 1)[-1]
+               for f in a.extra.get("not_runnable", [])}
     for t in a.tests[:12]:
         code = t.get("source") or (t["code"] + (f"  ==  {t['expect']}" if t.get("expect")
                                                 else ""))
         failed = failures.get(t["code"])
         result = f"[red]✗ {escape(failed)}[/]" if failed is not None else "[green]✓[/]"
+        if t["code"] in skipped:
+            result = f"[yellow]– {escape(skipped[t['code']])}[/]"
         if a.extra.get("load_error"):
             result = "[red]✗ not run[/]"
         tests.add_row(t["kind"], _trust(t), escape(code), result)
@@ -414,7 +420,14 @@ def build_parser() -> argparse.ArgumentParser:
     add_optimize_parser(sub, common)
     sub.add_parser("shell", parents=[common], help="interactive DiSE> prompt")
     sub.add_parser("serve", parents=[common], help="run the language server over stdio")
+    sub.add_parser("doctor", help="check the setup: sandbox, models, Ollama, store, editors")
     return parser
+
+
+def cmd_doctor(cfg: Config, args: argparse.Namespace) -> int:
+    from dise.doctor import main as doctor
+
+    return doctor(cfg, lambda line: console.print(escape(line), soft_wrap=True))
 
 
 def cmd_optimize(cfg: Config, args: argparse.Namespace) -> int:
@@ -425,7 +438,7 @@ def cmd_optimize(cfg: Config, args: argparse.Namespace) -> int:
 
 COMMANDS = {"generate": cmd_generate, "status": cmd_status, "list": cmd_list,
             "models": cmd_models, "shell": cmd_shell, "serve": cmd_serve,
-            "optimize": cmd_optimize, "search": cmd_search}
+            "optimize": cmd_optimize, "search": cmd_search, "doctor": cmd_doctor}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

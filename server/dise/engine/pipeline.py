@@ -478,6 +478,8 @@ class _Run:
         report = best.report
         kinds: dict[str, list[int]] = {}
         for result in report.results:
+            if not result.runnable:
+                continue
             entry = kinds.setdefault(result.kind, [0, 0])
             entry[0] += int(result.passed)
             entry[1] += 1
@@ -493,6 +495,8 @@ class _Run:
             imports=imports, lint=report.lint,
             stage_times={k: round(v, 4) for k, v in self.times.items()},
             extra={"load_error": report.load_error, "killed": report.killed,
+                   "isolation": report.isolation,
+                   "not_runnable": [f"{r.code} -> {r.error}" for r in report.not_runnable],
                    "failures": [f"{f.code} -> {f.error}" for f in report.failures()],
                    "evidence": scores.evidence,
                    "trusted_failures": trusted_failures(report, tests),

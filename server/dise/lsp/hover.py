@@ -76,6 +76,8 @@ def hover_markdown(artifact: Artifact, *, queue_position: int | None, optimise_b
         lines.append(f"- {note}")
     if a.lint:
         lines.append(f"- lint: {len(a.lint)} finding(s)")
+    if a.extra.get("isolation"):
+        lines.append(f"- sandbox: {a.extra['isolation']}")
     return "\n".join(lines)
 
 
@@ -92,6 +94,7 @@ def artifact_summary(artifact: Artifact, queue_position: int | None) -> dict[str
         "trustedTotal": verdict.trusted_counts(a)[1],
         "evidence": a.extra.get("evidence") or {},
         "generator": a.generator_used, "model": a.model,
+        "isolation": a.extra.get("isolation", ""),
         "backend": a.backend, "generationTime": a.generation_time,
         "queuePosition": queue_position,
     }

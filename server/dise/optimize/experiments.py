@@ -94,6 +94,8 @@ class Outcome:
     lint: list[str] = field(default_factory=list)
     load_error: str = ""
     killed: str = ""
+    #: The sandbox's isolation level for this run ("bubblewrap", "namespaces", "process").
+    isolation: str = ""
     failures: list[str] = field(default_factory=list)
     origin: str = ""
     tools: list[str] = field(default_factory=list)
@@ -288,6 +290,8 @@ def request_for(artifact: Artifact, tests: Sequence[TestCase]) -> tuple[Request,
 def _kinds(report: RunReport) -> dict[str, list[int]]:
     kinds: dict[str, list[int]] = {}
     for result in report.results:
+        if not result.runnable:
+            continue
         entry = kinds.setdefault(result.kind, [0, 0])
         entry[0] += int(result.passed)
         entry[1] += 1
@@ -312,7 +316,7 @@ def outcome_of(variant: Variant, best: pipeline.Candidate, cfg: Config, **extra:
                    test_kinds=_kinds(report), latency=report.latency, coverage=scores.coverage,
                    lint=list(report.lint), load_error=report.load_error, killed=report.killed,
                    failures=[f"{f.code} -> {f.error}" for f in report.failures()],
-                   origin=best.origin, tools=list(best.fixes),
+                   origin=best.origin, tools=list(best.fixes), isolation=report.isolation,
                    verdicts=[] if report.load_error else [r.passed for r in report.results],
                    **extra)
 

@@ -627,6 +627,7 @@ class _NodeRun:
             imports=imports, lint=best.lint, parent=parent.artifact_id,
             extra={**{k: parent.extra.get(k) for k in ("signature", "file") if k in parent.extra},
                    "load_error": best.load_error, "killed": best.killed,
+                   "isolation": best.isolation,
                    "failures": best.failures, "speed": best.scores.get("speed"),
                    "evidence": best.scores.get("evidence") or {},
                    "trusted_failures": self._trusted_failures(best),
