@@ -243,3 +243,59 @@ def test_numpy_still_imports_inside_the_sandbox(cfg):
     code = "import numpy as np\ndef total(n):\n    return int(np.arange(n).sum())\n"
     report = run_candidate(code, "total", [given("assert total(10) == 45")], cfg)
     assert report.all_passed, (report.load_error, report.results[0].error)
+
+
+def test_async_functions_are_awaited_in_every_test(cfg):
+    code = "import asyncio\nasync def f(x):\n    await asyncio.sleep(0)\n    return x + 1\n"
+    tests = [Case("doctest", "f(1)", "2"), given("assert f(2) == 3"), Case("smoke", "f(0)")]
+    report = run_candidate(code, "f", tests, cfg)
+    assert report.all_passed, [r.error for r in report.results]
+    assert report.latency is not None
+
+
+def test_a_generator_compared_to_a_list_is_consumed(cfg):
+    code = "def evens(n):\n    for i in range(n):\n        if i % 2 == 0:\n            yield i\n"
+    tests = [given("assert evens(5) == [0, 2, 4]"), Case("doctest", "evens(5)", "[0, 2, 4]"),
+             given("assert next(evens(5)) == 0")]
+    report = run_candidate(code, "evens", tests, cfg)
+    assert report.all_passed, [r.error for r in report.results]
+
+
+def test_a_test_needing_a_class_the_code_lacks_is_not_runnable_not_failed(cfg):
+    code = "def area(self):\n    return self.w * self.h\n"
+    tests = [Case("doctest", "Rectangle(2, 3).area()", "6"), Case("smoke", "area")]
+    report = run_candidate(code, "area", tests, cfg)
+    first = report.results[0]
+    assert not first.runnable and "Rectangle" in first.error
+    assert report.total == 1 and report.all_passed
+    assert report.failures() == []
+
+
+def test_doctest_output_is_rendered_outside_in_the_sandbox_order(cfg):
+    code = "def f():\n    return {'b': {3, 1}, 'a': (1,), 'c': 2.5, 'd': b'x', 'e': None}\n"
+    report = run_candidate(code, "f", [Case("doctest", "f()",
+                                            "{'b': {1, 3}, 'a': (1,), 'c': 2.5, 'd': b'x', "
+                                            "'e': None}")], cfg)
+    assert report.all_passed, report.results[0].error
+
+
+def test_a_cyclic_result_fails_with_a_reason(cfg):
+    code = "def f():\n    x = []\n    x.append(x)\n    return x\n"
+    report = run_candidate(code, "f", [given("assert f() == [[]]")], cfg)
+    assert not report.all_passed
+    assert "contains itself" in report.results[0].error
+
+
+def test_expected_values_never_reach_the_sandbox(cfg):
+    """The literal an assert expects and a doctest's output stay in the trusted process."""
+    code = ("import gc\ndef f():\n    marker = '-'.join(['EXPECTED', '4711'])\n"
+            "    for o in gc.get_objects():\n"
+            "        if isinstance(o, (list, tuple, dict)):\n"
+            "            for i in (o.values() if isinstance(o, dict) else o):\n"
+            "                if type(i) is str and marker in i:\n"
+            "                    return True\n"
+            "    return False\n")
+    tests = [given("assert f() != 'EXPECTED-4711'"), Case("doctest", "f()", "False"),
+             given("assert f() is False"), given("assert ['EXPECTED-4711'] != [f()]")]
+    report = run_candidate(code, "f", tests, cfg)
+    assert report.all_passed, [r.error for r in report.results]
