@@ -14,6 +14,8 @@ import textwrap
 import pytest
 
 from dise.config import SandboxConfig
+from dise.engine import prompts
+from dise.engine.types import FunctionSpec, Request
 from dise.engine.types import TestCase as Case
 from dise.sandbox import isolation, run_candidate
 
@@ -35,6 +37,10 @@ def config(level: str) -> SandboxConfig:
 #: "Return x doubled", tested as Phase 1 would: a doctest, two given asserts and a smoke test.
 DOUBLED = [Case("doctest", "double(2)", "4"), Case("given", "assert double(3) == 6"),
            Case("given", "assert double(-1) == -2"), Case("smoke", "double(0)")]
+
+
+#: One test: enough for the cases that only need to be contained (each loop costs a limit).
+ONE = [Case("given", "assert double(3) == 6")]
 
 
 def run(level: str, body: str, *, tests=DOUBLED, prelude: str = ""):
@@ -113,7 +119,7 @@ def test_eq_always_true_does_not_pass(level):
         "socket", "huge-output", "deep-recursion", "disk-filling", "kill-parent",
         "thread-bomb", "os-exit", "close-fds"])
 def test_hostile_call_is_contained_and_failing(level, body):
-    report = run(level, body)
+    report = run(level, body, tests=ONE)
     assert_failing(report)
     assert os.getpid() > 0  # still here; the next test runs in this same process
 
@@ -132,7 +138,7 @@ def test_writes_outside_the_run_directory_do_not_land(level, how, tmp_path):
         "symlink": f"import os\nos.symlink({str(target)!r}, 'link')\nopen('link', 'w').write('x')",
         "os.open": f"import os\nos.close(os.open({str(target)!r}, os.O_WRONLY | os.O_CREAT))",
     }[how]
-    report = run(level, write + "\nreturn 2 * x")
+    report = run(level, write + "\nreturn 2 * x", tests=ONE)
     assert not target.exists()
     assert_failing(report)
 
@@ -181,3 +187,9 @@ def test_secrets_never_reach_the_report(level, tmp_path, monkeypatch):
     """)
     assert_failing(report, file_secret, env_secret)
     assert "[secret removed]" in report.results[1].error  # the scrubber caught the literal
+    # ... and so the repair round's prompt (what a remote model would see) holds neither.
+    request = Request("return x doubled", spec=FunctionSpec("double", "def double(x):"))
+    messages = prompts.repair_messages(request, request.spec, "def double(x): ...", report)
+    prompt = "\n".join(m["content"] for m in messages)
+    assert "[secret removed]" in prompt
+    assert file_secret not in prompt and env_secret not in prompt
