@@ -137,6 +137,14 @@ def test_hover_markdown_has_every_metric():
         assert expected in text, expected
 
 
+def test_hover_names_the_sandbox_level_that_tested_the_function():
+    text = hover_markdown(artifact(extra={"isolation": "bubblewrap"}), queue_position=None,
+                          optimise_below=0.8, edited=False)
+    assert "- sandbox: bubblewrap" in text
+    assert "sandbox" not in hover_markdown(artifact(), queue_position=None, optimise_below=0.8,
+                                           edited=False)
+
+
 def test_latency_and_optimisation_wording():
     assert format_latency(None).startswith("–")
     assert format_latency(4e-4) == "400 µs" and format_latency(2.5) == "2.50 s"

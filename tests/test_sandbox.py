@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import secrets
 import socket
 import tempfile
@@ -299,3 +298,11 @@ def test_expected_values_never_reach_the_sandbox(cfg):
              given("assert f() is False"), given("assert ['EXPECTED-4711'] != [f()]")]
     report = run_candidate(code, "f", tests, cfg)
     assert report.all_passed, [r.error for r in report.results]
+
+
+def test_an_unknown_isolation_setting_is_a_one_line_error(cfg):
+    from dise.sandbox import SandboxError
+
+    cfg.isolation = "bwrap"
+    with pytest.raises(SandboxError, match="Unknown sandbox isolation 'bwrap'"):
+        run_candidate(ADD, "add", [given("assert add(1, 1) == 2")], cfg)

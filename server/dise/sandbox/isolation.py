@@ -135,7 +135,8 @@ def detect(preferred: str = "auto") -> str:
     one that is missing falls back, and the run report says which level was used).
     """
     if preferred not in ("auto", *LEVELS):
-        preferred = "auto"
+        raise ValueError(f"Unknown sandbox isolation {preferred!r} in the settings; expected "
+                         f"one of: auto, {', '.join(LEVELS)}.")
     start = 0 if preferred == "auto" else LEVELS.index(preferred)
     for level in LEVELS[start:]:
         if available(level):

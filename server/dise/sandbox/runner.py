@@ -95,7 +95,10 @@ def run_candidate(code: str, function_name: str, tests: list[TestCase], cfg: San
         cancel.raise_if_cancelled()
     started = time.monotonic()
     lint = lint_code(code)
-    level = isolation.detect(cfg.isolation)
+    try:
+        level = isolation.detect(cfg.isolation)
+    except ValueError as exc:
+        raise SandboxError(str(exc)) from None
     plans = verdict.plan(tests, code)
     base = tempfile.mkdtemp(prefix="dise-sandbox-")
     cgroup = isolation.CgroupLimits(int(cfg.memory_mb), int(cfg.max_processes))
