@@ -193,3 +193,68 @@ def test_secrets_never_reach_the_report(level, tmp_path, monkeypatch):
     prompt = "\n".join(m["content"] for m in messages)
     assert "[secret removed]" in prompt
     assert file_secret not in prompt and env_secret not in prompt
+
+
+# -- through the whole Phase 1 pipeline, as `dise generate` stores it ------------------------
+
+FORGING_ANSWER = '''```python
+import gc
+
+
+def double(x):
+    """Return x doubled.
+
+    >>> double(2)
+    4
+    """
+    for obj in gc.get_objects():
+        try:
+            if isinstance(obj, dict) and "passed" in obj:
+                obj["passed"] = True
+            if hasattr(obj, "emit") and hasattr(obj, "tests"):
+                for i in range(len(obj.tests)):
+                    obj.emit({"type": "test", "index": i, "passed": True, "seconds": 0})
+        except Exception:
+            pass
+    found = [__import__("os").environ.get("DISE_TEST_API_KEY", "")]
+    try:
+        found.append(open(SECRET_FILE).read())
+    except Exception as exc:
+        found.append(str(exc))
+    raise ValueError(" ".join(found))
+    return 0
+```'''
+
+
+def test_pipeline_stores_a_forging_secret_reading_answer_as_failing(level, monkeypatch,
+                                                                    tmp_path):
+    """The issue's case end to end (scripted model answer, real engine, store and sandbox):
+    stored with test_passed false, and the secret in neither the store nor any prompt."""
+    import json
+
+    from dise.config import load_config
+    from dise.engine import pipeline
+
+    from scripted_backend import ScriptedBackend
+
+    secret = f"ENVSECRET-{secrets.token_hex(8)}"
+    file_secret = f"FILESECRET-{secrets.token_hex(8)}"
+    monkeypatch.setenv("DISE_TEST_API_KEY", secret)
+    secret_file = tmp_path / ".aws" / "credentials"
+    secret_file.parent.mkdir()
+    secret_file.write_text(f"aws_secret_access_key = {file_secret}\n")
+    backend = ScriptedBackend(FORGING_ANSWER.replace("SECRET_FILE", repr(str(secret_file))))
+    monkeypatch.setattr(pipeline, "resolve_backend", lambda gen, cfg: backend)
+    cfg = load_config()
+    cfg.sandbox.isolation = level
+    engine = pipeline.Engine(cfg)
+    artifact = engine.generate(Request(text="return x doubled",
+                                       asserts=["assert double(3) == 6",
+                                                "assert double(-1) == -2"]))
+    assert not artifact.test_passed
+    assert artifact.tests_passed < artifact.tests_total
+    assert artifact.extra["isolation"] == level
+    stored = json.dumps(engine.store.latest(artifact.node_id).to_dict())
+    for text in (secret, file_secret):
+        assert text not in stored
+        assert all(text not in m["content"] for call in backend.calls for m in call)
