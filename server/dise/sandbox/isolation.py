@@ -49,7 +49,17 @@ _SYSTEM_DIRS = ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin")
 _SYSTEM_FILES = ("/etc/ld.so.cache", "/etc/localtime")
 
 
+@functools.lru_cache(maxsize=1)
+def _readable_paths() -> tuple[str, ...]:
+    return tuple(_collect_readable_paths())
+
+
 def readable_paths() -> list[str]:
+    """What the code may read besides its run directory (see ``_collect_readable_paths``)."""
+    return list(_readable_paths())
+
+
+def _collect_readable_paths() -> list[str]:
     """What the code may read besides its run directory: the interpreter's prefixes, its
     stdlib and site-packages, and the system's libraries. Never ``$HOME`` as a whole, never
     the workspace (``PYTHONPATH`` entries and editable installs are left out)."""
