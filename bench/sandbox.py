@@ -2,7 +2,7 @@
 throughput of parallel runs as Phase 2 does them, for this branch and for another checkout's
 sandbox (the "before", e.g. main: ``--before /work/main/server``).
 
-    PYTHONPATH=server python bench/sandbox.py --runs 30 --before /work/main/server
+    PYTHONPATH=server python bench/sandbox.py --runs 40 --rounds 5 --before /work/main/server
 
 Each figure comes from a fresh subprocess importing ``dise`` from the given source tree, so
 the two versions never share a module. Prints median and p95 per level, and runs/s with
@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 
@@ -42,14 +43,11 @@ walls = []
 for _ in range(runs):
     wall, used = once()
     walls.append(wall)
-walls.sort()
 start = time.perf_counter()
 with ThreadPoolExecutor(workers) as pool:
     list(pool.map(once, range(runs)))
-throughput = runs / (time.perf_counter() - start)
-print(json.dumps({"level": used, "median_ms": 1000 * statistics.median(walls),
-                  "p95_ms": 1000 * walls[int(0.95 * (len(walls) - 1))],
-                  "runs_per_s": throughput}))
+print(json.dumps({"level": used, "walls": walls, "parallel_s": time.perf_counter() - start,
+                  "runs": runs}))
 """
 
 
@@ -64,24 +62,41 @@ def measure(source: str, level: str, runs: int, workers: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--runs", type=int, default=30, help="runs per configuration")
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="interleave the configurations over this many rounds, so a "
+                             "change in the machine's load hits them all alike")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--before", help="server/ folder of the checkout to compare with")
     args = parser.parse_args()
-    here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "server")
-    rows = []
-    if args.before:
-        rows.append(("before", measure(args.before, "old", args.runs, args.workers)))
-    for level in ("process", "namespaces", "bubblewrap"):
-        rows.append(("after", measure(os.path.abspath(here), level, args.runs, args.workers)))
+    here = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
+                                        "server"))
+    configs = ([("before", args.before, "old")] if args.before else []) + [
+        ("after", here, level) for level in ("process", "namespaces", "bubblewrap")]
+    totals = {c: {"walls": [], "parallel_s": 0.0, "runs": 0, "level": c[2]} for c in configs}
+    per_round = max(1, args.runs // args.rounds)
+    for _ in range(args.rounds):
+        for config in configs:
+            row = measure(config[1], config[2], per_round, args.workers)
+            total = totals[config]
+            if "error" in row:
+                total["error"] = row["error"]
+                continue
+            total["level"] = row["level"]
+            total["walls"] += row["walls"]
+            total["parallel_s"] += row["parallel_s"]
+            total["runs"] += row["runs"]
     print(f"{'code':<7} {'level':<11} {'median ms':>10} {'p95 ms':>8} "
           f"{'runs/s (' + str(args.workers) + ' threads)':>22}")
-    for which, row in rows:
-        if "error" in row:
-            print(f"{which:<7} {row['level']:<11} error: {row['error']}")
+    for (which, _, _), row in totals.items():
+        if "error" in row or not row["walls"]:
+            print(f"{which:<7} {row['level']:<11} error: {row.get('error')}")
             continue
-        print(f"{which:<7} {row['level']:<11} {row['median_ms']:>10.1f} {row['p95_ms']:>8.1f} "
-              f"{row['runs_per_s']:>22.2f}")
+        walls = sorted(row["walls"])
+        median = statistics.median(walls) * 1000
+        p95 = walls[int(0.95 * (len(walls) - 1))] * 1000
+        print(f"{which:<7} {row['level']:<11} {median:>10.1f} {p95:>8.1f} "
+              f"{row['runs'] / row['parallel_s']:>22.2f}")
 
 
 if __name__ == "__main__":
