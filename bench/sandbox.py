@@ -60,6 +60,50 @@ def measure(source: str, level: str, runs: int, workers: int) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def startup_overhead(iterations: int) -> None:
+    """Wall of starting an empty interpreter at each level (with the cgroup the runner adds),
+    the levels interleaved per iteration so the machine's load drifts equally over them."""
+    import tempfile
+    import time
+
+    from dise.sandbox import isolation
+
+    python = sys.executable
+    base = tempfile.mkdtemp(prefix="dise-bench-")
+    os.makedirs(os.path.join(base, "in"))
+    os.makedirs(os.path.join(base, "work"))
+    levels = [lv for lv in isolation.LEVELS if isolation.available(lv)]
+    walls: dict[str, list[float]] = {lv: [] for lv in levels}
+    for _ in range(iterations):
+        for level in levels:
+            start = time.perf_counter()
+            cgroup = isolation.CgroupLimits(1024, 64)
+            if level != "process":
+                cgroup.create()
+            if level == "bubblewrap":
+                args = isolation.bubblewrap_command(python, __file__, "job",
+                                                    os.path.join(base, "in"),
+                                                    os.path.join(base, "work"), 64)
+                command = args[:args.index("--") + 1] + [python, "-S", "-c", "pass"]
+            elif level == "namespaces":
+                command = isolation.namespaces_command([python, "-S", "-c", "pass"])
+            else:
+                command = [python, "-S", "-c", "pass"]
+            subprocess.run(cgroup.wrap(command), check=True)
+            cgroup.release()
+            walls[level].append(time.perf_counter() - start)
+    base_median = statistics.median(walls["process"])
+    print(f"{'level':<11} {'start median ms':>16} {'p95 ms':>8} {'added vs process':>17}")
+    for level, values in walls.items():
+        values.sort()
+        median = statistics.median(values)
+        print(f"{level:<11} {median * 1000:>16.1f} {values[int(0.95 * (len(values) - 1))] * 1000:>8.1f}"
+              f" {(median - base_median) * 1000:>+16.1f}")
+    import shutil
+
+    shutil.rmtree(base, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=30, help="runs per configuration")
@@ -68,7 +112,12 @@ def main() -> None:
                              "change in the machine's load hits them all alike")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--before", help="server/ folder of the checkout to compare with")
+    parser.add_argument("--startup", type=int, default=0, metavar="N",
+                        help="only measure N interleaved empty-interpreter starts per level")
     args = parser.parse_args()
+    if args.startup:
+        startup_overhead(args.startup)
+        return
     here = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
                                         "server"))
     configs = ([("before", args.before, "old")] if args.before else []) + [

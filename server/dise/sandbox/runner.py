@@ -109,7 +109,7 @@ def run_candidate(code: str, function_name: str, tests: list[TestCase], cfg: San
         proc = _ProcessRun(job, cfg, cancel, level, cgroup)
         proc.run(started + cfg.wall_timeout_s)
     finally:
-        cgroup.remove()
+        cgroup.release()  # pooled for the next run once its last process has exited
         _remove_tree(base)
     if proc.reason == "cancelled":
         raise Cancelled("Cancelled: the test run was stopped.")
