@@ -306,3 +306,14 @@ def test_an_unknown_isolation_setting_is_a_one_line_error(cfg):
     cfg.isolation = "bwrap"
     with pytest.raises(SandboxError, match="Unknown sandbox isolation 'bwrap'"):
         run_candidate(ADD, "add", [given("assert add(1, 1) == 2")], cfg)
+
+
+def test_dataclasses_and_namedtuples_are_compared_as_data(cfg):
+    code = ("from dataclasses import dataclass\nfrom collections import namedtuple\n"
+            "P = namedtuple('P', 'x y')\n@dataclass\nclass Q:\n    x: int\n"
+            "    def __eq__(self, other):\n        return True\n"
+            "def f(n):\n    return P(n, n + 1) if n >= 0 else Q(n)\n")
+    tests = [Case("doctest", "f(1)", "P(x=1, y=2)"), given("assert f(1) == (1, 2)"),
+             Case("doctest", "f(-1)", "Q(x=-1)"), given("assert f(-1) == 5")]
+    report = run_candidate(code, "f", tests, cfg)
+    assert [r.passed for r in report.results] == [True, True, True, False]

@@ -16,9 +16,7 @@ outside the interpreter's own files), and only then the candidate.
 
 from __future__ import annotations
 
-import asyncio
 import importlib
-import inspect
 import io
 import json
 import os
@@ -439,9 +437,9 @@ class Encoder:
         special = self.stdlib_value(value, kind)
         if special is not None:
             return special
-        import dataclasses
-
-        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        dataclasses = sys.modules.get("dataclasses")
+        if dataclasses is not None and hasattr(kind, "__dataclass_fields__") and \
+                dataclasses.is_dataclass(value):
             names = [f.name for f in dataclasses.fields(value) if f.repr]
             return {"t": "dataclass", "cls": kind.__name__, "fields": names,
                     "v": [self.encode(object.__getattribute__(value, n), depth + 1)
@@ -566,9 +564,22 @@ def _on_alarm(signum, frame):
     raise TestTimeout()
 
 
+#: ``co_flags`` bit of an ``async def`` function (inspect.CO_COROUTINE).
+CO_COROUTINE = 0x80
+
+
+def is_coroutine_function(function) -> bool:
+    """``inspect.iscoroutinefunction`` without importing inspect/asyncio at start-up."""
+    code = getattr(function, "__code__", None)
+    return bool(code is not None and getattr(code, "co_flags", 0) & CO_COROUTINE)
+
+
 def settle(value, consume: bool = False):
-    """Await a coroutine (``asyncio.run``); with ``consume``, a generator becomes a list."""
-    if inspect.iscoroutine(value):
+    """Await a coroutine (``asyncio.run``); with ``consume``, a generator becomes a list.
+    asyncio is imported only when a coroutine turns up (importing it costs ~20-150 ms)."""
+    if isinstance(value, types.CoroutineType):
+        import asyncio
+
         value = asyncio.run(value)
     if consume and isinstance(value, (types.GeneratorType, map, filter, zip, range)):
         items = []
@@ -582,6 +593,7 @@ def settle(value, consume: bool = False):
 
 def awaiting(function):
     """A plain function that runs the coroutine function ``function`` to completion."""
+    import asyncio
     import functools
 
     @functools.wraps(function)
@@ -720,7 +732,7 @@ class Harness:
         assert self.module is not None
         ns = dict(vars(self.module))
         name = self.job["function_name"]
-        if inspect.iscoroutinefunction(ns.get(name)):
+        if is_coroutine_function(ns.get(name)):
             ns[name] = awaiting(ns[name])  # every test awaits an async function
         ns[PROBE] = self.probe
         return ns
@@ -862,7 +874,6 @@ def main(argv: list[str]) -> int:
             __import__("coverage")  # while trusted, and before tests are timed
         except ImportError:
             pass
-    importlib.import_module("dataclasses")  # the encoder needs it; import while trusted
     try:  # numpy and others import ctypes; loading it later would be refused (_ctypes)
         importlib.import_module("ctypes")
     except ImportError:
