@@ -72,9 +72,11 @@ def weighted_pass_rate(report: RunReport, tests: Sequence[TestCase] | None) -> f
     not line up with the results)."""
     if report.load_error or report.total == 0:
         return 0.0
-    if tests is None or len(tests) != report.total:
+    if tests is None or len(tests) != len(report.results):
         return report.passed / report.total
-    weights = [credibility.weight(t) for t in tests]
+    # A test not runnable in this context weighs nothing (neither passed nor failed).
+    weights = [credibility.weight(t) if r.runnable else 0.0
+               for t, r in zip(tests, report.results)]
     total = sum(weights)
     if total <= 0:
         return 0.0
@@ -93,8 +95,10 @@ def score(report: RunReport, cfg: ScoringConfig,
     fitness = quality * speed * coverage
     evidence: dict[str, Any] = {}
     if tests is not None:
-        passed = [r.passed and not report.load_error for r in report.results]
-        ev = credibility.evidence(tests, passed)
+        runnable = [(t, r) for t, r in zip(tests, report.results) if r.runnable] \
+            if len(tests) == len(report.results) else list(zip(tests, report.results))
+        passed = [r.passed and not report.load_error for _, r in runnable]
+        ev = credibility.evidence([t for t, _ in runnable], passed)
         fitness = min(fitness, ev.cap)
         evidence = ev.to_dict()
     return Scores(quality=round(quality, PLACES), speed=round(speed, PLACES),
