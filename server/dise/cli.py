@@ -43,7 +43,7 @@ def metrics_table(a: Artifact) -> Table:
     table.add_row("fitness", f"{a.fitness_score:.2f}")
     table.add_row("quality", f"{a.quality_score:.2f}")
     table.add_row("latency", _fmt_latency(a.latency))
-    table.add_row("coverage", f"{a.coverage:.0%}")
+    table.add_row("coverage", "n/a" if a.coverage is None else f"{a.coverage:.0%}")
     table.add_row("tests", f"{a.tests_passed}/{a.tests_total} passed ({tests})")
     table.add_row("judged by", escape(verdict.authority_line(a)))
     note = verdict.evidence_note(a)

@@ -10,10 +10,11 @@
   gets 1 / (1 + log10(latency / latency_fast_s)), so each tenfold slowdown costs about as much
   as the one before; no latency measured (nothing passed) gives 0.
 * coverage = share of the function body's lines (not the def line or docstring) the tests ran;
-  untested code cannot earn a high score.
-* fitness = quality × speed × coverage, capped by the evidence (``credibility.evidence``:
-  a function no trusted test checks stays below the "done" bars however many model tests it
-  passes), rounded to 4 places.
+  untested code cannot earn a high score. Coverage that was not measured (None: no
+  ``coverage`` module, or no time left for it) is not 0: it stays None and is left out.
+* fitness = quality × speed × coverage (quality × speed when coverage is None), capped by the
+  evidence (``credibility.evidence``: a function no trusted test checks stays below the "done"
+  bars however many model tests it passes), rounded to 4 places.
 
 The tuning numbers live in ``ScoringConfig`` (``[scoring]`` in dise.toml).
 """
@@ -37,7 +38,7 @@ PLACES = 4
 class Scores:
     quality: float
     speed: float
-    coverage: float
+    coverage: float | None
     fitness: float
     lint_factor: float
     #: ``credibility.Evidence.to_dict()``: trusted tests run/passed, the cap applied.
@@ -91,8 +92,11 @@ def score(report: RunReport, cfg: ScoringConfig,
     factor = lint_factor(len(report.lint), cfg)
     quality = weighted_pass_rate(report, tests) * factor
     speed = speed_score(report.latency, cfg)
-    coverage = min(max(report.coverage, 0.0), 1.0)
-    fitness = quality * speed * coverage
+    if report.coverage is None:     # not measured: re-weighted out, never counted as 0 %
+        coverage, fitness = None, quality * speed
+    else:
+        coverage = round(min(max(report.coverage, 0.0), 1.0), PLACES)
+        fitness = quality * speed * coverage
     evidence: dict[str, Any] = {}
     if tests is not None:
         runnable = [(t, r) for t, r in zip(tests, report.results) if r.runnable] \
@@ -102,5 +106,5 @@ def score(report: RunReport, cfg: ScoringConfig,
         fitness = min(fitness, ev.cap)
         evidence = ev.to_dict()
     return Scores(quality=round(quality, PLACES), speed=round(speed, PLACES),
-                  coverage=round(coverage, PLACES), fitness=round(fitness, PLACES),
+                  coverage=coverage, fitness=round(fitness, PLACES),
                   lint_factor=round(factor, PLACES), evidence=evidence)

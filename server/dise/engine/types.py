@@ -122,8 +122,9 @@ class RunReport:
     load_error: str = ""
     #: Median seconds per call over passing tests, ``None`` when nothing passed.
     latency: float | None = None
-    #: Line coverage (0..1) of the function's body under the tests.
-    coverage: float = 0.0
+    #: Line coverage (0..1) of the function's body under the tests; None when it was not
+    #: measured (no ``coverage`` module, or no time left), which is not the same as 0.
+    coverage: float | None = None
     #: pyflakes findings on the candidate, one line each.
     lint: list[str] = field(default_factory=list)
     #: Why the sandbox stopped the run early ("timeout", "memory", "killed", ...), else "".
@@ -207,7 +208,8 @@ class Artifact:
     test_kinds: dict[str, list[int]]
     quality_score: float
     latency: float | None
-    coverage: float
+    #: None: not measured (shown as "n/a", left out of the fitness).
+    coverage: float | None
     fitness_score: float
     tool_usage: list[str]
     phase: str

@@ -8,8 +8,9 @@ from dise.engine import verdict
 from dise.engine.types import Artifact
 
 
-def _percent(value: float | None) -> str:
-    return "–" if value is None else f"{value * 100:.0f}%"
+def percent(value: float | None) -> str:
+    """A share as "75%"; "n/a" when it was not measured (coverage)."""
+    return "n/a" if value is None else f"{value * 100:.0f}%"
 
 
 def format_latency(seconds: float | None) -> str:
@@ -55,7 +56,7 @@ def hover_markdown(artifact: Artifact, *, queue_position: int | None, optimise_b
         "| fitness | quality | latency | coverage |",
         "|---|---|---|---|",
         f"| **{a.fitness_score:.2f}** | {a.quality_score:.2f} | {format_latency(a.latency)} "
-        f"| {_percent(a.coverage)} |",
+        f"| {percent(a.coverage)} |",
         "",
         f"- tests: {tests_line(a)}",
         f"- judged by: {verdict.authority_line(a)}",

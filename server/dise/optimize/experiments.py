@@ -90,7 +90,7 @@ class Outcome:
     total: int = 0
     test_kinds: dict[str, list[int]] = field(default_factory=dict)
     latency: float | None = None
-    coverage: float = 0.0
+    coverage: float | None = None
     lint: list[str] = field(default_factory=list)
     load_error: str = ""
     killed: str = ""
