@@ -15,7 +15,10 @@ Subscribers get events from the optimiser thread, ``callback(event, data)``:
 * "idle": {queue} when nothing is left to do now; "paused"/"resumed": {reason};
 * "hardware-changed": {upgrade, before, after, fingerprint, queued};
 * "triggered": {trigger, detail, nodes} when a trigger queued work (trigger "models": a
-  stronger generator became usable).
+  stronger generator became usable);
+* "error": {message, failures} when a cycle failed on an unexpected error: the thread logs it,
+  waits (longer after each failure in a row, at most ``MAX_BACKOFF_S``) and carries on, and
+  ``state()`` says "error" until a cycle succeeds.
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ from dise.optimize.triggers import MANUAL, Fired, Triggers, is_manual, next_run
 log = logging.getLogger(__name__)
 
 Callback = Callable[[str, dict[str, Any]], None]
+#: Longest wait after failed cycles in a row (seconds).
+MAX_BACKOFF_S = 60.0
 
 
 class _OptimizerControl(Control):
@@ -75,6 +80,10 @@ class Optimizer:
         self._busy_until: dict[str, float] = {}
         self._idle_announced = False
         self._status: dict[str, Any] = {"node": None, "done": 0, "total": 0, "best": None}
+        #: The last unexpected error ("" after a cycle that went well) and failures in a row.
+        self._error = ""
+        self._failures = 0
+        self._started = False
         self.results: list[OptimizeResult] = []
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -84,6 +93,7 @@ class Optimizer:
             if self._thread is not None and self._thread.is_alive():
                 return
             self._stopping = False
+            self._started = True
             self._thread = threading.Thread(target=self._main, name="dise-optimizer",
                                             daemon=True)
             self._thread.start()
@@ -128,8 +138,10 @@ class Optimizer:
                 reason: str = MANUAL) -> list[str]:
         """Queue a node, or every node with ``"all"``; returns the queued node ids.
 
-        Reasons starting with "manual" run without waiting for the user to be idle.
+        Reasons starting with "manual" run without waiting for the user to be idle. A thread
+        that was started and has died is started again, so queued work is worked on.
         """
+        self._restart_if_dead()
         store = self.engine.store
         if target == "all":
             nodes = [rec["node_id"] for rec in store.nodes()]
@@ -201,20 +213,39 @@ class Optimizer:
 
     def state(self) -> dict[str, Any]:
         """{"state", "node", "done", "total", "best", "queue", "next_run", "message",
-        "unavailable"}; ``unavailable``: pool generators Phase 2 cannot use now, each
-        {"generator", "reason", "how"} (``how``: e.g. "dise models pull qwen2.5-coder-1.5b")."""
+        "unavailable", "error"}; ``unavailable``: pool generators Phase 2 cannot use now, each
+        {"generator", "reason", "how"} (``how``: e.g. "dise models pull qwen2.5-coder-1.5b").
+
+        "state" is "paused", "optimising", "idle", "error" (the last cycle failed; "error"
+        says why, the thread retries) or "stopped" (started once, no thread running now).
+        """
         store = self.engine.store
         with self._cv:
             status = dict(self._status)
             paused = self._paused or self._interactive > 0
-        name = "paused" if paused else ("optimising" if status["node"] else "idle")
+            error, started = self._error, self._started
+        message = status.get("message", "")
+        if started and not self.running:
+            name = "stopped"
+            message = message or "the optimiser is not running"
+        elif error:
+            name, message = "error", f"the optimiser failed and retries: {error}"
+        else:
+            name = "paused" if paused else ("optimising" if status["node"] else "idle")
         queue = len(store.queue())
         upcoming = None if status["node"] and not paused else \
             next_run(store, self.engine.cfg, self.clock(), self.last_activity())
         return {"state": name, "node": status["node"], "done": status["done"],
                 "total": status["total"], "best": status["best"], "queue": queue,
-                "next_run": upcoming, "message": status.get("message", ""),
+                "next_run": upcoming, "message": message, "error": error or None,
                 "unavailable": [dict(u) for u in self.triggers.unavailable]}
+
+    def _restart_if_dead(self) -> None:
+        with self._cv:
+            dead = self._started and not self._stopping and not self.running
+        if dead:
+            log.warning("the optimiser thread had stopped; starting it again")
+            self.start()
 
     def last_activity(self) -> float:
         with self._cv:
@@ -270,16 +301,48 @@ class Optimizer:
             st.record_activity(self.engine.store, when)
 
     def _main(self) -> None:
+        first = True
         try:
-            self._fire(self.triggers.hardware(self.clock(), force=True))
-            self._fire(self.triggers.models(self.clock(), force=True))
             while not self._stopping:
-                self._cycle()
-        except Exception:
-            log.exception("the optimiser stopped on an unexpected error")
+                try:
+                    if first:
+                        self._fire(self.triggers.hardware(self.clock(), force=True))
+                        self._fire(self.triggers.models(self.clock(), force=True))
+                        first = False
+                    self._cycle()
+                except Exception as exc:   # never die silently: log, say so, retry
+                    self._failed(exc)
+                else:
+                    self._recovered()
         finally:
             self._set_status(None)
-            self._save_activity(float("inf"))
+            try:
+                self._save_activity(float("inf"))
+            except Exception:
+                log.exception("the optimiser could not save the user's last activity")
+
+    def _failed(self, exc: Exception) -> None:
+        """A cycle raised: log it with its traceback, report it, back off, carry on."""
+        log.exception("the optimiser's cycle failed; retrying")
+        said = str(exc).strip()
+        text = f"{type(exc).__name__}: {said.splitlines()[0]}" if said else type(exc).__name__
+        with self._cv:
+            self._error = text
+            self._failures += 1
+            failures = self._failures
+        self._set_status(None)
+        self._emit("error", {"message": self._error, "failures": failures})
+        with self._cv:
+            if not self._stopping:
+                self._cv.wait(min(MAX_BACKOFF_S,
+                                  self.cfg.poll_interval_s * 2 ** min(failures, 12)))
+
+    def _recovered(self) -> None:
+        with self._cv:
+            if not self._error:
+                return
+            self._error, self._failures = "", 0
+        self._emit("recovered", {})
 
     def _cycle(self) -> None:
         now = self.clock()
