@@ -144,3 +144,39 @@ def _code(spec: FunctionSpec) -> str:
     body = [f'    """{doc}"""'] if doc else []
     body.append(f"    return math.prod([1])  # {MARKER}")
     return "import math\n\n\n" + header + "\n" + "\n".join(body) + "\n"
+
+
+class GatedMemory:
+    """TEST-ONLY retrieval memory: ``search`` blocks until the file ``DISE_TEST_MEMORY_GATE``
+    exists (at most ``GATE_LIMIT_S``), like a search that loads the embedding model and repairs
+    the index; every call is appended to the file ``DISE_TEST_MEMORY_LOG``."""
+
+    GATE_LIMIT_S = 120.0
+    reason = ""
+
+    def __init__(self) -> None:
+        self.gate = os.environ.get("DISE_TEST_MEMORY_GATE", "")
+        self.log = os.environ.get("DISE_TEST_MEMORY_LOG", "")
+
+    def _note(self, what: str) -> None:
+        if self.log:
+            with open(self.log, "a", encoding="utf-8") as out:
+                out.write(what + "\n")
+
+    def warm_up(self) -> None:
+        self._note("warm_up")
+
+    def search(self, query: str, k: int | None = None) -> list:
+        self._note("search")
+        deadline = time.monotonic() + self.GATE_LIMIT_S
+        while self.gate and not os.path.exists(self.gate) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return []
+
+
+class MemoryDoubleEngine(DoubleEngine):
+    """``DoubleEngine`` with a ``GatedMemory`` (``DISE_TEST_ENGINE=lsp_double:MemoryDoubleEngine``)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.memory = GatedMemory()

@@ -22,6 +22,7 @@ from dise.text import (  # noqa: F401
     lsp_lines,
 )
 
+
 _DEF = re.compile(r"^(?P<indent>[ \t]*)(?:async[ \t]+)?def[ \t]+(?P<name>[^\W\d]\w*)[ \t]*\(")
 
 
@@ -46,9 +47,26 @@ def file_name(uri: str) -> str:
     return uri.rsplit("/", 1)[-1] or uri
 
 
+_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def line_after_edits(edits: Sequence[tuple[int, int, int, int, str]], line: int) -> int:
+    """Where 0-based ``line`` of a text is once ``edits`` (line, char, line, char, text in
+    that text's coordinates) are applied, for a line no edit overlaps: each edit that ends
+    above it moves it by the lines it adds minus the lines it removes. Why: a generated or
+    accepted function is found again in the new text by position (imports are added above
+    it), not as "the nearest def of that name", which may be a namesake."""
+    moved = line
+    for start_line, _, end_line, end_char, text in edits:
+        if end_line < line or (end_line == line and end_char == 0 and start_line < line):
+            moved += len(_BREAK.findall(text)) - (end_line - start_line)
+    return moved
+
+
 def split_lines(source: str) -> list[str]:
-    """Lines with their endings, the way pygls (``TextDocument.lines``) counts them."""
-    return source.splitlines(keepends=True)
+    """Lines with their endings as LSP counts them (``dise.text.lsp_lines``): lenses,
+    diagnostics, hover and actions all number lines the same way."""
+    return lsp_lines(source)
 
 
 def indent_of(line: str) -> int:
@@ -206,6 +224,36 @@ def all_regions(lines: Sequence[str], names: Container[str] | None = None) -> It
 
 def region_hash(lines: Sequence[str], region: Region) -> str:
     return content_hash(region.text(lines))
+
+
+_CLASS = re.compile(r"^[ \t]*class[ \t]+(?P<name>[^\W\d]\w*)")
+
+
+def qualified_name(lines: Sequence[str], region: Region) -> str:
+    """``Outer.Inner.name`` for the function at ``region``: the classes and functions whose
+    headers enclose it, found by walking up over less-indented lines (like
+    ``enclosing_regions``). Why: two classes may each define ``validate``; the name alone
+    does not say which one DiSE wrote."""
+    parts = [region.name]
+    limit = region.indent
+    for number in range(region.start - 1, -1, -1):
+        if limit == 0:
+            break
+        text = lines[number]
+        stripped = text.lstrip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        level = indent_of(text)
+        if level >= limit:
+            continue
+        match = _CLASS.match(text)
+        name = match.group("name") if match else def_name(text)
+        if name:
+            parts.append(name)
+            limit = level
+        elif not stripped.startswith(("@", ")", "]", "}")):
+            limit = level          # some other block (if/with/...): keep looking above it
+    return ".".join(reversed(parts))
 
 
 def region_by_name(lines: Sequence[str], name: str, near: int = 0) -> Region | None:

@@ -39,12 +39,13 @@ from dise.lsp.documents import (
     edits_in_code_points,
     enclosing_regions,
     file_name,
-    region_by_name,
+    line_after_edits,
+    qualified_name,
     region_hash,
     split_lines,
 )
-from dise.lsp.hover import format_latency, tests_line
-from dise.lsp.index import Known, known_from_store
+from dise.lsp.hover import format_latency, percent, tests_line
+from dise.lsp.index import Known, known_from_store, locate
 from dise.lsp.verdicts import failing_tests_diagnostics
 
 if TYPE_CHECKING:
@@ -64,6 +65,8 @@ STATE_NOTIFICATION = "dise/optimizerState"
 DIAGNOSTIC_SOURCE = "dise"
 DIAGNOSTIC_CODE = "better-version"
 MANUAL_REASON = "manual: editor"
+#: Times a diagnostics refresh computes again when the document changed meanwhile.
+REFRESH_ATTEMPTS = 3
 #: Answers of the question asked before replacing a function the user edited.
 REPLACE, SHOW_DIFF, KEEP = "Replace my edits", "Show diff", "Keep mine"
 
@@ -141,16 +144,13 @@ def better_lenses(uri: str, region: Region, known: Known, better: Artifact) -> l
 
 def offers(source: str, known: Sequence[Known]) -> list[tuple[Region, Known, Artifact]]:
     """Functions of ``source`` with a better version: one pass over the file (a worker)."""
-    wanted = {k.name: k for k in known if better_version(k) is not None}
-    if not wanted:
+    if not any(better_version(k) is not None for k in known):
         return []
     lines = split_lines(source)
-    first: dict[str, Region] = {}
-    for region in all_regions(lines, wanted):
-        first.setdefault(region.name, region)
+    where = locate(lines, known)      # each node's own def, never a namesake's
     found = []
-    for name, item in wanted.items():
-        region = first.get(name)
+    for item in known:
+        region = where.get(item.node_id)
         better = better_version(item)
         if region is not None and better is not None:
             found.append((region, item, better))
@@ -189,7 +189,7 @@ def hover_section(known: Known, unavailable: Sequence[dict[str, Any]] = ()) -> s
              "| | version | fitness | quality | latency | coverage | tests |",
              "|---|---|---|---|---|---|---|"]
     for label, a in rows:
-        coverage = "–" if a.coverage is None else f"{a.coverage * 100:.0f}%"
+        coverage = percent(a.coverage)
         lines.append(f"| {label} | v{a.version} | {a.fitness_score:.2f} | "
                      f"{a.quality_score:.2f} | {format_latency(a.latency)} | {coverage} | "
                      f"{tests_line(a)} |")
@@ -221,7 +221,7 @@ def prepare_replacement(source: str, name: str, line: int, code: str) -> Replace
 def function_diff(lines: Sequence[str], region: Region, code: str, name: str) -> str:
     """A unified diff of the user's function against a stored version."""
     return "".join(difflib.unified_diff(
-        region.text(lines).splitlines(keepends=True), code.splitlines(keepends=True),
+        split_lines(region.text(lines)), split_lines(code),
         fromfile=f"{name} (in the file)", tofile=f"{name} (optimised)"))
 
 
@@ -333,6 +333,12 @@ class Phase2:
         elif event == "idle":
             for node in list(self._progress):
                 self._end_progress(node, "done")
+        elif event == "error":
+            for node in list(self._progress):
+                self._end_progress(node, "failed")
+            self.server.log(lsp.MessageType.Error,
+                            f"DiSE's optimiser failed and will retry: {data.get('message')} "
+                            "(the server's stderr log has the traceback)")
         await self._send_state()
 
     async def _send_state(self) -> None:
@@ -342,7 +348,7 @@ class Phase2:
         state = await self.server._in_worker(self.server._io_pool, optimizer.state)
         self.server.protocol.notify(STATE_NOTIFICATION, {
             key: state.get(key) for key in ("state", "node", "done", "total", "best", "queue",
-                                            "message", "unavailable")})
+                                            "message", "unavailable", "error")})
 
     # -- $/progress -----------------------------------------------------------------------
     def _progress_enabled(self) -> bool:
@@ -386,9 +392,7 @@ class Phase2:
         uris = []
         for uri in list(self.server.workspace.text_documents):
             entries = self.server.index.entries(uri)
-            if entries and any(k.node_id == node_id for table in (entries.by_name,
-                                                                   entries.by_hash)
-                               for k in table.values()):
+            if entries and any(k.node_id == node_id for k in entries.all()):
                 uris.append(uri)
         return uris
 
@@ -422,30 +426,41 @@ class Phase2:
         task.add_done_callback(lambda _t: self._refreshing.discard(uri))
 
     async def refresh(self, uri: str) -> None:
-        """Publish the better-version diagnostics of an open document (only when they change)."""
-        doc = self.server._document(uri)
-        entries = self.server.index.entries(uri)
-        if doc is None:
-            return
-        known = list(entries.by_name.values()) if entries else []
-        diagnostics = await self.server._in_worker(self.server._parse_pool, diagnostics_for,
-                                                   doc.source, known) if known else []
+        """Publish the better-version diagnostics of an open document (only when they change).
+
+        They are published with the version of the text they were computed from; when the
+        document changed meanwhile they are computed again (edits during a refresh are
+        coalesced into it), up to ``REFRESH_ATTEMPTS`` times, and never sent for a later
+        version than they describe.
+        """
+        for _ in range(REFRESH_ATTEMPTS):
+            doc = self.server._document(uri)
+            if doc is None:
+                return
+            source, version = doc.source, doc.version
+            entries = self.server.index.entries(uri)
+            known = list(entries.by_node.values()) if entries else []
+            diagnostics = await self.server._in_worker(self.server._parse_pool, diagnostics_for,
+                                                       source, known) if known else []
+            doc = self.server._document(uri)
+            if doc is None:
+                return
+            if doc.version == version:
+                break
         if not diagnostics and not self._published.get(uri):
             return
         self._published[uri] = diagnostics
         self.server.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(
-            uri=uri, diagnostics=diagnostics, version=doc.version))
+            uri=uri, diagnostics=diagnostics, version=version))
 
     def forget(self, uri: str) -> None:
         self._published.pop(uri, None)
 
     def known_for(self, node_id: str) -> Known | None:
         for uri in list(self.server.workspace.text_documents):
-            entries = self.server.index.entries(uri)
-            for table in (entries.by_name, entries.by_hash) if entries else ():
-                for known in table.values():
-                    if known.node_id == node_id:
-                        return known
+            known = self.server.index.known_in(uri, node_id)
+            if known is not None:
+                return known
         return None
 
     # -- code actions ---------------------------------------------------------------------
@@ -527,8 +542,13 @@ class Phase2:
         names = ", ".join(queued[:3]) + ("…" if len(queued) > 3 else "")
         message = (f"DiSE queued {names} for optimisation; progress shows while it runs."
                    if queued else "DiSE has no stored functions to optimise.")
+        state = await self.server._in_worker(self.server._io_pool, optimizer.state)
+        if queued and state.get("state") in ("error", "stopped"):
+            message = (f"DiSE queued {names}, but its optimiser is {state['state']}: "
+                       f"{state.get('message')}. The DiSE log has the details.")
+            self.server.tell(lsp.MessageType.Warning, message)
         await self._send_state()
-        return {"queued": queued, "message": message}
+        return {"queued": queued, "message": message, "state": state.get("state")}
 
     def _nodes_in(self, params: dict[str, Any]) -> list[str]:
         uri = params["uri"]
@@ -547,8 +567,7 @@ class Phase2:
                                 f"{file_name(str(uri))}; put the cursor in one.")
             return [match[0].node_id]
         entries = self.server.index.entries(doc.uri)
-        nodes = sorted({k.node_id for table in (entries.by_name, entries.by_hash)
-                        for k in table.values()}) if entries else []
+        nodes = sorted({k.node_id for k in entries.all()}) if entries else []
         if not nodes:
             raise DiseError(f"{file_name(str(uri))} has no DiSE-generated functions to optimise.")
         return nodes
@@ -588,9 +607,8 @@ class Phase2:
             raise DiseError(f"{node_id} has no version {version}; run `dise status "
                             f"{node_id}` to see its versions.")
         lines = server._lines(doc)
-        known = self._known_in(uri, node_id)
-        region = region_by_name(lines, chosen.function_name,
-                                near=0) if known is None else _region_of(lines, known)
+        known = server.index.known_in(uri, node_id)
+        region = self._region(uri, lines, node_id, chosen.function_name)
         if region is None:
             raise DiseError(f"{chosen.function_name} is not in {file_name(uri)} any more; "
                             "nothing was replaced.")
@@ -611,7 +629,7 @@ class Phase2:
             if doc is None:
                 raise DiseError(f"{file_name(uri)} was closed; nothing was replaced.")
             lines = server._lines(doc)
-            region = region_by_name(lines, chosen.function_name, near=region.start)
+            region = self._region(uri, lines, node_id, chosen.function_name)
             if region is None:
                 raise DiseError(f"{chosen.function_name} is not in {file_name(uri)} any more; "
                                 "nothing was replaced.")
@@ -630,10 +648,12 @@ class Phase2:
                             f"({reason}); nothing was recorded as accepted. Run the quick "
                             "fix again.")
         new_lines = split_lines(prepared.new_source)
-        placed = region_by_name(new_lines, chosen.function_name, near=region.start)
+        qualname = qualified_name(lines, region)
+        placed = _placed(new_lines, chosen.function_name, qualname,
+                         line_after_edits(prepared.edits, region.start))
         digest = region_hash(new_lines, placed) if placed else ""
         fresh = await server._in_worker(server._io_pool, _record_accept, store, node_id, uri,
-                                        digest, version)
+                                        digest, version, qualname)
         if fresh is not None:
             server.index.add(uri, fresh)
             server.index.update_node(fresh)
@@ -643,15 +663,18 @@ class Phase2:
         return {"applied": True, "nodeId": node_id, "version": version,
                 "fitness": chosen.fitness_score}
 
-    def _known_in(self, uri: str, node_id: str) -> Known | None:
-        entries = self.server.index.entries(uri)
-        if entries is None:
-            return None
-        for table in (entries.by_name, entries.by_hash):
-            for known in table.values():
-                if known.node_id == node_id:
-                    return known
-        return None
+    def _region(self, uri: str, lines: Sequence[str], node_id: str,
+                name: str) -> Region | None:
+        """The function node ``node_id`` is in ``lines``, never a namesake's: found by the
+        index (text, then qualified name); a node the index does not know is accepted only
+        when the file has exactly one ``def`` of that name."""
+        if self.server.index.known_in(uri, node_id) is not None:
+            return self.server.index.region_of(uri, lines, node_id)
+        regions = list(all_regions(lines, {name}))
+        if len(regions) > 1:
+            raise DiseError(f"{file_name(uri)} has {len(regions)} functions named {name} and "
+                            f"DiSE cannot tell which one is {node_id}; nothing was replaced.")
+        return regions[0] if regions else None
 
     async def _ask_replace(self, chosen: Artifact, region: Region,
                            lines: Sequence[str]) -> str | None:
@@ -686,15 +709,18 @@ class Phase2:
 
 
 def _record_accept(store: Any, node_id: str, uri: str, digest: str,
-                   version: int) -> Known | None:
+                   version: int, qualname: str | None = None) -> Known | None:
     """In the io thread: the accepted version is now the one in the file; count the use."""
-    store.set_location(node_id, uri, digest, version=version)
+    store.set_location(node_id, uri, digest, version=version, qualname=qualname)
     store.record_use(node_id)
     return known_from_store(store, node_id, digest)
 
 
-def _region_of(lines: Sequence[str], known: Known) -> Region | None:
-    return region_by_name(lines, known.name)
+def _placed(lines: Sequence[str], name: str, qualname: str, near: int) -> Region | None:
+    """After a replacement: the def of ``name`` at ``qualname`` nearest to line ``near``
+    (imports added above it move it down)."""
+    regions = [r for r in all_regions(lines, {name}) if qualified_name(lines, r) == qualname]
+    return min(regions, key=lambda r: abs(r.start - near)) if regions else None
 
 
 def _object(command: str, args: tuple, *required: str) -> dict[str, Any]:

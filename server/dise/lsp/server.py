@@ -6,7 +6,11 @@ loop waits on a model, a test run or the store. Slow work runs in three executor
 - ``generation`` (``LspSettings.generation_workers`` threads): ``Engine.generate``;
 - ``io`` (one thread): opening the store, reading what it knows about a document, writing
   where a generated function went;
-- ``parse`` (one thread): scanning a document version for stubs and splicing results.
+- ``parse`` (one thread): scanning a document version for stubs and splicing results;
+- ``retrieval`` (one thread): the embedding model's loading and searches (``dise.findSimilar``),
+  which repair the vector index first when the store changed: seconds that hover, status and
+  document reads (``io``) never wait behind. The model is warmed up (``Memory.warm_up``) once
+  the engine exists, off the event loop.
 
 Messages to the client are only ever sent from the event loop: worker threads hop onto it
 with ``loop.call_soon_threadsafe`` (the stdout writer has no lock).
@@ -61,17 +65,17 @@ from dise.engine.types import Artifact, CancelToken, Cancelled, DiseError, Reque
 from dise.lsp.channel import ClientChannel
 from dise.lsp.folders import root_for
 from dise.lsp.documents import (
-    Region,
-    all_regions,
     enclosing_regions,
     file_name,
+    line_after_edits,
     lsp_lines,
+    qualified_name,
     region_by_name,
     region_hash,
     split_lines,
 )
 from dise.lsp.hover import artifact_summary, hover_markdown
-from dise.lsp.index import FunctionIndex, Known, known_from_store, load_document
+from dise.lsp.index import FunctionIndex, Known, known_from_store, load_document, locate
 from dise.lsp.phase2 import (
     COMMAND_ACCEPT,
     COMMAND_DISMISS,
@@ -197,6 +201,8 @@ class DiseServer(LanguageServer):
         self._io_pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="dise-io")
         self._parse_pool = concurrent.futures.ThreadPoolExecutor(1,
                                                                  thread_name_prefix="dise-parse")
+        self._retrieval_pool = concurrent.futures.ThreadPoolExecutor(
+            1, thread_name_prefix="dise-retrieval")
         self._startup_error: str | None = None
         #: The stdio channel (``serve``); tells when and why the editor went away.
         self.channel: ClientChannel | None = None
@@ -371,6 +377,24 @@ class DiseServer(LanguageServer):
         self._store_future.add_done_callback(self._report_backend_failure)
         self._engine_future.add_done_callback(self._report_backend_failure)
         self._engine_future.add_done_callback(self._attach_optimizer)
+        self._engine_future.add_done_callback(self._warm_up_memory)
+
+    def _warm_up_memory(self, future: concurrent.futures.Future) -> None:
+        """In a worker thread: start loading the embedding model and index (their own
+        thread), so the first search or generation does not pay for it."""
+        engine = _result_or_none(future)
+        if engine is None or future is not self._engine_future:
+            return
+        retrieval = getattr(getattr(engine, "cfg", None), "retrieval", None)
+        if retrieval is not None and not retrieval.enabled:
+            return
+        try:
+            memory = getattr(engine, "memory", None)
+            if memory is not None:
+                memory.warm_up()
+        except Exception as exc:
+            self._from_thread(self.log, lsp.MessageType.Warning,
+                              f"DiSE could not warm up its retrieval memory: {_detail(exc)}")
 
     def _attach_optimizer(self, future: concurrent.futures.Future) -> None:
         """In a worker thread: the optimiser runs over the newest engine (Phase 2)."""
@@ -481,7 +505,8 @@ class DiseServer(LanguageServer):
         for job in list(self.jobs.values()):
             job.cancel.cancel()
         self.phase2.close()
-        pools = [p for p in (self._generation_pool, self._io_pool, self._parse_pool) if p]
+        pools = [p for p in (self._generation_pool, self._io_pool, self._parse_pool,
+                             self._retrieval_pool) if p]
         for pool in pools:
             pool.shutdown(wait=False, cancel_futures=True)
         running = [f for f in self._running if not f.done()]
@@ -658,7 +683,8 @@ class DiseServer(LanguageServer):
         if doc is None or len(doc.source) > self.lsp_settings.max_scan_chars:
             return []
         entries = self.index.entries(doc.uri)
-        known = sorted(entries.by_name.values(), key=lambda k: k.name) if entries else []
+        known = sorted(entries.by_node.values(),
+                       key=lambda k: (k.name, k.node_id)) if entries else []
         key = (doc.version, tuple((k.node_id, k.artifact.version, k.queue_position,
                                    k.current.version if k.current else None, k.dismissed)
                                   for k in known))
@@ -683,13 +709,10 @@ class DiseServer(LanguageServer):
     def _function_lenses(source: str, known: list[Known], uri: str = "") -> list[lsp.CodeLens]:
         """In the parse thread: one lens above each generated function still in the file."""
         lines = split_lines(source)
-        wanted = {item.name: item for item in known}
-        first: dict[str, Region] = {}
-        for region in all_regions(lines, wanted):     # one pass; the first def of each name
-            first.setdefault(region.name, region)
+        where = locate(lines, known)     # one pass; each node's own def, never a namesake
         lenses = []
         for item in known:
-            region = first.get(item.name)
+            region = where.get(item.node_id)
             if region is None:
                 continue
             edited = region_hash(lines, region) != item.content_hash
@@ -960,16 +983,19 @@ class DiseServer(LanguageServer):
     async def _remember(self, uri: str, prepared: PreparedEdit, artifact: Artifact) -> None:
         """Record where the function went so hover knows it after edits, reopen and restart."""
         lines = split_lines(prepared.new_source)
-        region = region_by_name(lines, artifact.function_name, near=prepared.target.line)
+        region = region_by_name(lines, artifact.function_name,
+                                near=line_after_edits(prepared.edits, prepared.target.line))
         digest = region_hash(lines, region) if region else ""
+        qualname = qualified_name(lines, region) if region else ""
         self.index.add(uri, Known(node_id=artifact.node_id, name=artifact.function_name,
                                   content_hash=digest, artifact=artifact,
-                                  versions=artifact.version))
+                                  versions=artifact.version, qualname=qualname))
         self._lenses.pop(uri, None)
         try:
             store = await self.store(uri)
             known = await self._in_worker(self._io_pool, _record_location, store,
-                                          artifact.node_id, uri, digest, artifact.version)
+                                          artifact.node_id, uri, digest, artifact.version,
+                                          qualname)
         except Exception as exc:
             self.log(lsp.MessageType.Warning,
                      f"DiSE could not record where {artifact.function_name} went: {_detail(exc)}")
@@ -1068,7 +1094,8 @@ class DiseServer(LanguageServer):
             doc = self._document(params["uri"])
             line = _int_argument(COMMAND_SIMILAR, params, "line")
             # Parsing a large file takes seconds: off the event loop, like everything slow.
-            query = (await self._in_worker(self._io_pool, _function_text_at, doc.source, line)
+            query = (await self._in_worker(self._parse_pool, _function_text_at, doc.source,
+                                           line)
                      if doc is not None else None)
         if not isinstance(query, str) or not query.strip():
             return self._refuse(f'{COMMAND_SIMILAR} takes {{"uri", "line"}} on a function, '
@@ -1076,8 +1103,9 @@ class DiseServer(LanguageServer):
         k = params.get("k") if isinstance(params.get("k"), int) else None
         try:
             engine = await self.engine()
-            # The embedding model loads on first use (seconds): never on the event loop.
-            hits = await self._in_worker(self._io_pool, engine.memory.search, query, k)
+            # The embedding model loads and the index is repaired on first use (seconds): in
+            # the retrieval thread, so hover and status (io) never wait behind a search.
+            hits = await self._in_worker(self._retrieval_pool, engine.memory.search, query, k)
         except DiseError as exc:
             return self._refuse(str(exc), kind=lsp.MessageType.Error)
         if engine.memory.reason:
@@ -1133,10 +1161,10 @@ def _plain(method: Callable) -> Callable:
 
 
 def _record_location(store: Any, node_id: str, uri: str, digest: str,
-                     version: int | None = None) -> Known | None:
+                     version: int | None = None, qualname: str | None = None) -> Known | None:
     """In the io thread: persist the mapping (and which version went in), then read back the
     node as the index holds it."""
-    store.set_location(node_id, uri, digest, version=version)
+    store.set_location(node_id, uri, digest, version=version, qualname=qualname)
     return known_from_store(store, node_id, digest)
 
 

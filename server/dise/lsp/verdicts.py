@@ -13,30 +13,30 @@ from collections.abc import Sequence
 from lsprotocol import types as lsp
 
 from dise.engine import verdict
-from dise.lsp.documents import all_regions, split_lines
-from dise.lsp.index import Known
+from dise.lsp.documents import split_lines
+from dise.lsp.index import Known, locate
 
 SOURCE = "DiSE"
 
 
 def failing_tests_diagnostics(source: str, known: Sequence[Known]) -> list[lsp.Diagnostic]:
     """Warnings for the functions of ``source`` whose version in the file fails the user's
-    tests (the first region of each name)."""
-    failing = {}
+    tests (each node's own ``def``, found by ``dise.lsp.index.locate``, never a namesake's)."""
+    failing = []
     for item in known:
         artifact = item.current or item.artifact
         message = verdict.diagnostic_message(artifact) if artifact is not None else ""
         if message:
-            failing[item.name] = (item, message)
+            failing.append((item, message))
     if not failing:
         return []
     lines = split_lines(source)
-    out, seen = [], set()
-    for region in all_regions(lines, failing):
-        if region.name in seen:
+    where = locate(lines, [item for item, _ in failing])
+    out = []
+    for item, message in failing:
+        region = where.get(item.node_id)
+        if region is None:
             continue
-        seen.add(region.name)
-        item, message = failing[region.name]
         text = lines[region.start].rstrip("\r\n")
         start = len(text) - len(text.lstrip())
         out.append(lsp.Diagnostic(

@@ -541,9 +541,10 @@ class Store:
 
     # -- node <-> file mapping (language server) ------------------------------------------
     def set_location(self, node_id: str, uri: str, content_hash: str,
-                     version: int | None = None) -> None:
+                     version: int | None = None, qualname: str | None = None) -> None:
         """Remember where a node's code lives, the hash of that code and (when given) which
-        version it is, kept as ``placed_version`` on the node record."""
+        version it is, kept as ``placed_version`` on the node record, and its qualified name
+        in the file (``Validator.validate``), kept as ``qualname``."""
         with self._change() as ix:
             rec = self._node(ix, node_id)
             if rec is None:
@@ -552,6 +553,8 @@ class Store:
             rec = {**rec, "uri": uri, "content_hash": content_hash, "located": time.time()}
             if version is not None:
                 rec["placed_version"] = version
+            if qualname is not None:
+                rec["qualname"] = qualname
             self._put_node(ix, rec)
             ix.add_location(node_id, rec)
 
