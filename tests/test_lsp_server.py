@@ -11,6 +11,7 @@ environment or a restart start their own server (``editor(...)``).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import re
 from pathlib import Path
@@ -37,8 +38,10 @@ pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(120)
 #: Generation time of the slow server: long enough to edit, flood or cancel while it runs
 #: (cancellation ends it at once).
 SLOW_DELAY = "3"
-#: For shutdown tests: a generation that would outlast the test.
-LONG_DELAY = "60"
+#: For shutdown tests: a generation that would outlast the test (its 120 s timeout).
+LONG_DELAY = "600"
+#: Upper bound on one shutdown step: a hang guard far below LONG_DELAY, not a speed assertion.
+HANG_S = 30.0
 
 
 @pytest.fixture
@@ -441,29 +444,56 @@ async def test_a_one_megabyte_document(ed, name):
     assert "0.62" in await ed.hover_text(uri, line_of(ed.text(uri), "def is_valid_email"))
 
 
-async def test_shutdown_during_generation(workspace):
-    session = Editor("visual-studio-code", workspace, server_env(DISE_TEST_ENGINE_DELAY=LONG_DELAY))
+async def _shut_down(session: Editor) -> int:
+    """``shutdown`` (answered), then ``exit``; the server's exit code, each step bounded by
+    ``HANG_S`` (pytest-lsp's ``shutdown_session`` would wait for the process forever)."""
+    await asyncio.wait_for(session.client.shutdown_async(None), HANG_S)
+    session.client.exit(None)
+    server = session.client._server
+    await asyncio.wait_for(server.wait(), HANG_S)
+    await session.client.stop()
+    return server.returncode
+
+
+async def test_shutdown_during_generation_cancels_it_and_exits_at_once(workspace):
+    """The grace period (300 s) and the generation (600 s) both outlast the test: only a
+    cancelled generation lets the process leave within it."""
+    events = workspace.parent / "engine.log"
+    session = Editor("visual-studio-code", workspace,
+                     server_env(DISE_TEST_ENGINE_DELAY=LONG_DELAY,
+                                DISE_TEST_ENGINE_TRACE=str(events)),
+                     init_options={"lsp": {"shutdown_grace_s": 300}})
     await session.start()
     uri = session.open("mod.py", stub_file())
     running = await start_generation(session, uri)
-    await session.stop()                     # shutdown + exit while the engine runs
-    assert session.client._server.returncode == 0
-    running.cancel()
-    with contextlib.suppress(BaseException):
-        await running
+    await wait_until(lambda: events.exists() and "start" in events.read_text(),
+                     "the engine to start generating")
+    assert await _shut_down(session) == 0
+    assert running.done()                    # the generation request was answered
+    with contextlib.suppress(JsonRpcException, asyncio.CancelledError):
+        result = running.result()
+        assert result["applied"] is False and result.get("cancelled") is True, result
+    assert events.read_text().splitlines() == ["start is_valid_email",
+                                               "cancelled is_valid_email"]
+    assert MARKER not in session.text(uri)
 
 
 async def test_shutdown_while_the_engine_ignores_cancellation(workspace):
-    """A model call stuck in native code: the process still leaves after the grace period."""
+    """A model call stuck in native code: the process still leaves, with code 0, after the
+    grace period (0.5 s), though the generation (600 s) never ends."""
+    events = workspace.parent / "engine.log"
     session = Editor("visual-studio-code", workspace,
                      server_env(DISE_TEST_ENGINE_DELAY=LONG_DELAY,
-                                DISE_TEST_ENGINE_IGNORE_CANCEL="1"),
+                                DISE_TEST_ENGINE_IGNORE_CANCEL="1",
+                                DISE_TEST_ENGINE_TRACE=str(events)),
                      init_options={"lsp": {"shutdown_grace_s": 0.5}})
     await session.start()
     uri = session.open("mod.py", stub_file())
     running = await start_generation(session, uri)
-    await session.stop()
-    assert session.client._server.returncode is not None
+    await wait_until(lambda: events.exists() and "start" in events.read_text(),
+                     "the engine to start generating")
+    assert await _shut_down(session) == 0
+    assert events.read_text().splitlines() == ["start is_valid_email"]   # still stuck
     running.cancel()
     with contextlib.suppress(BaseException):
         await running
