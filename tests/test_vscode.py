@@ -3,7 +3,9 @@
 The end-to-end run (``vscode-extension/e2e/run.mjs``) installs the .vsix into code-server
 4.100.3, drives it with Debian's chromium through playwright-core like a user (Ctrl+. on a
 stub, the mouse on a name, the command palette), with the real ``dise serve`` and the real
-embedded model, and saves screenshots into docs/screenshots/. It runs once per session;
+embedded model, and saves screenshots into this run's temporary directory, where the tests
+look for them; ``DISE_UPDATE_SCREENSHOTS=1`` also copies them over the committed ones in
+docs/screenshots/ (only then are tracked files changed). It runs once per session;
 the tests below read its per-part results. ``scripts/install-vscode-e2e`` installs the tools
 (quick when they are there) and is run here too, so this file also works on its own.
 """
@@ -23,7 +25,9 @@ from conftest import CLOSED_HOST
 
 ROOT = Path(__file__).resolve().parents[1]
 EXTENSION = ROOT / "vscode-extension"
-SCREENSHOTS = ROOT / "docs" / "screenshots"
+#: The committed screenshots (README, docs); replaced only with DISE_UPDATE_SCREENSHOTS=1.
+COMMITTED_SCREENSHOTS = ROOT / "docs" / "screenshots"
+UPDATE_SCREENSHOTS_ENV = "DISE_UPDATE_SCREENSHOTS"
 INSTALL = ROOT / "scripts" / "install-vscode-e2e"
 #: The whole end-to-end run: a few real generations on a loaded 2-core machine, plus the
 #: optimiser once the server has one.
@@ -66,10 +70,11 @@ def e2e(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
     _run([_npm(), "run", "package"], EXTENSION, 600)
     work = tmp_path_factory.mktemp("vscode-e2e")
     results = work / "results.json"
+    screenshots = work / "screenshots"
     env = {k: v for k, v in os.environ.items() if k not in ("DISE_BACKEND", "DISE_GENERATOR")}
     env.update(DISE_PYTHON=sys.executable, DISE_MODELS_DIR=str(models_dir), OLLAMA_HOST=CLOSED_HOST,
                DISE_E2E_WORK=str(work), DISE_E2E_RESULTS=str(results),
-               DISE_SCREENSHOTS=str(SCREENSHOTS), DISE_VSIX=str(EXTENSION / "dise.vsix"))
+               DISE_SCREENSHOTS=str(screenshots), DISE_VSIX=str(EXTENSION / "dise.vsix"))
     log = work / "e2e.log"
     with open(log, "w") as out:
         driver = subprocess.Popen(["node", "e2e/run.mjs"], cwd=EXTENSION, env=env, stdout=out,
@@ -84,6 +89,11 @@ def e2e(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
     data = json.loads(results.read_text())
     data["log"] = output
     data["returncode"] = driver.returncode
+    data["screenshots_dir"] = screenshots
+    if os.environ.get(UPDATE_SCREENSHOTS_ENV) == "1" and screenshots.is_dir():
+        COMMITTED_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        for shot in screenshots.glob("*.png"):
+            shutil.copy2(shot, COMMITTED_SCREENSHOTS / shot.name)
     return data
 
 
@@ -100,8 +110,8 @@ def test_generate_hover_and_status_in_vscode(e2e):
     for name in REQUIRED_PARTS:
         part = _part(e2e, name)
         assert part["status"] == "passed", f"{name}: {part.get('error')}\n{e2e['log'][-6000:]}"
-    for name in SCREENSHOT_FILES:
-        shot = SCREENSHOTS / name
+    for name in SCREENSHOT_FILES:               # written by this run, not the committed ones
+        shot = e2e["screenshots_dir"] / name
         assert shot.is_file() and shot.stat().st_size > 0, f"screenshot {shot} missing"
 
 
@@ -114,5 +124,5 @@ def test_better_version_lens_and_accept_in_vscode(e2e):
         pytest.skip(part["reason"])
     assert part["status"] == "passed", f"{part.get('error')}\n{e2e['log'][-6000:]}"
     for name in BETTER_SCREENSHOT_FILES:
-        shot = SCREENSHOTS / name
+        shot = e2e["screenshots_dir"] / name
         assert shot.is_file() and shot.stat().st_size > 0, f"screenshot {shot} missing"
