@@ -12,11 +12,17 @@ request from the moment it is written to the moment its response is read:
 
 - ``initialize``: from process start (cold: interpreter and imports) and from the request
   alone (sent once the process has settled);
+- cold: the first ``codeLens``, ``hover`` (on a function the server has not looked at) and
+  ``codeAction`` of each of ``--cold-starts`` fresh servers, once hover knows the document;
 - p50/p99 of ``textDocument/codeAction``, ``hover`` and ``codeLens``, on an unchanged document
-  and right after an edit (a ``didChange`` before each request, not timed);
+  and right after an edit (a ``didChange`` before each request, not timed) that rewrites a
+  line of a generated function to text the server has never seen (a counter), so no memo
+  of an earlier version can answer;
 - idle, and while a real generation runs in the background (the embedded model on a stub of
   the document; its edit is declined so the document stays as measured; a finished one is
-  started again so the whole phase is busy).
+  started again so the whole phase is busy). The stubs ask for different functions and the
+  servers run with ``retrieval.reuse_threshold`` above 1, so every generation really runs
+  the model instead of reusing the previous result (``--allow-reuse`` measures the old way).
 
 Targets (issue 3): p99 <= 15 ms, initialize <= 1 s. Figures only; nothing here asserts.
 """
@@ -225,8 +231,13 @@ PLAIN = '''def helper_{i}(text: str) -> str:
     return " ".join(reversed(words[:{i}]))
 '''
 STUB = '''def {name}(s: str) -> bool:
-    """Return True if s is a palindrome, ignoring case and spaces."""
+    """{task}"""
 '''
+#: One request per stub: a repeated docstring would be answered by reuse, not the model.
+STUB_TASKS = ("Return True if s is a palindrome, ignoring case and spaces.",
+              "Return True if s contains more vowels than consonants.")
+#: Server settings that turn Phase 1 reuse off (cosine similarity never exceeds 1).
+NO_REUSE = {"retrieval": {"reuse_threshold": 1.01}}
 
 
 @dataclass
@@ -237,6 +248,7 @@ class Document:
     stub_lines: list[int]
     generated_lines: list[int]            # every line of the generated functions
     other_lines: list[int]
+    generated_starts: list[int] = field(default_factory=list)   # their def lines
 
 
 def build_document(path: Path, functions: int) -> Document:
@@ -248,18 +260,21 @@ def build_document(path: Path, functions: int) -> Document:
         generated.append((f"generated_{i:03d}", code))
         chunks += ["\n\n", code, "\n\n", PLAIN.format(i=i + 1)]
         if i == functions // 3 or i == 2 * functions // 3:
-            chunks += ["\n\n", STUB.format(name=f"is_palindrome_{i}")]
+            task = STUB_TASKS[int(i != functions // 3)]
+            chunks += ["\n\n", STUB.format(name=f"stub_{i}", task=task)]
     chunks.append("\n\n# dise: return the median of a list of numbers\n")
     source = "".join(chunks)
     path.write_text(source)
     lines = split_lines(source)
-    stub_lines = [n for n, line in enumerate(lines) if line.startswith("def is_palindrome_")]
+    stub_lines = [n for n, line in enumerate(lines) if line.startswith("def stub_")]
     gen_lines: list[int] = []
+    starts: list[int] = []
     for name, _ in generated:
         region = region_by_name(lines, name)
         gen_lines += range(region.start, region.end + 1)
+        starts.append(region.start)
     others = sorted(set(range(len(lines))) - set(gen_lines))
-    return Document(source, path.as_uri(), generated, stub_lines, gen_lines, others)
+    return Document(source, path.as_uri(), generated, stub_lines, gen_lines, others, starts)
 
 
 def artifact(i: int, name: str, code: str, rng: random.Random) -> Artifact:
@@ -299,6 +314,18 @@ def fill_store(path: Path, size: int, doc: Document, seed: int) -> float:
     return time.perf_counter() - started
 
 
+def server_settings(args: argparse.Namespace) -> dict[str, Any] | None:
+    """initializationOptions of every server: ``--settings`` plus reuse off (unless
+    ``--allow-reuse``)."""
+    merged: dict[str, Any] = {} if args.allow_reuse else json.loads(json.dumps(NO_REUSE))
+    for key, value in (args.settings or {}).items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    return merged or None
+
+
 # -- measuring ------------------------------------------------------------------------------
 @dataclass
 class Row:
@@ -327,7 +354,7 @@ class Session:
         self.store_mb = Config(home=self.home).store_path.stat().st_size / 1e6
         self.rng = random.Random(args.seed)
         self.version = 1
-        self.edited = False
+        self.edits = 0
         self.client: LspClient | None = None
         self.generating: set[Any] = set()
         self.keep_busy = False
@@ -345,22 +372,46 @@ class Session:
             return [sys.executable, "-m", "cProfile", "-o", str(profile), "-m", "dise.lsp"]
         return [sys.executable, "-m", "dise.lsp"]
 
-    def cold_start(self) -> float:
-        """Seconds from starting the process to reading the ``initialize`` response."""
+    def settings(self) -> dict[str, Any] | None:
+        return server_settings(self.args)
+
+    def cold_start(self) -> tuple[float, dict[str, float]]:
+        """Seconds from starting the process to reading the ``initialize`` response, and the
+        first codeLens, hover and codeAction of this fresh server once hover knows the
+        document (nothing memoised yet but the one function the index wait hovered)."""
         client = LspClient(self.command(), self.env(), self.ws)
-        _, pending = client.send_request("initialize", initialize_params(self.ws))
+        _, pending = client.send_request("initialize",
+                                         initialize_params(self.ws, self.settings()))
         pending.event.wait(REQUEST_LIMIT_S)
         seconds = pending.received - client.started
         client.notify("initialized", {})
+        client.notify("textDocument/didOpen", {"textDocument": {
+            "uri": self.doc.uri, "languageId": "python", "version": 1,
+            "text": self.doc.source}})
+        saved, self.client = self.client, client
+        try:
+            self.wait_for_index()
+            first = {}
+            untouched = self.doc.generated_starts[len(self.doc.generated_starts) // 2]
+            at = {"line": self.doc.stub_lines[0], "character": 0}
+            for method, params in (
+                    ("textDocument/codeLens", {"textDocument": {"uri": self.doc.uri}}),
+                    ("textDocument/hover", self.position(untouched + 3)),
+                    ("textDocument/codeAction", {
+                        "textDocument": {"uri": self.doc.uri}, "range": {"start": at, "end": at},
+                        "context": {"diagnostics": [], "triggerKind": 1}})):
+                first[method] = client.request(method, params)[1]
+        finally:
+            self.client = saved
         client.close()
-        return seconds
+        return seconds, first
 
     def start(self) -> float:
         """Start the measured server; returns initialize request → response, settled."""
         self.client = LspClient(self.command(self.args.profile), self.env(), self.ws)
         time.sleep(self.args.settle)
         _, seconds = self.client.request("initialize",
-                                         initialize_params(self.ws, self.args.settings))
+                                         initialize_params(self.ws, self.settings()))
         self.client.notify("initialized", {})
         self.client.notify("textDocument/didOpen", {"textDocument": {
             "uri": self.doc.uri, "languageId": "python", "version": self.version,
@@ -407,15 +458,14 @@ class Session:
         return {"textDocument": doc}
 
     def edit(self) -> None:
-        """Add or remove a trailing comment line (the rest of the document stays put)."""
-        last = len(split_lines(self.doc.source))
-        if self.edited:
-            change = {"range": {"start": {"line": last, "character": 0},
-                                "end": {"line": last + 1, "character": 0}}, "text": ""}
-        else:
-            change = {"range": {"start": {"line": last, "character": 0},
-                                "end": {"line": last, "character": 0}}, "text": "# typing\n"}
-        self.edited = not self.edited
+        """Rewrite the ``total = 0`` line of a random generated function to text never seen
+        before (a counter), as typing does: line numbers stay put, but that function's text,
+        hash and extent are new, so no memo of an earlier version answers."""
+        self.edits += 1
+        line = self.rng.choice(self.doc.generated_starts) + 2
+        change = {"range": {"start": {"line": line, "character": 0},
+                            "end": {"line": line + 1, "character": 0}},
+                  "text": f"    total = 0  # edit {self.edits}\n"}
         self.version += 1
         self.client.notify("textDocument/didChange", {
             "textDocument": {"uri": self.doc.uri, "version": self.version},
@@ -492,11 +542,14 @@ def run_size(size: int, args: argparse.Namespace, work: Path) -> dict[str, Any]:
     session = Session(size, args, work)
     print(f"# {size} artifacts: store {session.store_mb:.1f} MB, filled in "
           f"{session.fill_s:.1f} s", file=sys.stderr, flush=True)
-    colds = [session.cold_start() for _ in range(args.cold_starts)]
+    starts = [session.cold_start() for _ in range(args.cold_starts)]
+    colds = [seconds for seconds, _ in starts]
+    rows = [Row(size, "cold", SHORT[m] + " (first)", [first[m] for _, first in starts])
+            for m in METHODS] if starts else []
     init_s = session.start()
     index_s = session.wait_for_index()
     engine_s = session.wait_for_engine()
-    rows = [session.measure("idle", m, after_edit=e) for m in METHODS for e in (False, True)]
+    rows += [session.measure("idle", m, after_edit=e) for m in METHODS for e in (False, True)]
     busy_note = ""
     if not args.no_busy:
         rows += session.busy_rows()
@@ -513,8 +566,7 @@ def print_report(results: list[dict[str, Any]], args: argparse.Namespace) -> Non
     print(f"DiSE language server over stdio: {args.samples} sequential requests per row, "
           f"document with {args.functions} generated functions ({sys.platform}, "
           f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]})")
-    if args.settings:
-        print(f"server settings: {json.dumps(args.settings)}")
+    print(f"server settings: {json.dumps(server_settings(args))}")
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"load average at the end (1, 5, 15 min): {load}: other work on the machine "
           "shows up in the tails")
@@ -538,13 +590,15 @@ def print_report(results: list[dict[str, Any]], args: argparse.Namespace) -> Non
             p99 = row.pct(0.99)
             flag = "" if p99 <= TARGET_P99_MS else "  over"
             busy = "" if row.busy_share is None else f"{row.busy_share * 100:.0f}%"
+            hits = "" if row.phase == "cold" else row.hits
             print(f"{row.size:>7}  {row.phase:<5}  {row.name:<22} {len(row.samples):>4}  "
                   f"{row.pct(0.5):>7.2f}  {p99:>7.2f}  {max(row.samples) * 1e3:>7.1f}  "
-                  f"{row.hits:>5}  {busy:>5}{flag}")
+                  f"{hits:>5}  {busy:>5}{flag}")
         if r["busy_note"]:
             print(f"{'':>7}  busy: {r['busy_note']}")
     print()
-    print("busy = share of the row's requests sent and answered while a generation ran.")
+    print("busy = share of the row's requests sent and answered while a generation ran; "
+          "cold = the first request of a fresh server (one per cold start).")
 
 
 def main() -> None:
@@ -563,6 +617,9 @@ def main() -> None:
     parser.add_argument("--settings", type=json.loads, default=None,
                         help='initializationOptions (JSON) of the measured server, e.g. '
                              '\'{"llamacpp": {"n_threads": 1}}\'')
+    parser.add_argument("--allow-reuse", action="store_true",
+                        help="keep Phase 1 reuse on: generations after the first may be "
+                             "answered from memory instead of the model")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
     # The model lives outside the temporary DISE_HOME, where scripts/test pulls it.

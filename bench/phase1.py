@@ -5,6 +5,11 @@ assert, as the MBPP paper did):
 - ``dise``: the full Phase 1 pipeline (tests, auto-fix, repair, scoring, store);
 - ``bare``: the same generator and prompt, code extracted, nothing else.
 Both are judged on the problem's hidden asserts (all of ``test_list``) in the sandbox.
+Each arm starts from the same cache state: llama.cpp's evaluated prompt is reset before each
+(``llamacpp.reset_prompt_caches``; the arms share the prompt, so the second one would
+otherwise skip most of its prompt evaluation), and the order alternates between problems.
+Ollama keeps its own prompt cache in its server, which this cannot reset: only the
+alternating order evens it out there.
 
     python bench/phase1.py --n 40 --seed 1234 [--generator qwen-0.5b] [--json out.json]
 
@@ -61,6 +66,7 @@ def main() -> int:
     from dise.engine import extract, prompts
     from dise.engine.pipeline import Engine, spec_for
     from dise.engine.types import DiseError, Request
+    from dise.llm import llamacpp
     from dise.llm.select import resolve_backend
 
     cfg = load_config()
@@ -74,26 +80,33 @@ def main() -> int:
         spec = spec_for(request, "")
         row: dict = {"task_id": problem["task_id"], "name": spec.name}
 
-        start = time.perf_counter()
-        raw = backend.generate(prompts.generation_messages(request, spec),
-                               temperature=gen.temperature, max_tokens=gen.max_tokens,
-                               seed=gen.seed)
-        bare_code = extract.extract_code(raw, spec.name).code
-        row["bare_time"] = time.perf_counter() - start
-        row["bare_pass"] = hidden_pass(bare_code, problem, spec.name, cfg)
+        def bare_arm() -> None:
+            start = time.perf_counter()
+            raw = backend.generate(prompts.generation_messages(request, spec),
+                                   temperature=gen.temperature, max_tokens=gen.max_tokens,
+                                   seed=gen.seed)
+            bare_code = extract.extract_code(raw, spec.name).code
+            row["bare_time"] = time.perf_counter() - start
+            row["bare_pass"] = hidden_pass(bare_code, problem, spec.name, cfg)
 
-        start = time.perf_counter()
-        try:
-            artifact = engine.generate(request)
-            row["dise_time"] = time.perf_counter() - start
-            row["dise_pass"] = hidden_pass(artifact.code, problem, spec.name, cfg)
-            row["fitness"] = artifact.fitness_score
-            row["own_tests_passed"] = artifact.test_passed
-            row["stages"] = artifact.stage_times
-            row["tools"] = artifact.tool_usage
-        except DiseError as exc:
-            row.update(dise_time=time.perf_counter() - start, dise_pass=False, fitness=0.0,
-                       own_tests_passed=False, stages={}, error=str(exc))
+        def dise_arm() -> None:
+            start = time.perf_counter()
+            try:
+                artifact = engine.generate(request)
+                row["dise_time"] = time.perf_counter() - start
+                row["dise_pass"] = hidden_pass(artifact.code, problem, spec.name, cfg)
+                row["fitness"] = artifact.fitness_score
+                row["own_tests_passed"] = artifact.test_passed
+                row["stages"] = artifact.stage_times
+                row["tools"] = artifact.tool_usage
+            except DiseError as exc:
+                row.update(dise_time=time.perf_counter() - start, dise_pass=False,
+                           fitness=0.0, own_tests_passed=False, stages={}, error=str(exc))
+
+        row["order"] = "bare first" if i % 2 else "dise first"
+        for arm in ((bare_arm, dise_arm) if i % 2 else (dise_arm, bare_arm)):
+            llamacpp.reset_prompt_caches()      # every arm from the same (empty) cache
+            arm()
         rows.append(row)
         print(f"[{i:>2}/{args.n}] MBPP/{problem['task_id']:<4} bare {'✓' if row['bare_pass'] else '✗'}"
               f"  dise {'✓' if row['dise_pass'] else '✗'}  fitness {row['fitness']:.2f}"

@@ -105,6 +105,19 @@ def unload(path: Path | None = None) -> None:
                 close()
 
 
+def reset_prompt_caches() -> int:
+    """Forget the evaluated prompt of every loaded model (waiting for a running generation),
+    so the next request evaluates its whole prompt: llama.cpp otherwise reuses the longest
+    prefix it shares with the previous one. For benchmarks that compare arms from the same
+    cache state. Returns how many models were reset."""
+    with _registry_lock:
+        models = list(_loaded.values())
+    for model in models:
+        with model.lock:
+            model.llama.reset()
+    return len(models)
+
+
 @atexit.register
 def _close_at_exit() -> None:
     """Free models before interpreter teardown, when llama-cpp-python's own ``__del__``
