@@ -237,6 +237,9 @@ def test_near_identical_request_reuses_the_verified_function_after_retesting(eng
                                              "assert not is_valid_email('nope')"]))
     assert first.test_passed and len(backend.calls) == 1
 
+    # With the embedding model loaded (as the language server keeps it), recall runs before
+    # the model; a cold one-shot CLI run recalls while generating instead.
+    engine.memory.ready()
     again = engine.generate(Request(text="write a function that validates an email address",
                                     asserts=["assert is_valid_email('x@y.org')"]))
     assert len(backend.calls) == 1, "the paraphrase should not reach the model"

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from dise.config import Config, GeneratorConfig, load_config
 from dise.engine import (
     autofix,
+    context,
     credibility,
     examples,
     extract,
@@ -33,6 +34,7 @@ from dise.engine import (
 from dise.engine.request_names import apply_signature, spec_from_text
 from dise.engine.types import (
     Artifact,
+    Cancelled,
     CancelToken,
     DiseError,
     FunctionSpec,
@@ -272,6 +274,11 @@ class _Run:
         self.few_shot_k = self._learned_few_shot(cls.task_type) if why.startswith("registry") \
             else cfg.retrieval.few_shot_k
 
+        self.ctx = prompts.stub_context(request, spec) if spec.signature else None
+        if self.ctx is not None and self.ctx.kind != "function":
+            where = ".".join(self.ctx.qualname[:-1])
+            self.tools.append(f"tested in its context ({self.ctx.kind} of {where})")
+        self.not_runnable: dict[str, TestCase] = {}
         with self.stage("tests", "collecting tests…"):
             self.found = examples.ExampleReport()
             tests = testgen.derive_tests(request, spec, found=self.found)
@@ -282,13 +289,23 @@ class _Run:
                 self.tools.append(f"{len(self.found.skipped)} example line(s) skipped: "
                                   "no known notation")
 
-        reused, shots = self._recall(text, spec, tests)
-        if reused is not None:
-            best, tests = reused
-            self.generation_time = 0.0
+        tests = self._runnable(tests)
+
+        warm = self.engine._memory is not None and self.engine._memory.loaded
+        if self.few_shot_k > 0 or warm:  # the prompt needs the examples, or recall is cheap
+            reused, shots = self._recall(text, spec, tests)
+            if reused is not None:
+                best, tests = reused
+                self.generation_time = 0.0
+            else:
+                try:
+                    best, tests = self._generate(request, spec, tests, gen, backend, shots)
+                except GenerationFailed as exc:
+                    raise self.keep_failed(request, spec, cls, gen, backend, exc) from None
         else:
             try:
-                best, tests = self._generate(request, spec, tests, gen, backend, shots)
+                best, tests = self._generate_while_recalling(text, request, spec, tests, gen,
+                                                             backend)
             except GenerationFailed as exc:
                 raise self.keep_failed(request, spec, cls, gen, backend, exc) from None
 
@@ -302,27 +319,79 @@ class _Run:
         self.progress("done", f"fitness {artifact.fitness_score:.2f}")
         return artifact
 
+    def _generate_while_recalling(self, text: str, request: Request, spec: FunctionSpec,
+                                  tests: list[TestCase], gen: GeneratorConfig, backend
+                                  ) -> tuple[Candidate, list[TestCase]]:
+        """Generate while the store is searched for a function to reuse (the embedding model
+        loads meanwhile, instead of before the generation); a reuse that passes this request's
+        tests stops the generation. An empty store loads nothing."""
+        if not self.cfg.retrieval.enabled or self.engine.store.count() == 0:
+            self.memory = None  # an empty store has nothing to recall: nothing is loaded
+            return self._generate(request, spec, tests, gen, backend, [])
+        outer = self.cancel
+        self.cancel = linked = _LinkedToken(outer)
+        box: dict = {}
+
+        def recall() -> None:
+            try:
+                box["reused"], _ = self._recall(text, spec, tests)
+                if box["reused"] is not None:
+                    linked.cancel()  # the generation is not needed any more
+            except BaseException as exc:  # noqa: BLE001 - reported below, in the caller
+                box["error"] = exc
+
+        worker = threading.Thread(target=recall, name="dise-recall", daemon=True)
+        worker.start()
+        try:
+            generated = self._generate(request, spec, tests, gen, backend, [])
+        except Cancelled:
+            if outer.cancelled:
+                raise
+            generated = None
+        finally:
+            worker.join()
+            self.cancel = outer
+        if "error" in box and not isinstance(box["error"], Cancelled):
+            log.warning("looking for a function to reuse failed: %s", box["error"])
+        if box.get("reused") is not None:
+            self.generation_time = 0.0  # the stored function is not the model's work now
+            return box["reused"]
+        if generated is None:  # only the reuse cancels the generation, so this is rare
+            return self._generate(request, spec, tests, gen, backend, [])
+        return generated
+
     def _generate(self, request: Request, spec: FunctionSpec, tests: list[TestCase],
                   gen: GeneratorConfig, backend, examples: list[tuple[str, str]]
                   ) -> tuple[Candidate, list[TestCase]]:
-        """Ask the model, derive the tests that need its signature, then test and fix."""
+        """Ask the model, derive the tests that need its signature, then test and fix.
+
+        With a known signature the model's tests can be written while it generates, where
+        the backend serves two requests at once (llama.cpp runs one per model at a time)."""
+        ahead = None
+        if spec.signature and len(tests) < self.cfg.pipeline.min_derived_tests \
+                and getattr(backend, "name", "") != "llamacpp":
+            ahead = _Background(lambda: self._model_tests(backend, gen, request, spec))
         with self.stage("generation", f"generating with {gen.name}…"):
-            messages = prompts.generation_messages(request, spec, examples)
+            messages = prompts.generation_messages(request, spec, examples, self.ctx)
             raw = backend.generate(messages, temperature=gen.temperature,
-                                   max_tokens=gen.max_tokens, seed=gen.seed, cancel=self.cancel)
+                                   max_tokens=prompts.answer_tokens(gen.max_tokens, spec),
+                                   seed=gen.seed, cancel=self.cancel)
         self.generation_time = self.times["generation"]
         extracted = extract.extract_code(raw, spec.name)
-        code = extracted.code
+        code = self._only_function(extracted.code, spec)
         if spec.signature and not (request.spec and request.spec.name):
             code = apply_signature(code, spec)  # the signature the request itself gave
         # Free text: smoke tests and model-written tests follow the signature the model chose.
         test_spec = spec if spec.signature else (stubs.spec_of(code, spec.name) or spec)
         if test_spec is not spec:
             tests = testgen.dedupe(tests + testgen.smoke_tests(test_spec))
-        if len(tests) < self.cfg.pipeline.min_derived_tests:
+        if ahead is not None:
+            with self.stage("test_writing", "writing tests…"):
+                tests += ahead.result()
+        elif len(tests) < self.cfg.pipeline.min_derived_tests:
             with self.stage("test_writing", "writing tests…"):
                 tests += self._model_tests(backend, gen, request, test_spec)
-        tests = credibility.assess(tests)
+        tests = credibility.assess(self._runnable(tests))
         contradicted = sum(t.credibility == 0.0 for t in tests if t.kind == "model")
         if contradicted:
             self.tools.append(f"{contradicted} model test(s) contradict your examples: "
@@ -417,10 +486,44 @@ class _Run:
         self.tools.append(f"model wrote {len(found)} tests")
         return found
 
+    def _runnable(self, tests: list[TestCase]) -> list[TestCase]:
+        """``tests`` without those that cannot run in the stub's context (they call a nested
+        function that needs its enclosing scope); those are kept in ``self.not_runnable``."""
+        if self.ctx is None:
+            return tests
+        runnable, skipped = self.ctx.split_runnable(tests)
+        for test in skipped:
+            self.not_runnable[test.code] = test
+        return runnable
+
+    def _extract(self, raw: str, spec: FunctionSpec) -> str:
+        """The code in a model answer; for a method, only the method (never a class copy)."""
+        return self._only_function(extract.extract_code(raw, spec.name).code, spec)
+
+    def _only_function(self, code: str, spec: FunctionSpec) -> str:
+        if code and self.ctx is not None and self.ctx.kind == "method":
+            code = context.only_function(code, spec.name)
+        return code
+
     def _run(self, code: str, spec: FunctionSpec, tests: list[TestCase]) -> RunReport:
+        """Run ``tests`` against ``code``; a stub from a file is tested in its context (its
+        class, imports and helpers). Tests that cannot run there are set aside as not
+        runnable by ``_runnable`` before any run, never counted as failed."""
         if not code.strip():
             return RunReport(load_error="no code")
-        return run_candidate(code, spec.name, tests, self.cfg.sandbox, cancel=self.cancel)
+        composed = None
+        if self.ctx is not None:
+            try:
+                composed = self.ctx.compose(code, tests)
+            except DiseError as exc:  # e.g. no such function: the plain run says why
+                log.debug("not tested in context: %s", exc)
+        if composed is None:
+            return run_candidate(code, spec.name, tests, self.cfg.sandbox, cancel=self.cancel)
+        # ``tests`` stay aligned with the report: the not-runnable ones were set aside before
+        report = run_candidate(composed.module, spec.name, tests, self.cfg.sandbox,
+                               cancel=self.cancel)
+        report.lint = self.ctx.lint_filter(report.lint, composed.span)
+        return report
 
     def _test_and_fix(self, code: str, raw: str, spec: FunctionSpec, tests: list[TestCase],
                       backend, gen: GeneratorConfig) -> Candidate:
@@ -452,9 +555,9 @@ class _Run:
                     self.request, spec, best.code or extract.strip_reasoning(raw)[0],
                     repair_view(best.report, tests))
                 answer = backend.generate(messages, temperature=gen.temperature,
-                                          max_tokens=gen.max_tokens, seed=gen.seed,
-                                          cancel=self.cancel)
-                repaired = extract.extract_code(answer, spec.name).code
+                                          max_tokens=prompts.answer_tokens(gen.max_tokens, spec),
+                                          seed=gen.seed, cancel=self.cancel)
+                repaired = self._extract(answer, spec)
                 repaired = autofix.autofix(repaired, spec.name, None).code if repaired else ""
                 cand = Candidate(repaired, self._run(repaired, spec, tests), "repair",
                                  tests=tests)
@@ -496,7 +599,9 @@ class _Run:
             stage_times={k: round(v, 4) for k, v in self.times.items()},
             extra={"load_error": report.load_error, "killed": report.killed,
                    "isolation": report.isolation,
-                   "not_runnable": [f"{r.code} -> {r.error}" for r in report.not_runnable],
+                   "not_runnable": [f"{r.code} -> {r.error}" for r in report.not_runnable]
+                   + [f"{t.code} -> not runnable in context: it calls a nested function "
+                      "that needs its enclosing scope" for t in self.not_runnable.values()],
                    "failures": [f"{f.code} -> {f.error}" for f in report.failures()],
                    "evidence": scores.evidence,
                    "trusted_failures": trusted_failures(report, tests),
@@ -504,8 +609,12 @@ class _Run:
                                 "contradictions": list(self.found.contradictions)},
                    "speed": scores.speed, "origin": best.origin,
                    "signature": spec.signature, "file": request.file_path,
+                   "context": ".".join(self.ctx.qualname) if self.ctx is not None else "",
                    **({"failed": self.failed} if getattr(self, "failed", "") else {})},
         )
+        if self.not_runnable:
+            self.tools.append(f"{len(self.not_runnable)} tests not runnable in context "
+                              "(they call a nested function that needs its enclosing scope)")
         store.save(artifact)
         first = self.first or best
         frozen, witnesses = tests, []
@@ -521,3 +630,50 @@ class _Run:
         elif failed:
             store.enqueue(node_id, "high", f"{failed} of your tests fail")
         return artifact
+
+
+class _LinkedToken(CancelToken):
+    """Cancelled by its own ``cancel()`` or whenever ``parent`` is."""
+
+    def __init__(self, parent: CancelToken) -> None:
+        super().__init__()
+        self.parent = parent
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set() or self.parent.cancelled
+
+    def raise_if_cancelled(self) -> None:
+        if self.cancelled:
+            raise Cancelled()
+
+    def wait(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while not self.cancelled:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            self._event.wait(min(left, 0.05))
+        return True
+
+
+class _Background:
+    """``fn()`` in a daemon thread; ``result()`` waits and re-raises its error."""
+
+    def __init__(self, fn) -> None:
+        self._box: dict = {}
+        self._thread = threading.Thread(target=self._work, args=(fn,), daemon=True,
+                                        name="dise-background")
+        self._thread.start()
+
+    def _work(self, fn) -> None:
+        try:
+            self._box["value"] = fn()
+        except BaseException as exc:  # noqa: BLE001 - re-raised in result()
+            self._box["error"] = exc
+
+    def result(self):
+        self._thread.join()
+        if "error" in self._box:
+            raise self._box["error"]
+        return self._box["value"]

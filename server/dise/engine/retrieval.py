@@ -257,6 +257,11 @@ class Memory:
             self._index = index
             return True
 
+    @property
+    def loaded(self) -> bool:
+        """Whether the embedding model and index are in memory (recall then costs ms)."""
+        return self._index is not None
+
     def warm_up(self) -> threading.Thread:
         """Load in a background thread (the language server calls this at start)."""
         with self._lock:
