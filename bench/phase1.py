@@ -13,6 +13,9 @@ alternating order evens it out there.
 
     python bench/phase1.py --n 40 --seed 1234 [--generator qwen-0.5b] [--json out.json]
 
+With ``--stubs``: stubs written the way people write them, judged by MBPP+ hidden inputs,
+against the same model asked once (see ``bench/phase1_stubs.py``).
+
 Runs against a temporary DISE_HOME; models come from the usual models directory.
 """
 
@@ -59,7 +62,16 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1234)
     parser.add_argument("--generator", default=None)
     parser.add_argument("--json", default=None, help="write per-problem results here")
+    parser.add_argument("--stubs", action="store_true",
+                        help="MBPP+ stubs with examples in mixed notations (issue 10)")
+    parser.add_argument("--from-json", default=None,
+                        help="with --stubs: print the figures of the rows a run saved (--json)")
     args = parser.parse_args()
+    if args.stubs:
+        sys.path.insert(0, str(ROOT / "bench"))
+        import phase1_stubs
+
+        return phase1_stubs.main(args)
 
     os.environ["DISE_HOME"] = tempfile.mkdtemp(prefix="dise-bench-")
     from dise.config import load_config

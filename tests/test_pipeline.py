@@ -229,6 +229,22 @@ def is_valid_email(address: str) -> bool:
 ```'''
 
 
+def test_a_cold_embedding_model_loads_while_generating_and_reuse_still_wins(engine, scripted):
+    """The CLI's case: the embedding model is not loaded yet, so recall runs alongside the
+    generation; a passing reuse is what gets stored, not the model's answer."""
+    scripted(EMAIL)
+    first = engine.generate(Request(text="Write a function to validate email addresses",
+                                    asserts=["assert is_valid_email('a@b.co')"]))
+    assert engine._memory is None  # an empty store loaded nothing
+    stages = []
+    again = engine.generate(Request(text="write a function that validates an email address",
+                                    asserts=["assert is_valid_email('x@y.org')"]),
+                            progress=lambda stage, msg: stages.append(stage))
+    assert any(t.startswith(f"reused {first.artifact_id}") for t in again.tool_usage)
+    assert again.generation_time == 0.0 and again.test_passed
+    assert "retrieval" in stages and "retrieval" in again.stage_times
+
+
 def test_near_identical_request_reuses_the_verified_function_after_retesting(engine, scripted):
     """Real MiniLM embeddings and FAISS: a paraphrase is answered from memory, re-tested."""
     backend = scripted(EMAIL)
