@@ -64,6 +64,9 @@ def main() -> int:
     parser.add_argument("--json", default=None, help="write per-problem results here")
     parser.add_argument("--stubs", action="store_true",
                         help="MBPP+ stubs with examples in mixed notations (issue 10)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="with --stubs: llama.cpp threads (0: one per core); 1 wastes "
+                             "less on a machine other jobs share")
     parser.add_argument("--from-json", default=None,
                         help="with --stubs: print the figures of the rows a run saved (--json)")
     args = parser.parse_args()

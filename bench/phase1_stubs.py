@@ -243,7 +243,9 @@ def main(args) -> int:
         rows = json.loads(Path(args.from_json).read_text())
         report(rows, args, "(from the saved rows)", args.from_json)
         return 0
-    os.environ["DISE_HOME"] = tempfile.mkdtemp(prefix="dise-bench-stubs-")
+    os.environ["DISE_HOME"] = home = tempfile.mkdtemp(prefix="dise-bench-stubs-")
+    if getattr(args, "threads", 0):
+        Path(home, "dise.toml").write_text(f"[llamacpp]\nn_threads = {int(args.threads)}\n")
     sys.path.insert(0, str(ROOT / "server"))
     from dise.config import load_config
     from dise.engine import stubs

@@ -253,6 +253,10 @@ def test_a_nested_function_needing_its_scope_has_not_runnable_tests(scripted):
     assert any("not runnable" in t for t in artifact.tool_usage)
 
 
+def test_a_nested_function_is_shown_inside_its_enclosing_function():
+    assert NESTED.rstrip("\n") in user_prompt(NESTED, "add_all")
+
+
 def test_a_nested_function_free_of_its_scope_runs_its_own_tests():
     ctx = context.locate(NESTED, stubs.find_stub(NESTED, name="add_all").spec)
     composed = ctx.compose("def add_all(items):\n    return [i + 2 for i in items]\n",

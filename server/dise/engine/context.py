@@ -74,6 +74,8 @@ class StubContext:
         helpers = [self._shown(n) for n in self._named_helpers(holder)]
         if self.kind == "method":
             main = self._class_outline(holder)
+        elif self.kind == "nested" and holder.end_lineno - _start(holder) <= 3 * MAX_SHOWN_LINES:
+            main = self._segment(holder)  # the enclosing function, the stub verbatim inside
         else:
             main = self.stub_text()
         parts = ["\n".join(imports)] if imports else []
