@@ -342,12 +342,15 @@ class _Run:
 
         worker = threading.Thread(target=recall, name="dise-recall", daemon=True)
         worker.start()
+        failure: DiseError | None = None
         try:
             generated = self._generate(request, spec, tests, gen, backend, [])
         except Cancelled:
             if outer.cancelled:
                 raise
             generated = None
+        except DiseError as exc:  # e.g. no usable code: a passing reuse still answers
+            failure, generated = exc, None
         finally:
             worker.join()
             self.cancel = outer
@@ -356,6 +359,8 @@ class _Run:
         if box.get("reused") is not None:
             self.generation_time = 0.0  # the stored function is not the model's work now
             return box["reused"]
+        if failure is not None:
+            raise failure
         if generated is None:  # only the reuse cancels the generation, so this is rare
             return self._generate(request, spec, tests, gen, backend, [])
         return generated
