@@ -370,11 +370,12 @@ class _Run:
                   ) -> tuple[Candidate, list[TestCase]]:
         """Ask the model, derive the tests that need its signature, then test and fix.
 
-        With a known signature the model's tests can be written while it generates, where
-        the backend serves two requests at once (llama.cpp runs one per model at a time)."""
+        With a known signature the model's tests are written while it generates when the
+        backend serves two requests at once (``backend.concurrent``: Ollama; llama.cpp runs
+        one request per model at a time, so there it stays sequential)."""
         ahead = None
         if spec.signature and len(tests) < self.cfg.pipeline.min_derived_tests \
-                and getattr(backend, "name", "") != "llamacpp":
+                and getattr(backend, "concurrent", False):
             ahead = _Background(lambda: self._model_tests(backend, gen, request, spec))
         with self.stage("generation", f"generating with {gen.name}…"):
             messages = prompts.generation_messages(request, spec, examples, self.ctx)

@@ -102,6 +102,9 @@ class OllamaBackend:
     """Chat with one Ollama model over HTTP, streaming so cancel and timeouts are prompt."""
 
     name = "ollama"
+    #: The server answers several requests at once, so Phase 1 may write tests while it
+    #: generates (llama.cpp in-process holds one lock per model: it has no such flag).
+    concurrent = True
 
     def __init__(self, tag: str, cfg: Config) -> None:
         self.tag = tag
