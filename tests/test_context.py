@@ -248,7 +248,7 @@ NESTED = '''def outer(k):
 def test_a_nested_function_needing_its_scope_has_not_runnable_tests(scripted):
     scripted("```python\ndef add_all(items):\n    return [i + k for i in items]\n```")
     artifact = Engine(load_config()).generate(request_for(NESTED, "add_all"))
-    assert artifact.extra["not_runnable"] == ["add_all([1])"]
+    assert [n.split(" -> ")[0] for n in artifact.extra["not_runnable"]] == ["add_all([1])"]
     assert all("add_all([1])" not in f for f in artifact.extra["failures"])
     assert any("not runnable" in t for t in artifact.tool_usage)
 
