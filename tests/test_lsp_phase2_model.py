@@ -1,11 +1,13 @@
-"""Phase 2 in the editor with the real models, nothing scripted (pytest-lsp, VS Code profile).
+"""Phase 2 in the editor with the real optimiser model (pytest-lsp, VS Code profile).
 
-A deliberately weak default (``weak_setup``: SmolLM2-135M, hot, few tokens) writes the first
-version through the code action; it fails its doctests, so the fitness trigger queues it and,
-once the user has been idle for a moment, the server's optimiser asks Qwen2.5-Coder-0.5B. The
-better version then reaches the client as a diagnostic and a code lens by itself (no command),
-and the quick fix puts it in the file. Model output varies: the checks are on structure and
-on the doctests of the file the user ends up with, never on fitness values.
+A deliberately weak default (``weak_setup``: a scripted generator behind a scripted Ollama,
+configured through ``initializationOptions``) writes the first version through the code
+action: the same wrong answer on every machine. It fails its doctests, so the fitness trigger
+queues it and, once the user has been idle for a moment, the server's optimiser asks the real
+Qwen2.5-Coder-0.5B. The better version then reaches the client as a diagnostic and a code lens
+by itself (no command), and the quick fix puts it in the file. Model output varies: the checks
+are on structure, on the fitness going up and on the doctests of the file the user ends up
+with, never on what the model wrote.
 """
 
 from __future__ import annotations
@@ -16,13 +18,17 @@ from pathlib import Path
 import pytest
 from lsprotocol import types as lsp
 from lsp_harness import Editor, server_env, wait_until
-from weak_setup import NAME, STUB, WEAK_THEN_QUICK, doctests_pass
+from weak_setup import NAME, STUB, WEAK_GENERATOR, doctests_pass, fitnesses, weak_then_quick
 
 pytestmark = [pytest.mark.model, pytest.mark.asyncio, pytest.mark.timeout(1200)]
 #: Upper bound of the wait for the optimiser (two real generations on a loaded 2-core box).
 OPTIMIZE_WAIT_S = 900
-SETTINGS = {**WEAK_THEN_QUICK,
-            "optimize": {**WEAK_THEN_QUICK["optimize"], "when_idle": True, "idle_after_s": 2}}
+
+
+def settings(ollama_host: str) -> dict:
+    """The weak setup, with the optimiser waiting for the user to be idle for 2 s."""
+    weak = weak_then_quick(ollama_host)
+    return {**weak, "optimize": {**weak["optimize"], "when_idle": True, "idle_after_s": 2}}
 
 
 def def_line(ed: Editor, uri: str) -> int:
@@ -38,11 +44,11 @@ async def lens_titles(ed: Editor, uri: str) -> list[str]:
 
 
 async def test_weak_version_is_improved_in_the_background_and_accepted(
-        tmp_path: Path, models_dir: Path) -> None:
+        tmp_path: Path, models_dir: Path, weak_ollama) -> None:
     ws = tmp_path / "ws"
     ws.mkdir()
     ed = Editor("visual-studio-code", ws, server_env(engine=None, DISE_HOME=str(tmp_path / "h")),
-                SETTINGS)
+                settings(weak_ollama.host))
     await ed.start()
     try:
         uri = ed.open("digits.py", STUB)
@@ -50,7 +56,9 @@ async def test_weak_version_is_improved_in_the_background_and_accepted(
         result = await ed.run_action(generate)
         assert result["applied"] is True, result
         first = ed.text(uri)
-        assert first != STUB and "weak-smollm2" in await ed.hover_text(uri, def_line(ed, uri))
+        assert first != STUB and WEAK_GENERATOR in await ed.hover_text(uri, def_line(ed, uri))
+        assert any(path == "/api/chat" for _, path, _ in weak_ollama.requests), \
+            "the first version did not come through the Ollama API"
         (ws / "first.py").write_text(first)
         assert doctests_pass(ws / "first.py").returncode != 0, "premise: the weak version fails"
 
@@ -61,8 +69,12 @@ async def test_weak_version_is_improved_in_the_background_and_accepted(
         assert diagnostic.source == "dise" and diagnostic.range.start.line == def_line(ed, uri)
         assert re.fullmatch(r"Better version available: fitness \d\.\d\d → \d\.\d\d "
                             r"\(v2, qwen-0\.5b @ [\d.]+\)", diagnostic.message), diagnostic.message
+        old, new = fitnesses(diagnostic.message)
+        assert new > old, diagnostic.message
         titles = await lens_titles(ed, uri)
-        assert any(t.startswith("⚡ Better version available") for t in titles), titles
+        better_titles = [t for t in titles if t.startswith("⚡ Better version available")]
+        assert len(better_titles) == 1, titles
+        assert fitnesses(better_titles[0]) == (old, new), better_titles
         hover = await ed.hover_text(uri, def_line(ed, uri))
         assert "better version" in hover and "qwen-0.5b" in hover
 

@@ -2,9 +2,10 @@
 fix replaces the function, and both go away (tests/nvim/drive_better.lua drives it).
 
 The server runs the real optimiser, sandbox and scoring, configured through a ``dise.toml`` in
-``DISE_HOME`` as a user would: once over ``lsp_phase2_double`` (a scripted model, quick), and
-once with nothing scripted (``weak_setup``: SmolLM2-135M writes a weak first version, the
-optimiser's Qwen2.5-Coder-0.5B a better one).
+``DISE_HOME`` as a user would: once over ``lsp_phase2_double`` (a scripted engine, quick), and
+once with the real engine (``weak_setup``: a scripted generator behind a scripted Ollama writes
+the same weak first version on every machine, the optimiser's real Qwen2.5-Coder-0.5B a better
+one).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from lsp_harness import server_env
 from test_neovim import EXIT_MARGIN_S, SETUP, _lsp_log
 from weak_setup import NAME as WEAK_NAME
 from weak_setup import STUB as WEAK_STUB
-from weak_setup import WEAK_THEN_QUICK, as_toml, doctests_pass
+from weak_setup import WEAK_GENERATOR, as_toml, doctests_pass, fitnesses, weak_then_quick
 
 REPO = Path(__file__).resolve().parents[1]
 DRIVER = REPO / "tests" / "nvim" / "drive_better.lua"
@@ -61,6 +62,8 @@ def drive(nvim: str, tmp_path: Path, *, toml: str, engine: str | None, file: str
         "optimize_wait_ms": optimize_wait_s * 1000, "expect": expect,
     }))
     env = server_env(engine, DISE_HOME=str(home), DISE_NVIM_PARAMS=str(params))
+    if "[ollama]" in toml.splitlines():
+        env.pop("OLLAMA_HOST", None)   # the dise.toml's host, as for a user who never set it
     for var in ("XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME", "XDG_DATA_HOME"):
         env[var] = str(tmp_path / "xdg" / var.lower())
     proc = subprocess.run([nvim, "--headless", "--clean", "-c", f"luafile {DRIVER}"],
@@ -97,12 +100,21 @@ def test_better_version_quick_fix_in_neovim(nvim: str, tmp_path: Path) -> None:
 @pytest.mark.model
 @pytest.mark.timeout(1500)
 def test_better_version_with_the_real_models_in_neovim(nvim: str, tmp_path: Path,
-                                                       models_dir: Path) -> None:
-    """Nothing scripted: SmolLM2 writes a weak first version, Qwen the better one."""
-    data, source = drive(nvim, tmp_path, toml=as_toml(WEAK_THEN_QUICK), engine=None,
-                         file="digits.py", text=WEAK_STUB, name=WEAK_NAME, expect=None,
-                         optimize_wait_s=REAL_OPTIMIZE_WAIT_S)
-    assert "(v2, qwen-0.5b @ " in data["diagnostic"]["message"]
+                                                       models_dir: Path, weak_ollama) -> None:
+    """The real engine: the scripted generator writes a weak first version (through the Ollama
+    API), the real Qwen the better one."""
+    data, source = drive(nvim, tmp_path, toml=as_toml(weak_then_quick(weak_ollama.host)),
+                         engine=None, file="digits.py", text=WEAK_STUB, name=WEAK_NAME,
+                         expect=None, optimize_wait_s=REAL_OPTIMIZE_WAIT_S)
+    first = tmp_path / "first.py"
+    first.write_text(data["generated"])
+    assert doctests_pass(first).returncode != 0, "premise: the weak version fails its doctests"
+    assert any(path == "/api/chat" for _, path, _ in weak_ollama.requests), \
+        f"{WEAK_GENERATOR} was never asked through the Ollama API"
+    message = data["diagnostic"]["message"]
+    assert "(v2, qwen-0.5b @ " in message
+    old, new = fitnesses(message)
+    assert new > old, message
     assert_better_version_flow(data)
     assert doctests_pass(source).returncode == 0, source.read_text()
     assert ">>> sum_digit_squares(99)" in source.read_text()   # the user's docstring is kept

@@ -103,14 +103,27 @@ def _part(e2e: dict, name: str) -> dict:
     return part
 
 
+def _failures(e2e: dict, names: tuple[str, ...]) -> list[str]:
+    """One line per part of ``names`` that failed or never ran (the driver goes on after a
+    failed part, so every part reports)."""
+    lines = []
+    for name in names:
+        part = e2e["parts"].get(name)
+        if part is None:
+            lines.append(f"{name}: did not run")
+        elif part["status"] != "passed":
+            error = (part.get("error") or part.get("reason") or "").splitlines()
+            lines.append(f"{name}: {part['status']}: {error[0] if error else '?'}")
+    return lines
+
+
 @pytest.mark.model
 @pytest.mark.timeout(E2E_TIMEOUT_S + 600)
 def test_generate_hover_and_status_in_vscode(e2e):
     """Ctrl+. on a stub generates the function; hover shows its fitness; commands answer."""
-    for name in REQUIRED_PARTS:
-        part = _part(e2e, name)
-        assert part["status"] == "passed", f"{name}: {part.get('error')}\n{e2e['log'][-6000:]}"
-    for name in SCREENSHOT_FILES:               # written by this run, not the committed ones
+    failed = _failures(e2e, REQUIRED_PARTS)
+    assert not failed, "parts failed:\n" + "\n".join(failed) + f"\n{e2e['log'][-6000:]}"
+    for name in SCREENSHOT_FILES:
         shot = e2e["screenshots_dir"] / name
         assert shot.is_file() and shot.stat().st_size > 0, f"screenshot {shot} missing"
 

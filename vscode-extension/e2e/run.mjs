@@ -14,17 +14,22 @@
  *   better-version (only when the server offers `dise.optimize`, else skipped with the
  *      reason): generate with a weak generator through "DiSE: Generate Function at Cursor"
  *      after a settings change (no restart), make the optimiser quick, "DiSE: Optimize This
- *      Function", wait for the "Better version available" lens, "DiSE: Show Optimized Diff",
- *      accept the quick fix → the function is replaced and the lens goes away;
+ *      Function", wait for the "Better version available" lens (its fitness goes up), "DiSE:
+ *      Show Optimized Diff", accept the quick fix → the function is replaced, its doctests
+ *      pass and the lens goes away;
  *   cannot-start: dise.pythonPath → a Python without DiSE: the extension restarts on it and
  *      says what to install.
  * Screenshots of each step go to DISE_SCREENSHOTS (docs/screenshots). Results, step by step,
- * go to DISE_E2E_RESULTS as JSON; the exit status is 0 only when every part that ran passed.
+ * go to DISE_E2E_RESULTS as JSON. A part that fails is recorded and the workbench is reset,
+ * so the later parts still run and report; the exit status is 0 only when every part that
+ * ran passed, and the failed ones are listed at the end.
  *
  * Environment: DISE_CODE_SERVER (binary), DISE_VSIX, DISE_PYTHON (interpreter with dise
  * installed), DISE_MODELS_DIR, DISE_E2E_WORK (scratch dir), DISE_E2E_OPTIMIZE=auto|0|1,
  * DISE_E2E_GENERATE_TIMEOUT_S, DISE_E2E_OPTIMIZE_TIMEOUT_S, DISE_E2E_WEAK_GENERATOR (a
- * configured generator for the first, weak version in the better-version flow).
+ * configured generator for the first, weak version in the better-version flow; without it
+ * the driver starts tests/scripted_ollama.py and configures the scripted generator
+ * "scripted-weak" of tests/weak_setup.py, served through the Ollama API).
  */
 
 import { spawn, spawnSync } from "node:child_process";
@@ -91,17 +96,17 @@ def sum_digit_squares(n: int) -> int:
     162
     """
 `;
-// The first version comes from a deliberately weak generator defined in the settings
-// (SmolLM2-135M, too hot, too few tokens: it fails the doctests), so the hover also proves
-// that \`dise.generators\` and \`dise.defaultGenerator\` reached the running server. The same
-// setup as tests/weak_setup.py.
-const WEAK_GENERATOR = env.DISE_E2E_WEAK_GENERATOR || "e2e-weak";
-const WEAK_GENERATOR_SETTINGS = env.DISE_E2E_WEAK_GENERATOR
-  ? {}
-  : { "dise.generators": { [WEAK_GENERATOR]: { backend: "llamacpp", model: "smollm2-135m", temperature: 1.5, max_tokens: 48 } } };
-// A short optimiser run for the test, in the server's own dise.toml: Qwen2.5-Coder-0.5B at two
-// temperatures, which finds the better version at the first on this stub.
+// The first version comes from a deliberately weak generator defined in the settings: the
+// scripted generator of tests/weak_setup.py, an Ollama generator whose server
+// (tests/scripted_ollama.py, started below) always answers the same wrong function, so it
+// fails the doctests on every machine. The hover also proves that \`dise.generators\`,
+// \`dise.ollamaHost\` and \`dise.defaultGenerator\` reached the running server.
+const WEAK_GENERATOR = env.DISE_E2E_WEAK_GENERATOR || "scripted-weak";
+const SCRIPTED_OLLAMA = path.join(REPO, "tests", "scripted_ollama.py");
+// A short optimiser run for the test, in the server's own dise.toml: the real, embedded
+// Qwen2.5-Coder-0.5B at two temperatures, which finds the better version at the first on this stub.
 const QUICK_OPTIMIZER_TOML = `[generators."qwen-0.5b"]
+backend = "llamacpp"
 max_tokens = 192
 
 [optimize]
@@ -421,7 +426,11 @@ async function setWorkspaceSettings(workspace, values) {
   log(`workspace settings: ${JSON.stringify(values)}`);
 }
 
-async function part(name, run) {
+/**
+ * Run one part and record its outcome. A failure is recorded with a screenshot, the workbench
+ * is reset (`recover`) and the run goes on, so every later part still runs and reports.
+ */
+async function part(page, name, run, recover) {
   const t0 = Date.now();
   try {
     await run();
@@ -430,11 +439,57 @@ async function part(name, run) {
   } catch (error) {
     results.parts[name] = { status: "failed", seconds: Math.round((Date.now() - t0) / 1000), error: String(error?.stack || error) };
     log(`PART ${name}: FAILED ${error?.message || error}`);
-    throw error;
+    const failure = path.join(options.work, `failure-${name}.png`);
+    await page.screenshot({ path: failure }).then(() => log(`failure screenshot: ${failure}`), () => undefined);
+    await recover().catch((problem) => log(`after ${name}: could not reset the workbench (${problem?.message || problem})`));
   }
 }
 
+/** The doctests of `file`, run as a user would (`python -m doctest`): whether they pass. */
+function doctestsPass(file) {
+  return spawnSync(options.python, ["-m", "doctest", file], { encoding: "utf8", timeout: 60_000 }).status === 0;
+}
+
+/** The "old → new" fitness pair of a better-version lens or message. */
+function fitnesses(text) {
+  const match = /(\d\.\d\d) → (\d\.\d\d)/.exec(text);
+  if (!match) {
+    throw new Error(`no "old → new" fitness in ${JSON.stringify(text)}`);
+  }
+  return [Number(match[1]), Number(match[2])];
+}
+
+/**
+ * Start tests/scripted_ollama.py (Ollama's API answering the weak first version); its address,
+ * tag and a stop function. It also stops when this process ends (its stdin closes).
+ */
+function startScriptedOllama() {
+  const child = spawn(options.python, [SCRIPTED_OLLAMA], { stdio: ["pipe", "pipe", "inherit"], env: serverEnv() });
+  const stop = () => {
+    child.stdin.end();
+    child.kill();
+  };
+  process.on("exit", stop);
+  return new Promise((resolve, reject) => {
+    let buffer = "";
+    const timer = setTimeout(() => reject(new Error(`${SCRIPTED_OLLAMA} did not start within 60 s`)), 60_000);
+    child.on("error", (error) => reject(error));
+    child.on("exit", (code) => reject(new Error(`${SCRIPTED_OLLAMA} exited (${code}) before it served`)));
+    child.stdout.on("data", (chunk) => {
+      buffer += chunk;
+      const newline = buffer.indexOf("\n");
+      if (newline >= 0) {
+        clearTimeout(timer);
+        const { host, tag } = JSON.parse(buffer.slice(0, newline));
+        log(`scripted Ollama for ${WEAK_GENERATOR} at ${host} (${tag})`);
+        resolve({ host, tag, stop });
+      }
+    });
+  });
+}
+
 async function main() {
+  let scripted;
   fs.mkdirSync(options.work, { recursive: true });
   const { workspace, userData } = prepareWorkspace();
   const extensionsDir = path.join(options.work, "extensions");
@@ -463,15 +518,23 @@ async function main() {
     // The server's lens above the stub proves the extension started `dise serve`.
     await lens(page, `DiSE: Generate \`${STUB_NAME}\``).waitFor({ state: "visible", timeout: options.generateTimeoutMs });
     log("the extension started the server: the stub has its DiSE lens");
+    // After a failed part: no menus or toasts left, the stub file open again.
+    const recover = async () => {
+      await page.keyboard.press("Escape");
+      await page.keyboard.press("Escape");
+      await closeNotifications(page);
+      await runCommand(page, "View: Close All Editor Groups").catch(() => undefined);
+      await openFile(page, STUB_FILE);
+    };
 
-    await part("generate", async () => {
+    await part(page, "generate", async () => {
       await generate(page, file, STUB_NAME, "generate");
       await closeNotifications(page);
       await cursorOn(page, STUB_NAME);
       await shot(page, "generated.png");
-    });
+    }, recover);
 
-    await part("hover", async () => {
+    await part(page, "hover", async () => {
       const text = await hoverShowsFitness(page, STUB_NAME);
       log(`hover: ${text.slice(0, 160)}`);
       if (!/fitness/.test(text) || !/DiSE/.test(text)) {
@@ -479,9 +542,9 @@ async function main() {
       }
       await shot(page, "hover.png");
       await page.mouse.move(5, 5);
-    });
+    }, recover);
 
-    await part("status", async () => {
+    await part(page, "status", async () => {
       await cursorOn(page, STUB_NAME);
       await runCommand(page, "DiSE: Show Status");
       await page.locator(".tab", { hasText: "DiSE Status" }).first().waitFor({ state: "visible" });
@@ -489,9 +552,9 @@ async function main() {
       await shot(page, "status.png");
       await runCommand(page, "View: Close All Editor Groups").catch(() => undefined);
       await openFile(page, STUB_FILE);
-    });
+    }, recover);
 
-    await part("commands", async () => {
+    await part(page, "commands", async () => {
       // The palette commands answer in words when there is nothing to do at the cursor.
       await page.keyboard.press("Control+Home");
       await runCommand(page, "DiSE: Generate Function at Cursor");
@@ -531,7 +594,7 @@ async function main() {
       await closeNotifications(page);
       await runCommand(page, "View: Close All Editor Groups").catch(() => undefined);
       await openFile(page, STUB_FILE);
-    });
+    }, recover);
 
     if (options.optimize === "0" || (options.optimize === "auto" && !optimizeSupported)) {
       const reason = options.optimize === "0"
@@ -540,11 +603,19 @@ async function main() {
       results.parts["better-version"] = { status: "skipped", reason };
       log(`PART better-version: skipped (${reason})`);
     } else {
-      await part("better-version", async () => {
+      await part(page, "better-version", async () => {
         // A weak first version: the generator changes through settings, with no restart.
         // Its own file, so the only lenses on screen are this function's.
         const weakFile = path.join(workspace, WEAK_FILE);
-        await setWorkspaceSettings(workspace, { ...WEAK_GENERATOR_SETTINGS, "dise.defaultGenerator": WEAK_GENERATOR });
+        let weakSettings = {};
+        if (!env.DISE_E2E_WEAK_GENERATOR) {
+          scripted = await startScriptedOllama();
+          weakSettings = {
+            "dise.ollamaHost": scripted.host,
+            "dise.generators": { [WEAK_GENERATOR]: { backend: "ollama", ollama_model: scripted.tag } },
+          };
+        }
+        await setWorkspaceSettings(workspace, { ...weakSettings, "dise.defaultGenerator": WEAK_GENERATOR });
         fs.writeFileSync(weakFile, WEAK_STUB);
         await openFile(page, WEAK_FILE);
         await lens(page, `DiSE: Generate \`${WEAK_NAME}\``).waitFor({ state: "visible" });
@@ -558,6 +629,9 @@ async function main() {
         }
         await page.mouse.move(5, 5);
         const weak = fs.readFileSync(weakFile, "utf8");
+        if (doctestsPass(weakFile)) {
+          throw new Error(`the test's premise is broken: the weak version of ${WEAK_NAME} passes its doctests`);
+        }
         // The optimiser, quick and with the stronger default generator again.
         await setWorkspaceSettings(workspace, {
           "dise.defaultGenerator": "qwen-0.5b",
@@ -567,7 +641,12 @@ async function main() {
         await runCommand(page, "DiSE: Optimize This Function");
         const better = lens(page, "Better version available");
         await better.waitFor({ state: "visible", timeout: options.optimizeTimeoutMs });
-        log(`lens: ${(await better.innerText()).replace(/\s+/g, " ")}`);
+        const lensText = (await better.innerText()).replace(/\s+/g, " ");
+        log(`lens: ${lensText}`);
+        const [before, after] = fitnesses(lensText);
+        if (!(after > before)) {
+          throw new Error(`the better version's fitness is not higher: ${lensText}`);
+        }
         await closeNotifications(page);
         await cursorOn(page, WEAK_NAME);
         await shot(page, "better-version.png");
@@ -590,12 +669,15 @@ async function main() {
         if (!hasBody(weakFile, WEAK_NAME)) {
           throw new Error(`after accepting, ${WEAK_NAME} has no body`);
         }
+        if (!doctestsPass(weakFile)) {
+          throw new Error(`after accepting, the doctests of ${WEAK_FILE} fail:\n${fs.readFileSync(weakFile, "utf8")}`);
+        }
         await cursorOn(page, WEAK_NAME);
         await shot(page, "better-version-accepted.png");
-      });
+      }, recover);
     }
 
-    await part("cannot-start", async () => {
+    await part(page, "cannot-start", async () => {
       // A Python without DiSE: the extension restarts on the new interpreter and says what to run.
       const bare = path.join(options.work, "bare-venv");
       const made = spawnSync(options.python, ["-m", "venv", "--without-pip", "--clear", bare], { encoding: "utf8" });
@@ -610,8 +692,9 @@ async function main() {
       }
       await sleep(1000);
       await shot(page, "cannot-start.png");
-    });
-    results.ok = true;
+    }, async () => undefined);
+    results.failed = Object.keys(results.parts).filter((name) => results.parts[name].status === "failed");
+    results.ok = results.failed.length === 0;
   } catch (error) {
     const pages = browser.contexts().flatMap((context) => context.pages());
     if (pages.length) {
@@ -624,6 +707,7 @@ async function main() {
     results.seconds = Math.round((Date.now() - started) / 1000);
     await browser.close().catch(() => undefined);
     server.stop();
+    scripted?.stop();
     if (options.results) {
       writeJson(options.results, results);
     }
@@ -632,6 +716,10 @@ async function main() {
 
 main().then(
   () => {
+    if (!results.ok) {
+      log(`FAILED parts: ${results.failed.join(", ")} (of ${Object.keys(results.parts).join(", ")}), in ${results.seconds} s`);
+      process.exit(1);
+    }
     log(`done in ${results.seconds} s`);
     process.exit(0);
   },
