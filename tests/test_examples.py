@@ -158,6 +158,17 @@ def test_floats_compare_with_the_precision_written():
     assert "expected 3.14" in report.results[0].error
 
 
+def test_float_examples_are_judged_outside_the_sandbox():
+    """The expected value and the tolerance stay in the parent: a candidate that defines its
+    own always-true ``_dise_close`` (or never sees 3.14 at all) still fails."""
+    tests = read_examples("Example:\n    area(1) => 3.14", "area").tests
+    forged = ("def _dise_close(*args):\n    return True\n"
+              "def area(r):\n    return 0\n")
+    report = _run(forged, "area", tests)
+    assert not report.all_passed
+    assert "area(1) returned 0, expected 3.14" in report.results[0].error
+
+
 def test_sentence_full_stop_is_not_a_float():
     assert claims("Example: f(3) → 4.") == {"f(3)": "4"}
 

@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dise.engine.types import TestCase
+from dise.sandbox.verdict import CLOSE_CALL
 
 #: Separators between a call and its result, longest first so ``==>`` wins over ``==``.
 _SEPARATORS = ["# should return", "# returns", "# =>", "# ->", "# →", "==>", "-->", "=>", "==",
@@ -68,17 +69,6 @@ _RESULT_COLUMN = re.compile(r"^(?:result|output|out|expected|returns?|answer|val
 MAX_CONTINUATION = 30
 #: Relative tolerance added to every float comparison.
 REL_TOL = 1e-9
-
-_CLOSE_HELPER = '''def _dise_close(got, want, tol):
-    if isinstance(want, float) and isinstance(got, (int, float)) and not isinstance(got, bool):
-        return got == want or abs(got - want) <= tol + 1e-9 * abs(want)
-    if isinstance(want, (list, tuple)) and type(got) is type(want) and len(got) == len(want):
-        return all(_dise_close(g, w, tol) for g, w in zip(got, want))
-    if isinstance(want, dict) and isinstance(got, dict) and got.keys() == want.keys():
-        return all(_dise_close(got[k], want[k], tol) for k in want)
-    return got == want
-'''
-
 
 @dataclass
 class Example:
@@ -513,9 +503,7 @@ def example_test(ex: Example) -> TestCase:
     if ex.places is None:
         code = f"assert {ex.call} == {want}"
     else:
+        # Compared outside the sandbox within the tolerance (dise.sandbox.verdict.CLOSE_CALL).
         tol = 0.5 * 10 ** -ex.places
-        prefix, suffix = f"{ex.call} returned ", f", expected {want} (± {tol:g})"
-        code = (f"{_CLOSE_HELPER}_dise_got = {ex.call}\n"
-                f"assert _dise_close(_dise_got, {want}, {tol!r}), "
-                f"{prefix!r} + repr(_dise_got) + {suffix!r}")
+        code = f"assert {CLOSE_CALL}({ex.call}, {want}, {tol!r})"
     return TestCase(kind="example", code=code, call=ex.call, want=want, source=ex.source)

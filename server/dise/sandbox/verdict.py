@@ -35,6 +35,12 @@ _OPS = {"Eq": operator.eq, "NotEq": operator.ne, "Lt": operator.lt, "LtE": opera
         "Gt": operator.gt, "GtE": operator.ge, "In": lambda a, b: a in b,
         "NotIn": lambda a, b: a not in b, "Is": operator.is_, "IsNot": operator.is_not}
 _OP_TEXT = {"Eq": "expected {}", "NotEq": "expected anything but {}"}
+#: ``assert _dise_close(EXPR, LITERAL, TOL)`` in a test: EXPR's value must equal LITERAL, floats
+#: (also inside lists, tuples and dicts) within TOL plus a relative 1e-9. Judged here, outside
+#: the sandbox, like ``==``: the sandbox only reports EXPR's value (docstring examples with
+#: floats, ``dise.engine.examples``).
+CLOSE_CALL = "_dise_close"
+REL_TOL = 1e-9
 _SINGLETONS = (None, True, False)
 _DIRECTIVE = re.compile(r"#\s*doctest:\s*([^\n'\"]*)$", re.MULTILINE)
 
@@ -149,6 +155,7 @@ class Probe:
     source: str
     required: bool
     lineno: int
+    tolerance: float = 0.0  # op "close" only
 
 
 @dataclass
@@ -197,6 +204,9 @@ class _AssertRewriter(ast.NodeTransformer):
                     op, operands = "truth", [test]  # identity of other objects: as a value
         elif isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
             op, operands = "not", [test.operand]
+        tolerance = 0.0
+        if _is_close_call(test):
+            op, operands, tolerance = "close", [test.args[0], test.args[1]], test.args[2].value
         sides: list[tuple[str, Any]] = []
         probed: list[ast.expr] = []
         for operand in operands:
@@ -208,10 +218,33 @@ class _AssertRewriter(ast.NodeTransformer):
                 probed.append(operand)
         consume = any(kind == "lit" and isinstance(value, list) for kind, value in sides)
         self.probes[key] = Probe(key, op, sides, self.segment(test), self.depth == 0,
-                                 node.lineno)
+                                 node.lineno, tolerance)
         call = ast.Call(ast.Name(PROBE, ast.Load()), [ast.Constant(key), *probed],
                         [ast.keyword("consume", ast.Constant(consume))] if consume else [])
         return ast.copy_location(ast.Expr(call), node)
+
+
+def _is_close_call(test: ast.expr) -> bool:
+    """``_dise_close(EXPR, LITERAL, TOL)`` with a literal expectation and a numeric tolerance."""
+    return (isinstance(test, ast.Call) and isinstance(test.func, ast.Name)
+            and test.func.id == CLOSE_CALL and len(test.args) == 3 and not test.keywords
+            and _literal(test.args[1])[0] and isinstance(test.args[2], ast.Constant)
+            and isinstance(test.args[2].value, (int, float))
+            and not isinstance(test.args[2].value, bool))
+
+
+def close(got: Any, want: Any, tol: float) -> bool:
+    """``got == want``, floats within ``tol`` (+ relative 1e-9), recursing into lists, tuples
+    (same type and length) and dicts (same keys); an int is close to a float, a bool is not."""
+    if isinstance(want, float) and isinstance(got, (int, float)) and not isinstance(got, bool):
+        return got == want or abs(got - want) <= tol + REL_TOL * abs(want)
+    if isinstance(want, (list, tuple)):
+        return (type(got) is type(want) and len(got) == len(want)
+                and all(close(g, w, tol) for g, w in zip(got, want)))
+    if isinstance(want, dict):
+        return (isinstance(got, dict) and got.keys() == want.keys()
+                and all(close(got[k], want[k], tol) for k in want))
+    return got == want
 
 
 def _bound_names(tree: ast.AST) -> set[str] | None:
@@ -245,7 +278,7 @@ def _missing_names(test_tree: ast.AST, module_names: set[str] | None) -> list[st
     own = _bound_names(test_tree) or set()
     used = {n.id for n in ast.walk(test_tree) if isinstance(n, ast.Name)
             and isinstance(n.ctx, ast.Load)}
-    known = module_names | own | set(dir(builtins)) | {PROBE, "__name__", "__file__"}
+    known = module_names | own | set(dir(builtins)) | {PROBE, CLOSE_CALL, "__name__", "__file__"}
     return sorted(used - known)
 
 
@@ -302,7 +335,9 @@ def _check_probe(probe: Probe, values: list[Any]) -> str:
     first_src = probe.sides[0][1] if probe.sides[0][0] == "probe" else shown[0]
     verb = "returned" if first_src.rstrip().endswith(")") else "was"
     try:
-        if probe.op == "truth":
+        if probe.op == "close":
+            holds = close(operands[0], operands[1], probe.tolerance)
+        elif probe.op == "truth":
             holds = bool(operands[0])
         elif probe.op == "not":
             holds = not operands[0]
@@ -313,6 +348,8 @@ def _check_probe(probe: Probe, values: list[Any]) -> str:
     if holds:
         return ""
     got = f"{first_src} {verb} {shown[0]}"
+    if probe.op == "close":
+        return one_line(f"{got}, expected {shown[1]} (± {probe.tolerance:g})")
     if probe.op in _OP_TEXT:
         got += ", " + _OP_TEXT[probe.op].format(shown[1])
     elif len(shown) > 1:
