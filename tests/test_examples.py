@@ -218,3 +218,19 @@ def test_no_docstring_means_no_example_tests():
     spec = FunctionSpec(name="f", signature="def f(x: int) -> int:", params=[("x", "int")])
     tests = derive_tests(Request(text="", spec=spec), spec)
     assert tests and all(t.kind == "smoke" and not t.trusted for t in tests)
+
+
+def test_a_written_tolerance_is_used():
+    doc = """Circumference.
+
+    Examples:
+        circ(10) => 62.83 ± 0.063
+        circ(4) -> 25.132 (+/- 0.026).
+        circ(1) => 6 ± 0.3
+    """
+    tests = read_examples(doc, "circ", ["r"]).tests
+    assert [t.call for t in tests] == ["circ(10)", "circ(4)", "circ(1)"]
+    exact = "import math\ndef circ(r):\n    return 2 * math.pi * r\n"
+    assert _run(exact, "circ", tests).all_passed  # 62.8319 is within 0.063 of 62.83
+    crude = "def circ(r):\n    return 6.4 * r\n"  # 64.0, 25.6, 6.4: outside every tolerance
+    assert not any(r.passed for r in _run(crude, "circ", tests).results)

@@ -27,7 +27,9 @@ read with ``ast.literal_eval``: numbers, strings, bytes, tuples, lists, dicts, s
 
 Leading bullets (``-``, ``*``, ``•``, ``1.``), backticks and a trailing ``.``/``,``/``;`` are
 ignored. Floats are compared with a tolerance of half a unit in the last decimal the user wrote
-(``3.14`` accepts 3.14159), plus a relative 1e-9, inside lists, tuples and dicts too.
+(``3.14`` accepts 3.14159), plus a relative 1e-9, inside lists, tuples and dicts too. A VALUE
+followed by ``± TOL`` (or ``+/- TOL``, optionally in parentheses) is compared with that
+absolute tolerance instead (``62.83 ± 0.07`` accepts 62.8319).
 
 What is not read is never guessed: an example-looking line (one that calls ``f`` or sits in an
 ``Example(s)`` section) that fits no rule is listed in ``skipped``. Two examples of one call
@@ -65,6 +67,8 @@ _OUTPUT = re.compile(r"^(?:output|out|result|returns|expected|expected output|an
                      r"(?P<value>.*)$", re.IGNORECASE)
 _RESULT_COLUMN = re.compile(r"^(?:result|output|out|expected|returns?|answer|value|y)$",
                             re.IGNORECASE)
+_TOLERANCE = re.compile(r"^(?P<value>.+?)\s*\(?\s*(?:±|\+/-|\+-)\s*"
+                        r"(?P<tol>\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)\s*\)?\s*[.,;]?\s*$")
 #: Lines of continuation read for one multi-line value.
 MAX_CONTINUATION = 30
 #: Relative tolerance added to every float comparison.
@@ -81,6 +85,8 @@ class Example:
     source: str = ""
     #: Decimal places of the least precise float the user wrote, or None when no float.
     places: int | None = None
+    #: An absolute tolerance the user wrote (``± 0.07``), or None.
+    tol: float | None = None
 
 
 @dataclass
@@ -233,6 +239,15 @@ class _Reader:
         error = _raises(right)
         if error:
             self.found.append(Example(call, raises=error, source=source))
+            return 0
+        tolerance = _TOLERANCE.match(right.strip())
+        if tolerance and _literal(tolerance.group("value"))[0]:
+            ok, value = _literal(tolerance.group("value"))
+            if isinstance(value, int) and not isinstance(value, bool):
+                value = float(value)  # "63 ± 1": a number near 63
+            self.found.append(Example(call, value=value, source=source,
+                                      places=_places(tolerance.group("value")),
+                                      tol=float(tolerance.group("tol"))))
             return 0
         ok, value, text, used = _value(right, rest)
         if not ok:
@@ -460,11 +475,18 @@ def _key(value: Any) -> str:
 def _same(a: Example, b: Example) -> bool:
     if a.raises or b.raises:
         return a.raises == b.raises
-    places = [p for p in (a.places, b.places) if p is not None]
-    if places:
-        tol = 0.5 * 10 ** -min(places)
-        return _close(a.value, b.value, tol)
+    tols = [_tolerance(ex) for ex in (a, b) if _tolerance(ex) is not None]
+    if tols:
+        return _close(a.value, b.value, max(tols))
     return type(a.value) is type(b.value) and a.value == b.value
+
+
+def _tolerance(ex: Example) -> float | None:
+    """The absolute tolerance of an example's floats: the written ``± TOL``, else half a unit
+    in the last decimal written, None when no float was written."""
+    if ex.tol is not None:
+        return ex.tol
+    return None if ex.places is None else 0.5 * 10 ** -ex.places
 
 
 def _close(a: Any, b: Any, tol: float) -> bool:
@@ -500,10 +522,10 @@ def example_test(ex: Example) -> TestCase:
         return TestCase(kind="example", code=code, call=ex.call, want=f"raises {ex.raises}",
                         source=ex.source)
     want = repr(ex.value)
-    if ex.places is None:
+    tol = _tolerance(ex)
+    if tol is None:
         code = f"assert {ex.call} == {want}"
     else:
         # Compared outside the sandbox within the tolerance (dise.sandbox.verdict.CLOSE_CALL).
-        tol = 0.5 * 10 ** -ex.places
         code = f"assert {CLOSE_CALL}({ex.call}, {want}, {tol!r})"
     return TestCase(kind="example", code=code, call=ex.call, want=want, source=ex.source)

@@ -10,7 +10,9 @@ provide (a method's class, say) is "not runnable", not failed.
 
 Values that cannot be encoded (class instances with their own ``__eq__``, cycles, too much
 data) fail with the reason. Comparisons use Python's own operators on the decoded built-in
-values, so floats compare exactly, as before.
+values, so floats compare exactly, as before. A doctest whose output text differs is still
+passed when its expected text is a literal equal to the value up to int/float (``240`` for
+``240.0``), as ``assert f(x) == 240`` would.
 """
 
 from __future__ import annotations
@@ -415,8 +417,35 @@ def _judge_expression(case: TestCase, record: dict) -> str:
     if checker.check_output(want, shown, flags) or (
             shown == "" and checker.check_output(want, "None\n", flags)):
         return ""
+    if not printed and isinstance(tree, dict) and _same_number_value(case.expect, tree):
+        return ""
     return one_line(f"{case.code.strip()} expected {case.expect.strip()}, "
                     f"got {shown.strip() or 'nothing'}")
+
+
+def _same_number_value(expect: str, tree: dict) -> bool:
+    """Whether a doctest's expected text is a literal equal to the returned value where only
+    int and float differ (``240`` for a returned ``240.0``, ``(2, 2)`` for ``(2.0, 2.0)``): the
+    value the user wrote, which ``assert f(x) == 240`` would accept. Bools, strings and
+    container kinds must still match."""
+    try:
+        want = ast.literal_eval(expect.strip())
+        got = decode(tree)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError, CannotCompare):
+        return False
+    return _numbers_equal(got, want)
+
+
+def _numbers_equal(got: Any, want: Any) -> bool:
+    number = (int, float)
+    if isinstance(got, number) and isinstance(want, number) and \
+            not isinstance(got, bool) and not isinstance(want, bool):
+        return got == want
+    if isinstance(want, (list, tuple)) and type(got) is type(want) and len(got) == len(want):
+        return all(_numbers_equal(g, w) for g, w in zip(got, want))
+    if isinstance(want, dict) and isinstance(got, dict) and got.keys() == want.keys():
+        return all(_numbers_equal(got[k], want[k]) for k in want)
+    return type(got) is type(want) and got == want
 
 
 def judge(test: TestPlan, record: dict | None, probes: list[dict], unfinished: str
