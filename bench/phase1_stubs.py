@@ -12,7 +12,8 @@ llama.cpp's prompt cache flatters neither): ``dise`` is Phase 1 on the stub file
 ``dise generate --file F --function NAME`` runs); ``bare`` is the same model asked once at
 T=0 with a plain "Complete this Python function" prompt holding the stub. Both are judged by
 the MBPP+ base and plus inputs against the reference solution's outputs, in a subprocess with
-a timeout.
+a timeout; the inputs get back the tuples, sets and complex numbers JSON lost
+(``bench/mbpp_inputs.py``), and a reference that rejects every input fails the verdict.
 
     python bench/phase1.py --stubs --n 60 --seed 1234 [--generator qwen-0.5b] [--json out.json]
     python bench/phase1.py --stubs --from-json out.json   # figures of the rows saved so far
@@ -23,6 +24,7 @@ from __future__ import annotations
 import ast
 import gzip
 import json
+import math
 import os
 import random
 import statistics
@@ -84,7 +86,7 @@ def _examples(problem: dict, k: int) -> list[tuple[str, list[str], str]]:
         if isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.Eq):
             call, expect = test.left, ast.unparse(test.comparators[0])
         elif isinstance(test, ast.Call) and getattr(test.func, "attr", "") == "isclose":
-            call, expect = test.args[0], ast.unparse(test.args[1])
+            call, expect = test.args[0], _approximately(test)
         elif isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
             call, expect = test.operand, "False"
         elif isinstance(test, ast.Call):
@@ -92,12 +94,58 @@ def _examples(problem: dict, k: int) -> list[tuple[str, list[str], str]]:
         if not (isinstance(call, ast.Call) and getattr(call.func, "id", "") == name):
             continue
         source = ast.unparse(call)
+        expect = _as_literal(expect)
         if len(source) > MAX_EXAMPLE_CHARS or len(expect) > MAX_EXAMPLE_CHARS:
             continue
         out.append((source, [ast.unparse(a) for a in call.args], expect))
         if len(out) == k:
             break
     return out
+
+
+#: Names an MBPP expected value may call (``chr(8)``, ``set([1, 2])``): evaluated to the
+#: literal a person writes as the result.
+_SAFE = {"chr": chr, "set": set, "frozenset": frozenset, "tuple": tuple, "list": list,
+         "dict": dict, "float": float, "int": int, "str": str, "complex": complex, "ord": ord}
+
+
+def _is_literal(source: str) -> bool:
+    try:
+        ast.literal_eval(source)
+        return True
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return False
+
+
+def _as_literal(expect: str) -> str:
+    """``expect`` as the literal of its value when it is an expression of literals and
+    ``_SAFE`` calls (``chr(8)`` -> ``'\\x08'``), else unchanged (then the ``>>>`` notation,
+    where it would be compared as text, leaves the example out)."""
+    if _is_literal(expect):
+        return expect
+    try:
+        value = eval(compile(expect, "<expect>", "eval"), {"__builtins__": {}}, dict(_SAFE))
+    except Exception:  # noqa: BLE001 - anything but a plain value keeps the source
+        return expect
+    text = repr(value)
+    return text if _is_literal(text) and ast.literal_eval(text) == value else expect
+
+
+def _approximately(isclose: ast.Call) -> str:
+    """``math.isclose(f(x), 62.830000000000005, rel_tol=0.001)`` as ``62.83 ± 0.063``: the
+    value without binary noise and the tolerance the assert allows (rounded up), which the
+    example grammar reads; the value alone would claim a precision the assert never had."""
+    expect = ast.unparse(isclose.args[1])
+    try:
+        value = float(ast.literal_eval(isclose.args[1]))
+        opts = {k.arg: float(ast.literal_eval(k.value)) for k in isclose.keywords}
+    except (ValueError, TypeError, SyntaxError):
+        return expect
+    tol = max(opts.get("abs_tol", 0.0), opts.get("rel_tol", 1e-9) * abs(value))
+    if not tol > 0:
+        return expect
+    scale = 10.0 ** (math.floor(math.log10(tol)) - 1)
+    return f"{round(value, 10)!r} ± {round(math.ceil(tol / scale) * scale, 12)!r}"
 
 
 def _task_text(problem: dict) -> str:
@@ -129,7 +177,8 @@ def make_stub(problem: dict, index: int) -> tuple[str, str]:
     if notation == ">>> in Example:":
         lines.append("Example:")
         for call, _, expect in examples:
-            lines += [f"    >>> {call}", f"    {expect}"]
+            if _is_literal(expect):  # a doctest compares text: no ``math.pi * 2`` outputs
+                lines += [f"    >>> {call}", f"    {expect}"]
     else:
         lines.append("Examples:")
         for call, args, expect in examples:
@@ -141,7 +190,8 @@ def make_stub(problem: dict, index: int) -> tuple[str, str]:
             else:
                 lines.append(f"    {call} {notation} {expect}")
     doc = "\n".join(("    " + ln) if ln else "" for ln in [_task_text(problem), ""] + lines)
-    return f'{signature}\n    """{doc.lstrip()}\n    """\n    ...\n', notation
+    raw = "r" if "\\" in doc else ""  # a backslash in an example stays as written
+    return f'{signature}\n    {raw}"""{doc.lstrip()}\n    """\n    ...\n', notation
 
 
 # --- judging -----------------------------------------------------------------------------------
@@ -149,6 +199,8 @@ def make_stub(problem: dict, index: int) -> tuple[str, str]:
 JUDGE = r'''
 import copy, json, math, sys
 job = json.loads(sys.stdin.read())
+sys.path.insert(0, job["bench"])
+from mbpp_inputs import shape_inputs
 def close(a, b, atol):
     if isinstance(a, float) or isinstance(b, float):
         try:
@@ -166,10 +218,14 @@ try:
 except BaseException as exc:
     print(json.dumps({"passed": False, "why": "load: " + type(exc).__name__})); sys.exit()
 g = ref[job["name"]]
-for args in job["inputs"]:
+inputs = shape_inputs(job["assertion"], job["name"], job["inputs"]) if job["shape"] \
+    else job["inputs"]
+rejected = 0
+for args in inputs:
     try:
         want = g(*copy.deepcopy(args))
     except BaseException:
+        rejected += 1
         continue  # an input the reference itself rejects says nothing
     try:
         got = f(*copy.deepcopy(args))
@@ -177,30 +233,47 @@ for args in job["inputs"]:
         print(json.dumps({"passed": False, "why": f"{type(exc).__name__} on {str(args)[:60]}"}))
         sys.exit()
     if not close(want, got, job["atol"]):
-        print(json.dumps({"passed": False, "why": f"wrong on {str(args)[:60]}"})); sys.exit()
-print(json.dumps({"passed": True, "why": ""}))
+        print(json.dumps({"passed": False, "why": f"wrong on {str(args)[:60]}",
+                          "rejected": rejected})); sys.exit()
+if inputs and rejected == len(inputs):
+    print(json.dumps({"passed": False, "why": "the reference rejects every input",
+                      "rejected": rejected})); sys.exit()
+print(json.dumps({"passed": True, "why": "", "rejected": rejected}))
 '''
 
 
 def hidden_verdict(code: str, problem: dict) -> tuple[bool, str]:
     """Whether ``code`` agrees with the reference on every MBPP+ base and plus input."""
+    result = hidden_check(code, problem)
+    return bool(result["passed"]), result["why"]
+
+
+def hidden_check(code: str, problem: dict, shape: bool = True) -> dict:
+    """{"passed", "why", "rejected"}: ``code`` against the reference on every MBPP+ base and
+    plus input, the inputs given their Python types back (``mbpp_inputs``: JSON turned the
+    tuples into lists); "rejected" counts the inputs the reference itself raised on (skipped;
+    when it rejects them all the verdict is a failure, never a vacuous pass). ``shape=False``
+    feeds the JSON values as they are (the judge before the types came back)."""
     if not code.strip():
-        return False, "no code"
+        return {"passed": False, "why": "no code", "rejected": 0}
     job = {"reference": problem["canonical_solution"], "candidate": code,
            "name": problem["entry_point"], "atol": float(problem.get("atol") or 0),
-           "inputs": problem["base_input"] + problem["plus_input"]}
+           "inputs": problem["base_input"] + problem["plus_input"],
+           "assertion": problem["assertion"], "bench": str(ROOT / "bench"), "shape": shape}
     with tempfile.TemporaryDirectory(prefix="dise-judge-") as tmp:
         try:
             done = subprocess.run([sys.executable, "-c", JUDGE], input=json.dumps(job),
                                   capture_output=True, text=True, timeout=JUDGE_TIMEOUT_S,
                                   cwd=tmp, env={"PATH": os.environ.get("PATH", "")})
         except subprocess.TimeoutExpired:
-            return False, "timeout"
+            return {"passed": False, "why": "timeout", "rejected": 0}
     try:
         result = json.loads(done.stdout.strip().splitlines()[-1])
     except (json.JSONDecodeError, IndexError):
-        return False, f"judge crashed ({done.stderr.strip()[-80:]})"
-    return bool(result["passed"]), result["why"]
+        return {"passed": False, "why": f"judge crashed ({done.stderr.strip()[-80:]})",
+                "rejected": 0}
+    result.setdefault("rejected", 0)
+    return result
 
 
 # --- the two arms ------------------------------------------------------------------------------
