@@ -5,7 +5,8 @@ For a seeded sample of MBPP+ problems and every one of the eight example notatio
 ``bench/phase1_stubs.py``, the stub is rendered, its model-free trusted tests (``example`` and
 ``doctest``) are derived exactly as Phase 1 derives them, and they are run in the real
 sandbox against the reference solution. A failing test there is a judge that would fail
-correct code. Also printed: examples rendered vs tests read (the reader's recall), and the
+correct code. Also printed: MBPP asserts vs tests read (the reader's recall; the ``>>>``
+notation leaves out results that are not literals, e.g. ``62.83 ± 0.063``), and the
 hidden judge's own soundness (the reference against its own MBPP+ inputs, with how many
 inputs the reference rejects: a judge that skips every input passes anything).
 
@@ -110,12 +111,13 @@ def main(argv: list[str] | None = None) -> int:
     rendered = sum(r["rendered"] for r in rows)
     print(f"Judge soundness on reference solutions: {len(problems)} MBPP+ problems (seed "
           f"{args.seed}) x {len(ps.NOTATIONS)} notations = {len(rows)} stubs")
-    print(f"  trusted tests read {tests} (of {rendered} examples rendered, "
+    print(f"  trusted tests read {tests} (of {rendered} MBPP asserts to render, "
           f"{tests / max(rendered, 1):.1%}); failing on the reference: {failed} "
           f"({failed / max(tests, 1):.2%}) in {sum(1 for r in rows if r['failed'])} stubs")
     dataset = sum(len(r["dataset"]) for r in rows)
     print(f"  not counted there: tests whose MBPP assert itself fails on the reference (the "
-          f"data set disagrees with itself): {dataset}")
+          f"data set disagrees with itself): {dataset} "
+          f"{' '.join(sorted({r['task_id'] for r in rows if r['dataset']}))}")
     for notation in ps.NOTATIONS:
         sub = [r for r in rows if r["notation"] == notation]
         print(f"    {notation:<30} read {sum(r['read'] for r in sub):>4}/"

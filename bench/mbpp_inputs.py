@@ -12,7 +12,8 @@ containers and numbers its template has, recursively.
 Rules: a JSON list becomes the container kind (list, tuple, set, frozenset) the templates at
 that place have; its items are shaped by the template's items at the same position when the
 templates have the input's length (fixed-shape records), else by any template item of a
-matching kind (homogeneous sequences). A number where the template has a complex
+matching kind (homogeneous sequences), and a list nested deeper than any template is shaped
+like its parent (recursive data, Mbpp/580). A number where the template has a complex
 number becomes ``complex``, and a string where the templates hold only numbers becomes that
 complex, or the first of int, float that reads it; dict values are shaped like template values, and
 digit string keys become ints where the templates have int keys. Where no template says
@@ -56,8 +57,10 @@ def shape(value: Any, examples: list[Any]) -> Any:
         pooled = [x for t in seqs for x in t]
         items = []
         for i, item in enumerate(value):
-            here = [t[i] for t in fixed] if fixed else []
+            here = [t[i] for t in fixed if _same_kind(item, t[i])]
             here += [x for x in pooled if _same_kind(item, x)]
+            if not here and isinstance(item, list):
+                here = seqs  # deeper than any template: nested like its parent (recursive data)
             items.append(shape(item, here))
         try:
             return kind(items)

@@ -97,6 +97,9 @@ def test_inputs_get_the_types_of_the_asserts_calls():
     assert type(got[0][2]) is complex and type(got[1][2]) is complex
     # a mixed tuple: only its nested sequence items become tuples
     assert shape([1, [4, 6], 2, 3], [(1, 5, 7, (4, 6), 10)]) == (1, (4, 6), 2, 3)
+    # recursive data deeper than the asserts' examples: nested like its parent (Mbpp/580)
+    assert shape([1, [2, [3, [4, [5]]]]], [(4, 5, (7, 6, (2, 4)), 6, 8)]) == \
+        (1, (2, (3, (4, (5,)))))
     # no template: the JSON value stays
     assert shape_inputs("assert g(x) == 1", "g", [[[1, 2]]]) == [[[1, 2]]]
 
