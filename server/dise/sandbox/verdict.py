@@ -277,7 +277,9 @@ def _bound_names(tree: ast.AST) -> set[str] | None:
 def _missing_names(test_tree: ast.AST, module_names: set[str] | None) -> list[str]:
     if module_names is None:
         return []
-    own = _bound_names(test_tree) or set()
+    own = _bound_names(test_tree)
+    if own is None:  # the test binds names we cannot see (exec, globals(), …): cannot tell
+        return []
     used = {n.id for n in ast.walk(test_tree) if isinstance(n, ast.Name)
             and isinstance(n.ctx, ast.Load)}
     known = module_names | own | set(dir(builtins)) | {PROBE, CLOSE_CALL, "__name__", "__file__"}
