@@ -37,6 +37,7 @@ from dise.engine.types import (
     Cancelled,
     CancelToken,
     DiseError,
+    LinkedToken,
     FunctionSpec,
     ProgressFn,
     Request,
@@ -329,7 +330,7 @@ class _Run:
             self.memory = None  # an empty store has nothing to recall: nothing is loaded
             return self._generate(request, spec, tests, gen, backend, [])
         outer = self.cancel
-        self.cancel = linked = _LinkedToken(outer)
+        self.cancel = linked = LinkedToken(outer)
         box: dict = {}
 
         def recall() -> None:
@@ -636,31 +637,6 @@ class _Run:
         elif failed:
             store.enqueue(node_id, "high", f"{failed} of your tests fail")
         return artifact
-
-
-class _LinkedToken(CancelToken):
-    """Cancelled by its own ``cancel()`` or whenever ``parent`` is."""
-
-    def __init__(self, parent: CancelToken) -> None:
-        super().__init__()
-        self.parent = parent
-
-    @property
-    def cancelled(self) -> bool:
-        return self._event.is_set() or self.parent.cancelled
-
-    def raise_if_cancelled(self) -> None:
-        if self.cancelled:
-            raise Cancelled()
-
-    def wait(self, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while not self.cancelled:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return False
-            self._event.wait(min(left, 0.05))
-        return True
 
 
 class _Background:

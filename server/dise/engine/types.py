@@ -7,6 +7,7 @@ artifacts and never edits one in place.
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Literal
 
@@ -48,6 +49,32 @@ class CancelToken:
 
     def wait(self, timeout: float) -> bool:
         return self._event.wait(timeout)
+
+
+class LinkedToken(CancelToken):
+    """Cancelled by its own ``cancel()`` or whenever ``parent`` is (a pre-empted experiment, a
+    generation that a passing reuse makes moot). ``wait`` polls the parent every 50 ms."""
+
+    def __init__(self, parent: CancelToken) -> None:
+        super().__init__()
+        self.parent = parent
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set() or self.parent.cancelled
+
+    def raise_if_cancelled(self) -> None:
+        if self.cancelled:
+            raise Cancelled()
+
+    def wait(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while not self.cancelled:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            self._event.wait(min(left, 0.05))
+        return True
 
 
 #: ``progress(stage, message)``; stages: sentinel, retrieval, generation, tests, fix, repair,

@@ -30,7 +30,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dise.engine import credibility
-from dise.engine.types import Artifact, Cancelled, CancelToken, DiseError, TestCase
+from dise.engine.types import (Artifact, Cancelled, CancelToken, DiseError, LinkedToken,
+                              TestCase)
 from dise.hardware import HardwareInfo, current, worker_count
 from dise.optimize import bandit, differential
 from dise.optimize import state as st
@@ -52,22 +53,6 @@ log = logging.getLogger(__name__)
 EventFn = Callable[[str, dict[str, Any]], None]
 
 
-class ChildToken(CancelToken):
-    """Cancelled on its own (pre-emption) or with its parent (stop, Ctrl-C)."""
-
-    def __init__(self, parent: CancelToken) -> None:
-        super().__init__()
-        self.parent = parent
-
-    @property
-    def cancelled(self) -> bool:
-        return self._event.is_set() or self.parent.cancelled
-
-    def raise_if_cancelled(self) -> None:
-        if self.cancelled:
-            raise Cancelled()
-
-
 class Control:
     """How a run is steered from outside.
 
@@ -79,18 +64,18 @@ class Control:
     def __init__(self, cancel: CancelToken | None = None) -> None:
         self.cancel = cancel or CancelToken()
         self._lock = threading.Lock()
-        self._tokens: set[ChildToken] = set()
+        self._tokens: set[LinkedToken] = set()
 
     def gate(self) -> None:
         self.cancel.raise_if_cancelled()
 
-    def attempt_token(self) -> ChildToken:
-        token = ChildToken(self.cancel)
+    def attempt_token(self) -> LinkedToken:
+        token = LinkedToken(self.cancel)
         with self._lock:
             self._tokens.add(token)
         return token
 
-    def release(self, token: ChildToken) -> None:
+    def release(self, token: LinkedToken) -> None:
         with self._lock:
             self._tokens.discard(token)
 
