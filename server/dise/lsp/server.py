@@ -191,6 +191,8 @@ class DiseServer(LanguageServer):
         #: Store path -> (store, engine) futures of other folders' stores (multi-root).
         self._folder_backends: dict[Path, tuple[concurrent.futures.Future,
                                                 concurrent.futures.Future]] = {}
+        #: (file path, workspace folders) -> the workspace root of that file (``root_for``).
+        self._roots: dict[tuple[str, tuple[str, ...]], str] = {}
         self._engine_future: concurrent.futures.Future | None = None
         self._index_tasks: dict[str, asyncio.Future] = {}
         self._scans: dict[str, tuple[int | None, asyncio.Future]] = {}
@@ -338,12 +340,22 @@ class DiseServer(LanguageServer):
         return paths or ([workspace.root_path] if workspace.root_path else [])
 
     def root_for(self, uri: str) -> str:
-        """The folder that is "the workspace" for the document ``uri`` (lsp/folders.py)."""
-        return root_for(to_fs_path(uri) or "", self._folder_paths())
+        """The folder that is "the workspace" for the document ``uri`` (lsp/folders.py).
+
+        Remembered per (file, folders): a file outside every folder costs a walk up the disk
+        for its project root, which must not run again on every hover and status request."""
+        key = (to_fs_path(uri) or "", tuple(self._folder_paths()))
+        root = self._roots.get(key)
+        if root is None:
+            if len(self._roots) >= 1024:
+                self._roots.clear()
+            root = self._roots[key] = root_for(*key)
+        return root
 
     def _config_for(self, uri: str | None) -> Config | None:
         """The Config of the document's folder when the store is per folder, else None."""
-        if uri is None or self.settings is None:
+        if uri is None or self.settings is None or \
+                self.settings.raw.get("storeScope") != "workspace":
             return None
         cfg = config_for_root(self.settings, self.root_for(uri))
         return None if cfg.store_path == self.settings.config.store_path else cfg
