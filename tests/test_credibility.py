@@ -13,6 +13,7 @@ import pytest
 from rich.console import Console
 
 from dise import cli
+from dise.cli import generate, output
 from dise.config import load_config
 from dise.engine import credibility, pipeline, scoring, verdict
 from dise.engine.pipeline import Engine
@@ -195,12 +196,11 @@ def test_stored_votes_are_counted_once_per_candidate(engine, scripted):
 def test_cli_last_line_says_how_many_tests_failed(engine, scripted, monkeypatch, tmp_path):
     scripted(_fenced("def inc(n):\n    return n\n"))
     out = io.StringIO()
-    monkeypatch.setattr(cli, "console", Console(file=out, width=200, highlight=False))
-    monkeypatch.setattr(cli, "_engine", lambda cfg: engine)
+    monkeypatch.setattr(output, "console", Console(file=out, width=200, highlight=False))
     path = tmp_path / "m.py"
     path.write_text(f'def inc(n):\n    """{STUB_DOC}"""\n')
     args = cli.build_parser().parse_args(["generate", "--file", str(path), "--function", "inc"])
-    assert cli.cmd_generate(engine.cfg, args) == 0
+    assert generate.run(engine.cfg, args, engine_factory=lambda cfg: engine) == 0
     last = [ln for ln in out.getvalue().splitlines() if ln.strip()][-1]
     assert last.startswith(f"Wrote inc into {path}, but 2/2 tests failed")
     assert "queued for the optimiser" in last

@@ -18,7 +18,7 @@ from scripted_backend import ScriptedBackend
 from test_store import make_artifact
 
 from dise import cli
-from dise.cli_optimize import _targets
+from dise.cli.optimize import _targets
 from dise.config import load_config
 from dise.engine import pipeline
 from dise.engine.pipeline import Engine

@@ -8,13 +8,10 @@ import time
 
 import pytest
 
-from dise.cli_optimize import (
-    add_optimize_parser,
-    cmd_optimize,
-    describe_next_run,
-    shell_optimize,
-    status_lines,
-)
+from dise.cli.optimize import add_parser as add_optimize_parser
+from dise.cli.optimize import run as cmd_optimize
+from dise.cli.optimize import shell_optimize
+from dise.cli.status import describe_next_run, status_lines
 from dise.config import load_config
 from dise.engine import pipeline
 from dise.engine.pipeline import Engine

@@ -11,7 +11,7 @@ import random
 
 import pytest
 
-from dise.cli_optimize import status_lines
+from dise.cli.status import status_lines
 from dise.config import load_config
 from dise.engine import pipeline
 from dise.engine.pipeline import Engine, GenerationFailed

@@ -1,4 +1,4 @@
-"""`dise optimize …`, `/optimize …` in the DiSE> shell, and the Phase 2 lines of `dise status`.
+"""`dise optimize …` and `/optimize …` in the DiSE> shell (Phase 2).
 
     dise optimize is_valid_email              optimise one function now, with a progress display
     dise optimize all --priority=high         every stored function
@@ -7,12 +7,6 @@
 
 An interrupted run (Ctrl-C, a closed terminal, a killed process) is saved after every
 experiment; the same command, `dise serve` or `--background` resumes it.
-
-Wiring in cli.py (kept out of it so the two can change independently):
-    build_parser():  add_optimize_parser(sub, common)
-    COMMANDS:        "optimize": cmd_optimize
-    cmd_shell():     elif line.startswith("/optimize"): shell_optimize(cfg, line)
-    cmd_status():    for line in status_lines(engine, args.node): console.print(line, markup=False)
 """
 
 from __future__ import annotations
@@ -24,7 +18,6 @@ import threading
 import time
 from typing import Any
 
-from rich.console import Console
 from rich.markup import escape
 from rich.progress import (
     BarColumn,
@@ -36,13 +29,12 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from dise.cli import run_cancellable
+from dise.cli import output
+from dise.cli.common import EngineFactory, make_engine, run_cancellable
+from dise.cli.status import describe_state
 from dise.config import Config
 from dise.engine.types import CancelToken, DiseError
 from dise.store import PRIORITIES
-
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
 
 USAGE = ("dise optimize <node> | all [--priority=high] | --fitness-below=0.8 | "
          "--background [--when-idle]")
@@ -67,7 +59,7 @@ def add_optimize_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
 
 
-def add_optimize_parser(sub: Any, common: argparse.ArgumentParser | None = None) -> None:
+def add_parser(sub: Any, common: argparse.ArgumentParser | None = None) -> None:
     """Add the `optimize` command to `dise`'s subparsers."""
     parents = [common] if common is not None else []
     parser = sub.add_parser("optimize", parents=parents,
@@ -85,7 +77,7 @@ class _ShellParser(argparse.ArgumentParser):
         raise DiseError(message or f"usage: /{USAGE.removeprefix('dise ')}")
 
 
-def shell_optimize(cfg: Config, line: str) -> int:
+def shell_optimize(cfg: Config, line: str, *, engine_factory: EngineFactory = make_engine) -> int:
     """`/optimize …` in the DiSE> shell: the same options as `dise optimize`."""
     parser = _ShellParser(prog="/optimize", add_help=False)
     add_optimize_arguments(parser)
@@ -93,7 +85,7 @@ def shell_optimize(cfg: Config, line: str) -> int:
         words = shlex.split(line)[1:]
     except ValueError as exc:
         raise DiseError(f"Cannot read {line!r} ({exc}); usage: /{USAGE}") from None
-    return cmd_optimize(cfg, parser.parse_args(words))
+    return run(cfg, parser.parse_args(words), engine_factory=engine_factory)
 
 
 # -- the command ----------------------------------------------------------------------------
@@ -110,21 +102,22 @@ def _targets(store: Any, args: argparse.Namespace) -> list[str]:
     return []
 
 
-def cmd_optimize(cfg: Config, args: argparse.Namespace) -> int:
-    from dise.engine.pipeline import Engine  # late: keeps `dise --help` instant
-
+def run(cfg: Config, args: argparse.Namespace, *,
+        engine_factory: EngineFactory = make_engine) -> int:
+    """Queue the targets and optimise them now, or run the optimiser with --background."""
     if args.when_idle and not args.background:
         raise DiseError("--when-idle needs --background: dise optimize --background --when-idle")
-    engine = Engine(cfg)
+    engine = engine_factory(cfg)
     targets = _targets(engine.store, args)
     if args.background:
         return run_background(engine, targets, args)
     if not args.target and args.fitness_below is None:
         raise DiseError(f"Say what to optimise: {USAGE}")
     if not targets:
-        console.print(f"Nothing to optimise: no stored function has fitness below "
-                      f"{args.fitness_below}." if args.fitness_below is not None else
-                      'Nothing to optimise yet. Try: dise generate "reverse a string"')
+        output.console.print(
+            f"Nothing to optimise: no stored function has fitness below "
+            f"{args.fitness_below}." if args.fitness_below is not None else
+            'Nothing to optimise yet. Try: dise generate "reverse a string"')
         return 0
     store = engine.store
     with store.batch():
@@ -154,7 +147,7 @@ def run_foreground(engine: Any, targets: list[str], *, quiet: bool = False) -> l
     results = []
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
                MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=True, disable=quiet) as bar:
+    with Progress(*columns, console=output.console, transient=True, disable=quiet) as bar:
         for node_id in targets:
             task = bar.add_task(f"Optimising {node_id}", total=None)
             cancel = CancelToken()
@@ -176,7 +169,7 @@ def run_foreground(engine: Any, targets: list[str], *, quiet: bool = False) -> l
                     stopped="Stopped: the optimisation so far is saved; run the same "
                             "command, or `dise serve`, to resume it."))
             except NodeBusy as exc:
-                err_console.print(f"[yellow]{escape(str(exc))}[/]")
+                output.err_console.print(f"[yellow]{escape(str(exc))}[/]")
             finally:
                 bar.remove_task(task)
     return results
@@ -189,6 +182,7 @@ def _improved_line(data: dict[str, Any]) -> str:
 
 
 def print_results(results: list[Any]) -> None:
+    """One table row per optimised node: fitness change, new versions, why it stopped."""
     if not results:
         return
     table = Table("node", "fitness", "versions", "experiments", "stopped because")
@@ -197,9 +191,10 @@ def print_results(results: list[Any]) -> None:
             f"{r.old_fitness:.2f} (kept)"
         table.add_row(escape(r.node_id), change, ", ".join(r.new_artifact_ids) or "—",
                       str(r.attempts), escape(r.stop_reason))
-    console.print(table)
+    output.console.print(table)
     if any(r.registry_updated for r in results):
-        console.print("[dim]The winning setups now serve new requests of the same task type.[/]")
+        output.console.print(
+            "[dim]The winning setups now serve new requests of the same task type.[/]")
 
 
 # -- background ---------------------------------------------------------------------------
@@ -208,6 +203,7 @@ def run_background(engine: Any, targets: list[str], args: argparse.Namespace) ->
     empty queue with --until-empty)."""
     from dise.optimize import Optimizer
 
+    console = output.console
     optimizer = Optimizer(engine, when_idle=bool(args.when_idle))
     reason = "requested: dise optimize --background --when-idle" if args.when_idle else \
         "manual: dise optimize --background"
@@ -242,118 +238,3 @@ def run_background(engine: Any, targets: list[str], args: argparse.Namespace) ->
     finally:
         optimizer.stop(timeout=60)
     return 0
-
-
-def describe_state(state: dict[str, Any], now: float | None = None) -> str:
-    """One line for people from ``Optimizer.state()``."""
-    now = time.time() if now is None else now
-    queue = f"queue {state['queue']}"
-    if state["state"] == "paused":
-        return f"paused · {queue}"
-    if state["state"] == "optimising":
-        return f"{state.get('message') or 'optimising ' + str(state['node'])} · {queue}"
-    return f"idle · {queue} · next run {describe_next_run(state.get('next_run'), now)}"
-
-
-def describe_next_run(when: float | None, now: float) -> str:
-    if when is None:
-        return "not scheduled"
-    wait = when - now
-    if wait <= 1:
-        return "now"
-    return f"in {_duration(wait)}"
-
-
-def _duration(seconds: float) -> str:
-    seconds = round(seconds)
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes = seconds // 60
-    if minutes < 60:
-        return f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
-
-
-# -- dise status ----------------------------------------------------------------------------
-def status_info(engine: Any, node_id: str, now: float | None = None) -> dict[str, Any]:
-    """Phase 2 facts about a node, from the store alone (no optimiser needed)."""
-    from dise.optimize import load_state, next_run
-    from dise.optimize.state import owner_alive, persisted_activity
-
-    now = time.time() if now is None else now
-    store = engine.store
-    queue = store.queue()
-    entry = next((e for e in queue if e["node_id"] == node_id), None)
-    rec = load_state(store, node_id)
-    info: dict[str, Any] = {
-        "queue_position": store.queue_position(node_id), "queue_length": len(queue),
-        "queue_priority": entry["priority"] if entry else None,
-        "queue_reason": entry["reason"] if entry else None,
-        "next_run": next_run(store, engine.cfg, now, persisted_activity(store)),
-        "optimisation": None}
-    if rec is not None:
-        info["optimisation"] = {
-            "status": rec.status, "stage": rec.stage, "attempts": rec.attempts,
-            "best": rec.best["fitness"] if rec.best else None, "versions": rec.versions,
-            "stop_reason": rec.stop_reason, "finished_at": rec.finished_at,
-            "active": rec.status == "running" and owner_alive(rec.owner),
-            "errors": rec.errors}
-    info["unavailable"] = unavailable_now(engine.cfg)
-    return info
-
-
-def unavailable_now(cfg: Any) -> list[dict[str, str]]:
-    """Phase 2's pool generators that cannot run now, each {"generator", "reason", "how"}
-    (a bad pool setting comes back as one entry with the error)."""
-    from dise.engine.types import DiseError
-    from dise.optimize.experiments import generator_pool
-
-    try:
-        return generator_pool(cfg)[1]
-    except DiseError as exc:
-        return [{"generator": "", "reason": str(exc), "how": ""}]
-
-
-def unavailable_line(unavailable: list[dict[str, str]]) -> str:
-    """"Phase 2 cannot use: qwen-1.5b (not installed; add it: dise models pull …)" or ""."""
-    if not unavailable:
-        return ""
-    parts = []
-    for u in unavailable:
-        why = "not installed" if "not installed" in u["reason"] else u["reason"]
-        how = f"; add it: {u['how']}" if u.get("how") else ""
-        parts.append(f"{u['generator']} ({why}{how})" if u["generator"] else why)
-    return "Phase 2 cannot use: " + ", ".join(parts)
-
-
-def status_lines(engine: Any, node_id: str, now: float | None = None) -> list[str]:
-    """Plain-text lines for `dise status <node>`: queue position, optimisation, next run."""
-    now = time.time() if now is None else now
-    info = status_info(engine, node_id, now)
-    lines = []
-    if info["queue_position"]:
-        lines.append(f"queue: position {info['queue_position']} of {info['queue_length']} "
-                     f"({info['queue_priority']}: {info['queue_reason']})")
-    else:
-        lines.append("queue: not queued for optimisation")
-    opt = info["optimisation"]
-    if opt and opt["status"] == "running":
-        best = f", best {opt['best']:.2f}" if opt["best"] is not None else ""
-        where = "running now" if opt["active"] else "interrupted, resumes on the next run"
-        lines.append(f"optimisation: {where}: {opt['stage']}, {opt['attempts']} experiments"
-                     f"{best}")
-    elif opt:
-        ago = _duration(now - (opt["finished_at"] or now))
-        made = f"made {', '.join(opt['versions'])}" if opt["versions"] else "no better version"
-        lines.append(f"last optimised {ago} ago: {made} in {opt['attempts']} experiments "
-                     f"({opt['stop_reason']})")
-    when = info["next_run"]
-    if info["queue_position"]:
-        waits = " (waits until you are idle)" if when is not None and when > now + 1 else ""
-        lines.append(f"next run: {describe_next_run(when, now)}{waits}")
-    else:
-        lines.append(f"next scheduled run: {describe_next_run(when, now)}")
-    if info["unavailable"]:
-        lines.append(unavailable_line(info["unavailable"]))
-    return lines

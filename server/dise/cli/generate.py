@@ -1,0 +1,95 @@
+"""`dise generate "request"` and `dise generate --file F --function NAME` (fills the stub)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from rich.markup import escape
+
+from dise.cli import output
+from dise.cli.common import EngineFactory, make_engine, run_generation
+from dise.config import Config
+from dise.engine import verdict
+from dise.engine.types import Artifact, DiseError, Request
+
+
+def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    gen = sub.add_parser("generate", parents=[common],
+                         help="generate a function from a request or a stub")
+    gen.add_argument("request", nargs="?", help='what the function should do, in quotes')
+    gen.add_argument("--file", help="Python file holding a stub to fill")
+    gen.add_argument("--function", help="name of the stub in --file")
+    gen.add_argument("--generator", help="force a generator (see dise.toml; e.g. qwen-1.5b)")
+    gen.add_argument("--assert", dest="asserts", action="append", metavar="ASSERT",
+                     help='a test the function must pass, e.g. --assert "f(2) == 4" (repeatable)')
+    gen.add_argument("--json", action="store_true", help="print the stored artifact as JSON")
+
+
+def _request_from_args(args: argparse.Namespace) -> tuple[Request, Any]:
+    if args.file:
+        from dise.engine import stubs
+        from dise.engine.sourcefile import read_source
+
+        source_file = read_source(args.file)  # encoding, BOM and line endings as on disk
+        path, source = source_file.path, source_file.text
+        stub = stubs.find_stub(source, name=args.function)
+        if stub is None:
+            names = ", ".join(s.spec.name for s in stubs.find_stubs(source)) or "none"
+            raise DiseError(f"No stub named {args.function!r} in {path} (stubs found: {names}). "
+                            "A stub is a def whose body is only a docstring, ... or pass.")
+        text = args.request or stub.spec.docstring or stub.spec.name
+        request = Request(text=text, spec=stub.spec, file_source=source, file_path=str(path),
+                          workspace=str(path.resolve().parent), asserts=args.asserts or [],
+                          generator=args.generator)
+        return request, (path, source_file, stub)
+    return Request(text=args.request or "", asserts=args.asserts or [],
+                   generator=args.generator), None
+
+
+def run(cfg: Config, args: argparse.Namespace, *,
+        engine_factory: EngineFactory = make_engine) -> int:
+    """Generate, print the artifact (or JSON) and, with --file, write it into the file."""
+    if args.function and not args.file:
+        raise DiseError("--function needs --file: dise generate --file F --function NAME.")
+    if args.file and not args.function:
+        raise DiseError("--file needs --function NAME: the stub to fill.")
+    args.asserts = [a if a.lstrip().startswith("assert") else f"assert {a}"
+                    for a in args.asserts or []]
+    from dise.optimize.state import record_activity
+
+    engine = engine_factory(cfg)
+    request, target = _request_from_args(args)
+    record_activity(engine.store)  # a --when-idle optimiser elsewhere waits for the user
+    artifact = run_generation(engine, request) if not args.json else \
+        engine.generate(request)
+    if target is not None:
+        _write_into_file(artifact, *target)
+    if args.json:
+        print(json.dumps(artifact.to_dict(), indent=2, default=str))
+    else:
+        console = output.console
+        queue = engine.store.queue_position(artifact.node_id)
+        output.print_artifact(artifact, queue_position=queue)
+        failed = verdict.failed_line(artifact, queue)
+        if target is not None:
+            wrote = f"Wrote {artifact.function_name} into {target[0]}"
+            console.print(f"[yellow]{escape(wrote)}, but {escape(failed)}[/]" if failed
+                          else f"[green]{escape(wrote)}.[/]", soft_wrap=True)
+        elif failed:  # one unwrapped last line, so scripts can read it
+            console.print(f"[yellow]{escape(failed)}[/]", soft_wrap=True)
+    return 0
+
+
+def _write_into_file(artifact: Artifact, path: Path, source_file, stub) -> None:
+    from dise.engine import stubs
+    from dise.engine.sourcefile import SourceFileError, write_source
+
+    result = stubs.splice(source_file.text, stub, artifact.code, artifact.function_name)
+    try:
+        write_source(source_file, result.new_source)
+    except SourceFileError as exc:
+        raise DiseError(f"{exc} The artifact is stored as {artifact.artifact_id}: run the "
+                        "command again.") from None
