@@ -9,7 +9,8 @@ from rich.markup import escape
 
 from dise.cli import output
 from dise.config import Config
-from dise.engine.types import Artifact, Cancelled, CancelToken, Request
+from dise.errors import Cancelled
+from dise.types import Artifact, CancelToken, Request
 
 #: ``EngineFactory(cfg) -> Engine``; commands take one so a test can hand in its own engine.
 EngineFactory = Callable[[Config], Any]

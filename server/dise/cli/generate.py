@@ -13,7 +13,8 @@ from dise.cli import output
 from dise.cli.common import EngineFactory, make_engine, run_generation
 from dise.config import Config
 from dise.engine import verdict
-from dise.engine.types import Artifact, DiseError, Request
+from dise.errors import DiseError
+from dise.types import Artifact, Request
 
 
 def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:

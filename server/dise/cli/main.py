@@ -23,7 +23,7 @@ from dise.cli import (
     status,
 )
 from dise.config import ConfigError, load_config
-from dise.engine.types import Cancelled, DiseError
+from dise.errors import Cancelled, DiseError
 
 BACKENDS = ["auto", "ollama", "llamacpp"]
 

@@ -33,8 +33,9 @@ from dise.cli import output
 from dise.cli.common import EngineFactory, make_engine, run_cancellable
 from dise.cli.status import describe_state
 from dise.config import Config
-from dise.engine.types import CancelToken, DiseError
+from dise.errors import DiseError
 from dise.store import PRIORITIES
+from dise.types import CancelToken
 
 USAGE = ("dise optimize <node> | all [--priority=high] | --fitness-below=0.8 | "
          "--background [--when-idle]")

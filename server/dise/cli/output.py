@@ -15,7 +15,7 @@ from rich.syntax import Syntax
 from rich.table import Table
 
 from dise.engine import verdict
-from dise.engine.types import Artifact
+from dise.types import Artifact
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -30,7 +30,7 @@ def _fmt_latency(latency: float | None) -> str:
 
 
 def metrics_table(a: Artifact) -> Table:
-    """Fitness, quality, latency, coverage, tests, authority, generator … as a two-column table."""
+    """Fitness, quality, latency, coverage, tests, authority, generator …: two columns."""
     table = Table(show_header=False, box=None, pad_edge=False)
     table.add_column(style="bold")
     table.add_column()
@@ -60,7 +60,7 @@ def _trust(test: dict[str, Any]) -> str:
     """``yours`` for the user's tests, ``check`` for smoke calls, the credibility of a
     model test (``guess 0.50``; ``guess 0 ✗`` when the user's tests contradict it)."""
     from dise.engine import credibility
-    from dise.engine.types import TRUSTED_KINDS, TestCase
+    from dise.types import TRUSTED_KINDS, TestCase
 
     if test.get("kind") in TRUSTED_KINDS:
         return "yours"

@@ -11,7 +11,7 @@ from rich.table import Table
 from dise.cli import output
 from dise.cli.common import EngineFactory, make_engine
 from dise.config import Config
-from dise.engine.types import DiseError
+from dise.errors import DiseError
 
 
 def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:

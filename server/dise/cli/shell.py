@@ -13,7 +13,8 @@ from dise import __version__
 from dise.cli import listing, models, optimize, output, status
 from dise.cli.common import EngineFactory, make_engine, run_generation
 from dise.config import Config
-from dise.engine.types import DiseError, Request
+from dise.errors import DiseError
+from dise.types import Request
 
 SHELL_HELP = """Type what a function should do and press Enter to generate it.
   /status <node>   metrics, lineage and queue position of a stored function

@@ -107,7 +107,7 @@ def status_info(engine: Any, node_id: str, now: float | None = None) -> dict[str
 def unavailable_now(cfg: Any) -> list[dict[str, str]]:
     """Phase 2's pool generators that cannot run now, each {"generator", "reason", "how"}
     (a bad pool setting comes back as one entry with the error)."""
-    from dise.engine.types import DiseError
+    from dise.errors import DiseError
     from dise.optimize.experiments import generator_pool
 
     try:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Callable, Literal, Protocol, runtime_checkable
 
-from dise.engine.types import CancelToken, DiseError
+from dise.errors import DiseError
+from dise.types import CancelToken
 
 BackendName = Literal["llamacpp", "ollama"]
 #: ``on_text(chunk)``: called with each piece of text as it is generated.

@@ -21,9 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from dise.config import Config, LlamaCppConfig
-from dise.engine.types import Cancelled, CancelToken
+from dise.errors import Cancelled
 from dise.llm import catalog
 from dise.llm.base import BackendError, Messages, ModelCorrupt, TextFn, one_line
+from dise.types import CancelToken
 
 #: How often a request waiting for a busy model looks at its cancel token.
 _QUEUE_POLL_S = 0.05

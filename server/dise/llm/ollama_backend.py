@@ -23,9 +23,10 @@ import httpx
 import ollama
 
 from dise.config import Config, OllamaConfig
-from dise.engine.types import Cancelled, CancelToken
+from dise.errors import Cancelled
 from dise.llm.base import (BackendError, GenerationTimeout, Messages, OllamaModelMissing,
                            OllamaUnavailable, TextFn, one_line)
+from dise.types import CancelToken
 
 log = logging.getLogger(__name__)
 

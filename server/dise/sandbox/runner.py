@@ -42,8 +42,9 @@ from pathlib import Path
 from pyflakes import checker as pyflakes_checker
 
 from dise.config import SandboxConfig
+from dise.errors import Cancelled, DiseError
 from dise.sandbox import isolation, verdict
-from dise.engine.types import Cancelled, CancelToken, DiseError, RunReport, TestCase
+from dise.types import CancelToken, RunReport, TestCase
 
 HARNESS = Path(__file__).with_name("harness.py")
 #: ``sys.setrecursionlimit`` inside the sandbox: deep enough for real recursion, low enough that

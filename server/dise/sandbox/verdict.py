@@ -28,7 +28,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from dise.engine.types import TestCase, TestResult
+from dise.types import TestCase, TestResult
 
 PROBE = "__dise_probe__"
 REPR_CHARS = 200

@@ -27,8 +27,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dise.engine.types import Artifact, DiseError, TestCase
+from dise.errors import DiseError
 from dise.store.storage import AtomicJSONStorage, FastTable, StoreDB
+from dise.types import Artifact, TestCase
 
 #: Queue priorities, most urgent first.
 PRIORITIES: tuple[str, ...] = ("high", "normal", "low")

@@ -44,7 +44,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from dise.engine.types import DiseError
+from dise.errors import DiseError
 
 log = logging.getLogger(__name__)
 

@@ -42,7 +42,7 @@ from tinydb import TinyDB
 from tinydb.storages import Storage
 from tinydb.table import Document, Table
 
-from dise.engine.types import DiseError
+from dise.errors import DiseError
 
 try:  # POSIX only; elsewhere only threads of one process are serialised.
     import fcntl
