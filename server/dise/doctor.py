@@ -2,7 +2,8 @@
 setup, each "ok", "warn" or "fail", with a hint saying what to do.
 
 Checks: the sandbox's isolation level (and cgroup limits), the catalogue models installed and
-verified (size and sha256, via ``dise.llm.catalog``), Ollama's reachability, the embedding
+verified (size and sha256, via ``dise.llm.catalog``), Ollama's reachability, the
+OpenAI-compatible servers generators name (answering, serving the model, taking the key), the embedding
 model, the store's health, and the editors (Neovim on PATH, the VS Code extension).
 """
 
@@ -83,6 +84,24 @@ def check_ollama(cfg: Config) -> Check:
                  "optional: DiSE uses its embedded llama.cpp models without it")
 
 
+def check_openai(cfg: Config) -> Check:
+    from dise.llm.servers import served_generators
+
+    rows = served_generators(cfg, fresh=True)
+    if not rows:
+        return Check("openai", OK, "no generator uses an OpenAI-compatible server",
+                     "optional: see README, Generators")
+    bad = [r for r in rows if not r.available]
+    if not bad:
+        return Check("openai", OK, "; ".join(f"{r.generator}: {r.model} at {r.url}"
+                                             for r in rows))
+    default = cfg.pipeline.default_generator
+    status = FAIL if any(r.generator == default for r in bad) else WARN
+    return Check("openai", status, "; ".join(f"{r.generator}: {r.problem}" for r in bad),
+                 "fix the server or the generator in dise.toml" if status == FAIL else
+                 "only these generators are affected")
+
+
 def check_embedding(cfg: Config) -> Check:
     from dise.store import index
 
@@ -130,7 +149,8 @@ def check_editors(cfg: Config) -> Check:
 
 
 CHECKS: list[Callable[[Config], Check]] = [check_sandbox, check_models, check_ollama,
-                                           check_embedding, check_store, check_editors]
+                                           check_openai, check_embedding, check_store,
+                                           check_editors]
 
 
 def run_checks(cfg: Config) -> list[Check]:

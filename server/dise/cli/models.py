@@ -44,4 +44,6 @@ def run(cfg: Config, args: argparse.Namespace) -> int:
     console.print(table)
     console.print(f"[dim]Models live in {cfg.models_path}. Any GGUF works too: set a "
                   f"generator's model to its path in {cfg.home / 'dise.toml'}.[/]")
+    from dise.llm.servers import print_served  # generators on OpenAI-compatible servers
+    print_served(cfg, console)
     return 0

@@ -265,14 +265,14 @@ def model_budget_bytes(info: HardwareInfo, cfg: HardwareConfig) -> int:
 
 
 def allowed_generators(cfg: Config, info: HardwareInfo) -> list[str]:
-    """Configured generators whose model fits the budget; Ollama-served ones always (Ollama
-    manages its own memory). Order follows the configuration."""
-    from dise.llm.select import effective_backend, model_ram_bytes
+    """Configured generators whose model fits the budget; server-backed ones always (Ollama
+    and OpenAI-compatible servers manage their own memory). Order follows the configuration."""
+    from dise.llm.select import SERVED, effective_backend, model_ram_bytes
 
     budget = model_budget_bytes(info, cfg.hardware)
     names = []
     for name, gen in cfg.generators.items():
-        if effective_backend(gen, cfg) == "ollama" or model_ram_bytes(gen, cfg) <= budget:
+        if effective_backend(gen, cfg) in SERVED or model_ram_bytes(gen, cfg) <= budget:
             names.append(name)
     return names
 

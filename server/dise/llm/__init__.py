@@ -1,4 +1,5 @@
-"""Model backends behind one small protocol: Ollama (official client) and embedded llama.cpp.
+"""Model backends behind one small protocol: Ollama (official client), any OpenAI-compatible
+server (official ``openai`` client) and embedded llama.cpp.
 
 Most callers need only ``resolve_backend(cfg.generator(name), cfg).generate(...)``; the
 catalogue (``dise.llm.catalog``) installs and verifies the embedded models.
@@ -6,12 +7,14 @@ catalogue (``dise.llm.catalog``) installs and verifies the embedded models.
 
 from dise.llm.base import (Backend, BackendError, GenerationTimeout, ModelCorrupt,
                            ModelDownloadFailed, ModelNotInstalled, OllamaModelMissing,
-                           OllamaUnavailable)
+                           OllamaUnavailable, ServerAuthFailed, ServerModelMissing,
+                           ServerUnavailable)
 from dise.llm.select import (available_memory_bytes, effective_backend, eligible_generators,
                              model_ram_bytes, resolve_backend)
 
 __all__ = [
     "Backend", "BackendError", "GenerationTimeout", "ModelCorrupt", "ModelDownloadFailed",
-    "ModelNotInstalled", "OllamaModelMissing", "OllamaUnavailable", "available_memory_bytes",
+    "ModelNotInstalled", "OllamaModelMissing", "OllamaUnavailable", "ServerAuthFailed", "ServerModelMissing",
+    "ServerUnavailable", "available_memory_bytes",
     "effective_backend", "eligible_generators", "model_ram_bytes", "resolve_backend",
 ]

@@ -13,7 +13,7 @@ from typing import Callable, Literal, Protocol, runtime_checkable
 from dise.errors import DiseError
 from dise.types import CancelToken
 
-BackendName = Literal["llamacpp", "ollama"]
+BackendName = Literal["llamacpp", "ollama", "openai"]
 #: ``on_text(chunk)``: called with each piece of text as it is generated.
 TextFn = Callable[[str], None]
 Messages = list[dict[str, str]]
@@ -23,7 +23,7 @@ Messages = list[dict[str, str]]
 class Backend(Protocol):
     """Something that turns chat messages into text."""
 
-    #: ``"llamacpp"`` or ``"ollama"``.
+    #: ``"llamacpp"``, ``"ollama"`` or ``"openai"``.
     name: str
     #: For people: ``"qwen2.5-coder-0.5b (llama.cpp)"``.
     model_label: str
@@ -87,7 +87,42 @@ class OllamaModelMissing(BackendError):
 
 
 class GenerationTimeout(BackendError):
-    def __init__(self, what: str, seconds: float) -> None:
+    def __init__(self, what: str, seconds: float,
+                 setting: str = "ollama.request_timeout_s") -> None:
         self.seconds = seconds
         super().__init__(f"{what} took longer than {seconds:g} s: try a smaller model or raise "
-                         f"ollama.request_timeout_s")
+                         f"{setting}")
+
+
+class ServerUnavailable(BackendError):
+    """An OpenAI-compatible server does not answer (or stopped answering)."""
+
+    def __init__(self, url: str, message: str | None = None) -> None:
+        self.url = url
+        super().__init__(message or f"The OpenAI-compatible server at {url} is not answering: "
+                                    f"start it (e.g. `vllm serve MODEL` or `python -m "
+                                    f"llama_cpp.server --model FILE`), or fix base_url in "
+                                    f"dise.toml")
+
+
+class ServerModelMissing(BackendError):
+    """The server answers but does not serve the configured model."""
+
+    def __init__(self, model: str, url: str, served: list[str] | None = None) -> None:
+        self.model = model
+        self.url = url
+        self.served = list(served or [])
+        listed = f" (it serves: {one_line(', '.join(self.served), 120)})" if self.served else ""
+        super().__init__(f"The server at {url} does not serve the model {model!r}{listed}: set "
+                         f"the generator's model to one it serves, or load {model!r} there")
+
+
+class ServerAuthFailed(BackendError):
+    """The server refused our credentials (HTTP 401/403). Never quotes the key."""
+
+    def __init__(self, url: str, status: int, key_source: str, env_var: str) -> None:
+        self.url = url
+        self.status = status
+        what = "refused the API key" if status == 401 else "does not allow this API key"
+        super().__init__(f"The server at {url} {what} (status {status}; key {key_source}): "
+                         f"export {env_var}=KEY, or run `keyring set dise-openai {url}`")

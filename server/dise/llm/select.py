@@ -1,6 +1,7 @@
 """Which backend serves a generator, and which generators this machine can run.
 
-``auto`` prefers Ollama when it answers quickly and already has the model (it is usually
+A generator with ``backend = "openai"`` always runs on its OpenAI-compatible server; ``auto``
+prefers Ollama when it answers quickly and already has the model (it is usually
 faster and may use a GPU), and otherwise runs the embedded llama.cpp model, so DiSE works
 with no server at all. The probe is cached for a few seconds (``ollama_backend.probe``), so
 starting or stopping Ollama is picked up without a restart.
@@ -16,13 +17,18 @@ from dise.llm import catalog, llamacpp, ollama_backend
 from dise.llm.base import Backend, ModelNotInstalled
 from dise.llm.llamacpp import LlamaCppBackend
 from dise.llm.ollama_backend import OllamaBackend
+from dise.llm.openai_backend import OpenAIBackend
+
+#: Backends whose server manages its own memory: always eligible, whatever this machine has.
+SERVED = ("ollama", "openai")
 
 _cache_lock = threading.Lock()
 _backends: dict[tuple, Backend] = {}
 
 
 def effective_backend(gen: GeneratorConfig, cfg: Config) -> str:
-    """``ollama`` or ``llamacpp``: the generator's choice, else the global one, ``auto`` probed."""
+    """``ollama``, ``llamacpp`` or ``openai``: the generator's choice, else the global one,
+    ``auto`` probed (``openai`` is only ever a generator's own choice)."""
     choice = gen.backend if gen.backend != "auto" else cfg.backend
     if choice != "auto":
         return choice
@@ -37,11 +43,17 @@ def effective_backend(gen: GeneratorConfig, cfg: Config) -> str:
 def resolve_backend(gen: GeneratorConfig, cfg: Config) -> Backend:
     """The backend instance for ``gen`` (cached; models load lazily on first generate).
 
-    Raises ``ModelNotInstalled`` at once when it falls to llama.cpp and the file is missing.
+    Raises ``ModelNotInstalled`` at once when it falls to llama.cpp and the file is missing,
+    and for an OpenAI-compatible server what a request would meet (``ServerUnavailable``,
+    ``ServerAuthFailed``, ``ServerModelMissing``; its model listing is cached for seconds).
     """
     kind = effective_backend(gen, cfg)
-    if kind == "ollama":
-        key: tuple = ("ollama", cfg.ollama.host, gen.ollama_model, cfg.ollama.request_timeout_s,
+    if kind == "openai":
+        key: tuple = ("openai", gen.base_url or cfg.openai.base_url, gen.model,
+                      gen.api_key_env or cfg.openai.api_key_env, cfg.openai.request_timeout_s,
+                      cfg.openai.probe_timeout_s)
+    elif kind == "ollama":
+        key = ("ollama", cfg.ollama.host, gen.ollama_model, cfg.ollama.request_timeout_s,
                       cfg.ollama.num_ctx)
     else:
         path = catalog.model_path(gen.model, cfg)
@@ -50,10 +62,13 @@ def resolve_backend(gen: GeneratorConfig, cfg: Config) -> Backend:
     with _cache_lock:
         backend = _backends.get(key)
         if backend is None:
-            backend = OllamaBackend(gen.ollama_model, cfg) if kind == "ollama" \
+            backend = OpenAIBackend(gen, cfg) if kind == "openai" else \
+                OllamaBackend(gen.ollama_model, cfg) if kind == "ollama" \
                 else LlamaCppBackend(gen.model, cfg)
             _backends[key] = backend
-        return backend
+    if isinstance(backend, OpenAIBackend):
+        backend.check()
+    return backend
 
 
 def clear_cache() -> None:
@@ -90,8 +105,9 @@ def model_ram_bytes(gen: GeneratorConfig, cfg: Config) -> int:
 
 
 def eligible_generators(cfg: Config) -> list[str]:
-    """Generators this machine can run now: Ollama-backed ones always (Ollama manages its
-    own memory), embedded ones when their model fits in available memory.
+    """Generators this machine can run now: server-backed ones always (Ollama and
+    OpenAI-compatible servers manage their own memory), embedded ones when their model fits
+    in available memory.
 
     Being eligible says nothing about being installed; ``resolve_backend`` reports that.
     Models already loaded in this process count as fitting.
@@ -99,7 +115,7 @@ def eligible_generators(cfg: Config) -> list[str]:
     free = available_memory_bytes()
     names = []
     for name, gen in cfg.generators.items():
-        if effective_backend(gen, cfg) == "ollama" or free is None \
+        if effective_backend(gen, cfg) in SERVED or free is None \
                 or _already_loaded(gen, cfg) or model_ram_bytes(gen, cfg) <= free:
             names.append(name)
     return names

@@ -207,7 +207,7 @@ def unavailable(generator: str, cfg: Config) -> str:
 def how_to_add(generator: str, cfg: Config) -> str:
     """The command that makes ``generator`` usable (``dise models pull NAME``), or ""."""
     gen = cfg.generators.get(generator)
-    if gen is None:
+    if gen is None or gen.backend == "openai":  # its reason says what to fix on the server
         return ""
     from dise.llm import catalog
     return f"dise models pull {gen.model}" if catalog.entry_for(gen.model) else ""
