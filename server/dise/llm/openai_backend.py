@@ -162,8 +162,9 @@ class OpenAIBackend:
             served = None  # no listing endpoint: the first request will tell
         except Exception as exc:  # noqa: BLE001 - translated below
             error = self._translate(exc, got_text=False, probing=True)
-        with _cache_lock:
-            _models_cache[self.url] = (time.monotonic(), served, error)
+        if not isinstance(error, ServerAuthFailed):  # a key just set counts at once
+            with _cache_lock:
+                _models_cache[self.url] = (time.monotonic(), served, error)
         if error is not None:
             raise error
         return served
