@@ -54,15 +54,17 @@ def served_generators(cfg: Config, *, fresh: bool = False) -> list[ServedGenerat
 
 def print_served(cfg: Config, console) -> None:
     """``dise models``' second table (nothing when no generator uses a server): generator,
-    server, model, and whether it is usable now, with the error when it is not."""
+    model, whether it is usable now (with the error when it is not), and the server."""
     from rich.markup import escape
     from rich.table import Table
 
     rows = served_generators(cfg, fresh=True)
     if not rows:
         return
-    table = Table("generator", "server (OpenAI-compatible)", "model", "available")
+    table = Table("generator", "model", "available")
+    table.add_column("server (OpenAI-compatible)", overflow="fold")  # a URL is never cut
     for row in rows:
-        table.add_row(row.generator, escape(row.url), escape(row.model),
-                      "[green]yes[/]" if row.available else f"[red]no[/]: {escape(row.problem)}")
+        table.add_row(row.generator, escape(row.model),
+                      "[green]yes[/]" if row.available else f"[red]no[/]: {escape(row.problem)}",
+                      escape(row.url))
     console.print(table)
