@@ -15,12 +15,13 @@ import keyring.backend
 import pytest
 
 from dise.config import Config, ConfigError, GeneratorConfig, load_config
-from dise.engine.types import Cancelled, CancelToken
-from dise.llm import openai_backend, select
+from dise.errors import Cancelled
+from dise.llm import select
 from dise.llm.base import (BackendError, GenerationTimeout, ServerAuthFailed,
                            ServerModelMissing, ServerUnavailable)
 from dise.llm.openai_backend import KEYRING_SERVICE, OpenAIBackend, display_url
 from dise.optimize.experiments import generator_pool
+from dise.types import CancelToken
 from standin_openai import StandInOpenAI
 
 ASK = [{"role": "user", "content": "Write a function."}]

@@ -19,10 +19,11 @@ import httpx
 import pytest
 
 from dise.config import Config, GeneratorConfig
-from dise.engine.types import Cancelled, CancelToken
+from dise.errors import Cancelled
 from dise.llm import catalog
 from dise.llm.base import ServerAuthFailed, ServerModelMissing
 from dise.llm.openai_backend import OpenAIBackend
+from dise.types import CancelToken
 
 pytestmark = pytest.mark.model
 
