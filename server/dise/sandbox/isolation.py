@@ -45,7 +45,9 @@ DESCRIPTIONS = {
 #: Where the sandbox sees its inputs and its writable run directory under bubblewrap.
 INPUT_DIR = "/run/dise/in"
 RUN_DIR = "/run/dise/work"
-HARNESS_PATH = "/run/dise/harness.py"
+#: The harness package is mounted read-only at HARNESS_LIB/<its name>; HARNESS_LIB is its
+#: PYTHONPATH inside.
+HARNESS_LIB = "/run/dise/lib"
 #: Added to the run's memory limit for the cgroup (the interpreter itself, page tables).
 CGROUP_MEMORY_SLACK_MB = 128
 _SYSTEM_DIRS = ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin")
@@ -83,8 +85,11 @@ def _collect_readable_paths() -> list[str]:
 
 
 def bubblewrap_command(python: str, harness: str, job_path_inside: str, input_dir: str,
-                       run_dir: str, disk_mb: int) -> list[str]:
-    """The ``bwrap`` argument list that runs the harness over ``input_dir`` and ``run_dir``."""
+                       run_dir: str, disk_mb: int,
+                       python_flags: list[str] | None = None) -> list[str]:
+    """The ``bwrap`` argument list that runs the harness package (folder ``harness``) as
+    ``python -m`` over ``input_dir`` and ``run_dir``."""
+    package = os.path.basename(os.path.normpath(harness))
     bwrap = shutil.which("bwrap") or "bwrap"
     args = [bwrap, "--unshare-all", "--die-with-parent", "--new-session",
             "--uid", "65534", "--gid", "65534", "--hostname", "dise-sandbox",
@@ -100,10 +105,11 @@ def bubblewrap_command(python: str, harness: str, job_path_inside: str, input_di
              "--size", str(16 * 1024 * 1024), "--tmpfs", "/tmp",
              "--size", str(disk_mb * 1024 * 1024), "--tmpfs", RUN_DIR,
              "--ro-bind", input_dir, INPUT_DIR,
-             "--ro-bind", harness, HARNESS_PATH,
+             "--ro-bind", harness, f"{HARNESS_LIB}/{package}",
+             "--setenv", "PYTHONPATH", HARNESS_LIB,
              "--remount-ro", "/",
              "--chdir", RUN_DIR, "--",
-             python, "-s", "-B", HARNESS_PATH, job_path_inside]
+             python, "-s", "-B", *(python_flags or []), "-m", package, job_path_inside]
     return args
 
 

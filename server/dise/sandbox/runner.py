@@ -1,6 +1,7 @@
 """Run untrusted generated code against its tests in a separate, limited process.
 
-Each run gets a fresh temporary directory and a new process (``harness.py``) in its own session:
+Each run gets a fresh temporary directory and a new process (``python -m dise_harness``, the
+package ``dise.sandbox.dise_harness``) in its own session:
 
 * kernel walls where the machine has them (``isolation``): bubblewrap, else bare namespaces,
   plus a per-run memory/pids cgroup; ``RunReport.isolation`` says which level ran;
@@ -46,7 +47,10 @@ from dise.errors import Cancelled, DiseError
 from dise.sandbox import isolation, verdict
 from dise.types import CancelToken, RunReport, TestCase
 
-HARNESS = Path(__file__).with_name("harness.py")
+#: The harness package (``python -m dise_harness``); its parent folder goes on PYTHONPATH.
+HARNESS = Path(__file__).with_name("dise_harness")
+#: ``-P`` (3.11+): ``-m`` must not put the run directory first on the harness's ``sys.path``.
+SAFE_PATH = ["-P"] if sys.version_info >= (3, 11) else []
 #: ``sys.setrecursionlimit`` inside the sandbox: deep enough for real recursion, low enough that
 #: runaway recursion fails fast with RecursionError instead of exhausting the C stack.
 RECURSION_LIMIT = 3000
@@ -278,16 +282,26 @@ class _ProcessRun:
         self.pid: int | None = None
 
     def command(self) -> list[str]:
-        harness_cmd = [sys.executable, "-s", "-B", str(HARNESS), self.job["job_path"]]
+        harness_cmd = [sys.executable, "-s", "-B", *SAFE_PATH, "-m", HARNESS.name,
+                       self.job["job_path"]]
         if self.level == "bubblewrap":
             command = isolation.bubblewrap_command(
                 sys.executable, str(HARNESS), self.job["job_path"],
-                os.path.dirname(self.job["outside_job_path"]), self.job["work"], self.disk_mb)
+                os.path.dirname(self.job["outside_job_path"]), self.job["work"], self.disk_mb,
+                python_flags=SAFE_PATH)
         elif self.level == "namespaces":
             command = isolation.namespaces_command(harness_cmd)
         else:
             command = harness_cmd
         return self.cgroup.wrap(command)
+
+    def env(self) -> dict[str, str]:
+        """The minimal environment plus where ``-m`` finds the harness (bubblewrap sets its
+        own, inside the mount)."""
+        env = _sandbox_env(self.job["root"])
+        if self.level != "bubblewrap":
+            env["PYTHONPATH"] = str(HARNESS.parent)
+        return env
 
     def run(self, deadline: float) -> None:
         read_fd, write_fd = os.pipe()
@@ -298,7 +312,7 @@ class _ProcessRun:
             cwd = self.job["work"]
             try:
                 proc = subprocess.Popen(
-                    self.command(), cwd=cwd, env=_sandbox_env(self.job["root"]),
+                    self.command(), cwd=cwd, env=self.env(),
                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                     start_new_session=True, close_fds=True, pass_fds=(write_fd,))
             except OSError as exc:
