@@ -52,3 +52,23 @@ def test_the_old_engine_types_module_still_names_the_same_objects():
 
     assert old.DiseError is errors.DiseError and old.Cancelled is errors.Cancelled
     assert old.Artifact is types.Artifact and old.LinkedToken is types.LinkedToken
+
+
+def test_the_sandbox_harness_imports_only_itself_and_the_standard_library():
+    import ast
+    import sys
+
+    folder = Path(__file__).resolve().parents[1] / "server" / "dise" / "sandbox" / "dise_harness"
+    assert (folder / "__main__.py").exists()  # run as python -m dise_harness
+    outside = []
+    for path in sorted(folder.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level:
+                names = [node.module or ""]
+            else:
+                continue
+            outside += [f"{path.name}: {n}" for n in names  # coverage: optional, measured
+                        if n.split(".")[0] not in sys.stdlib_module_names | {"coverage"}]
+    assert outside == []
