@@ -8,7 +8,6 @@ that needs an import). Everything but the model is real.
 
 from __future__ import annotations
 
-from dise.engine import pipeline
 from dise.engine.types import Artifact, Request, TestCase
 from lsp_double import DoubleEngine
 from scripted_backend import ScriptedBackend
@@ -25,7 +24,8 @@ class Phase2DoubleEngine(DoubleEngine):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         backend = ScriptedBackend(BETTER_CODE)
-        pipeline.resolve_backend = lambda gen, cfg: backend  # this server process only
+        # what the optimiser's experiments ask for a model (as ``Engine(backend_factory=…)``)
+        self.backend_factory = lambda gen, cfg: backend
 
     def _artifact(self, spec, request: Request) -> Artifact:
         artifact = super()._artifact(spec, request)

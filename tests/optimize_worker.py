@@ -78,12 +78,11 @@ def main() -> int:
     delay = float(sys.argv[1]) if len(sys.argv) > 1 else 0.3
     hang_from = float(sys.argv[2]) if len(sys.argv) > 2 else None
     cfg = load_config(worker_config())
-    engine = pipeline.Engine(cfg)
+    model = {"backend": VariantBackend()}
+    engine = pipeline.Engine(cfg, backend_factory=lambda gen, cfg: model["backend"])
     if not engine.store.nodes():
-        pipeline.resolve_backend = lambda gen, cfg: VariantBackend()
         engine.generate(Request(text=REQUEST, asserts=ASSERTS))
-    pipeline.resolve_backend = lambda gen, cfg: VariantBackend({0.6: GOOD}, delay=delay,
-                                                               hang_from=hang_from)
+    model["backend"] = VariantBackend({0.6: GOOD}, delay=delay, hang_from=hang_from)
     optimizer = Optimizer(engine)
     done = threading.Event()
     events: list[str] = []

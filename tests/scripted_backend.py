@@ -21,3 +21,30 @@ class ScriptedBackend:
         if cancel is not None:
             cancel.raise_if_cancelled()
         return self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+
+
+class BackendSlot:
+    """The ``backend_factory`` a test hands its engines (``Engine(cfg, backend_factory=slot)``).
+
+    ``slot.use(backend)`` (or ``slot.factory = fn(gen, cfg)``) decides what the engines get
+    from then on; with nothing set, the real ``resolve_backend`` answers. ``clear()`` between
+    tests.
+    """
+
+    def __init__(self) -> None:
+        self.factory = None
+
+    def use(self, backend):
+        """Serve ``backend`` for every generator; returns it."""
+        self.factory = lambda gen, cfg: backend
+        return backend
+
+    def clear(self) -> None:
+        self.factory = None
+
+    def __call__(self, gen, cfg):
+        if self.factory is not None:
+            return self.factory(gen, cfg)
+        from dise.llm.select import resolve_backend
+
+        return resolve_backend(gen, cfg)

@@ -7,7 +7,7 @@ import pytest
 from scripted_backend import ScriptedBackend
 
 from dise.config import load_config
-from dise.engine import pipeline, stubs
+from dise.engine import stubs
 from dise.engine.extract import extract_code, strip_examples
 from dise.engine.pipeline import Engine
 from dise.engine.types import Request
@@ -70,8 +70,7 @@ def test_inserted_and_stored_code_are_clean(tmp_path, monkeypatch):
     answer = (f"```python\n{FUNCTION}\n{CHECK_COMMENT}\ndef check():\n"
               "    assert add(2, 2) == 4\n\ncheck()\n\n# Example usage\nprint(add(1, 1))\n")
     backend = ScriptedBackend(answer)
-    monkeypatch.setattr(pipeline, "resolve_backend", lambda gen, cfg: backend)
-    artifact = Engine(load_config()).generate(
+    artifact = Engine(load_config(), backend_factory=lambda gen, cfg: backend).generate(
         Request(text="add two numbers", asserts=["assert add(1, 2) == 3"]))
     for text in (artifact.code, Engine(load_config()).store.latest(artifact.node_id).code):
         assert "Check function" not in text and "check()" not in text and "Example" not in text

@@ -9,7 +9,7 @@ import textwrap
 import pytest
 
 from dise.config import load_config
-from dise.engine import context, pipeline, prompts, stubs
+from dise.engine import context, prompts, stubs
 from dise.engine.pipeline import Engine
 from dise.engine.types import FunctionSpec, Request, TestCase
 
@@ -104,12 +104,23 @@ class RecordingBackend(ScriptedBackend):
 
 
 @pytest.fixture
-def scripted(monkeypatch):
+def scripted():
+    """Make the model of ``engine()`` a RecordingBackend with these answers."""
     def install(*answers: str) -> RecordingBackend:
-        backend = RecordingBackend(*answers)
-        monkeypatch.setattr(pipeline, "resolve_backend", lambda gen, cfg: backend)
-        return backend
-    return install
+        SLOT["backend"] = RecordingBackend(*answers)
+        return SLOT["backend"]
+    yield install
+    SLOT.clear()
+
+
+#: The backend double of the test running now (set by ``scripted``).
+SLOT: dict = {}
+
+
+def engine() -> Engine:
+    """An engine over the test's settings whose model is the scripted double, if any."""
+    return Engine(load_config(), backend_factory=(lambda gen, cfg: SLOT["backend"])
+                  if SLOT else None)
 
 
 def request_for(source: str, name: str) -> Request:
@@ -176,7 +187,7 @@ def test_the_pipeline_sizes_max_tokens_to_the_docstring(scripted):
     doc = "\n".join(f"    Rule {i}: the answer is x plus one." for i in range(60))
     source = f'def inc(x: int) -> int:\n    """Add one.\n\n{doc}\n    """\n    ...\n'
     backend = scripted("```python\ndef inc(x: int) -> int:\n    return x + 1\n```")
-    Engine(load_config()).generate(request_for(source, "inc"))
+    engine().generate(request_for(source, "inc"))
     base = load_config().generator().max_tokens
     assert backend.max_tokens[0] > base + 500
 
@@ -192,7 +203,7 @@ def test_the_pipeline_sizes_max_tokens_to_the_docstring(scripted):
 ])
 def test_a_method_is_tested_inside_its_class(scripted, name, answer):
     scripted(f"```python\n{answer}\n```")
-    artifact = Engine(load_config()).generate(request_for(RECT, name))
+    artifact = engine().generate(request_for(RECT, name))
     assert artifact.test_kinds["doctest"] == [1, 1], artifact.extra["failures"]
     assert artifact.test_passed and artifact.fitness_score > 0
     assert "class Rectangle" not in artifact.code
@@ -201,7 +212,7 @@ def test_a_method_is_tested_inside_its_class(scripted, name, answer):
 
 def test_a_wrong_method_body_fails_its_doctest(scripted):
     scripted("```python\ndef area(self):\n    return self.width * self.height\n```")
-    artifact = Engine(load_config()).generate(request_for(RECT, "area"))
+    artifact = engine().generate(request_for(RECT, "area"))
     assert not artifact.test_passed
     assert "AttributeError" in " ".join(artifact.extra["failures"])
 
@@ -209,7 +220,7 @@ def test_a_wrong_method_body_fails_its_doctest(scripted):
 def test_a_whole_class_answer_keeps_only_the_method(scripted):
     scripted("```python\nclass Rectangle:\n    def __init__(self, w, h):\n        self.w = w\n"
              "        self.h = h\n\n    def area(self):\n        return self.w * self.h\n```")
-    artifact = Engine(load_config()).generate(request_for(RECT, "area"))
+    artifact = engine().generate(request_for(RECT, "area"))
     assert artifact.test_passed
     assert "class " not in artifact.code and "__init__" not in artifact.code
     assert artifact.code.lstrip().startswith("def area(self)")
@@ -247,7 +258,7 @@ NESTED = '''def outer(k):
 
 def test_a_nested_function_needing_its_scope_has_not_runnable_tests(scripted):
     scripted("```python\ndef add_all(items):\n    return [i + k for i in items]\n```")
-    artifact = Engine(load_config()).generate(request_for(NESTED, "add_all"))
+    artifact = engine().generate(request_for(NESTED, "add_all"))
     assert [n.split(" -> ")[0] for n in artifact.extra["not_runnable"]] == ["add_all([1])"]
     assert all("add_all([1])" not in f for f in artifact.extra["failures"])
     assert any("not runnable" in t for t in artifact.tool_usage)
@@ -276,7 +287,7 @@ def test_a_sixty_line_docstring_still_yields_code(tmp_path):
               f'\n    2\n    """\n    ...\n')
     stub = stubs.find_stub(source, name="count_long_words")
     assert stub.end_line - stub.def_line >= 60
-    artifact = Engine(load_config()).generate(request_for(source, "count_long_words"))
+    artifact = engine().generate(request_for(source, "count_long_words"))
     assert "def count_long_words" in artifact.code
     assert stubs.spec_of(artifact.code, "count_long_words") is not None
     assert not stubs.is_stub(compile_tree(artifact.code, "count_long_words"))

@@ -15,7 +15,7 @@ from rich.console import Console
 from dise import cli
 from dise.cli import generate, output
 from dise.config import load_config
-from dise.engine import credibility, pipeline, scoring, verdict
+from dise.engine import credibility, scoring, verdict
 from dise.engine.pipeline import Engine
 from dise.engine.types import Request, RunReport, TestCase, TestResult
 from dise.lsp.index import Known
@@ -32,18 +32,27 @@ Example:
 
 
 @pytest.fixture
-def scripted(monkeypatch):
+def model_slot():
+    """The backend double this test's engines get (``Engine(backend_factory=…)``)."""
+    return {}
+
+
+def _factory(slot: dict):
+    return lambda gen, cfg: slot["backend"]
+
+
+@pytest.fixture
+def scripted(model_slot):
     def install(*answers: str) -> ScriptedBackend:
-        backend = ScriptedBackend(*answers)
-        monkeypatch.setattr(pipeline, "resolve_backend", lambda gen, cfg: backend)
-        return backend
+        model_slot["backend"] = ScriptedBackend(*answers)
+        return model_slot["backend"]
     return install
 
 
 @pytest.fixture
-def engine(tmp_path, monkeypatch):
+def engine(tmp_path, monkeypatch, model_slot):
     monkeypatch.setenv("DISE_HOME", str(tmp_path))
-    return Engine(load_config())
+    return Engine(load_config(), backend_factory=_factory(model_slot))
 
 
 def _inc_request(doc: str = STUB_DOC) -> Request:
@@ -257,7 +266,7 @@ def test_real_model_stub_with_arrow_examples_gets_example_tests(tmp_path, monkey
 # -- Phase 2 ----------------------------------------------------------------------------
 
 def test_phase2_uses_the_weights_never_repairs_toward_contradicted_tests_and_records_votes(
-        tmp_path, monkeypatch, scripted):
+        tmp_path, monkeypatch, scripted, model_slot):
     from dise.optimize import optimize_node
     from dise.optimize.experiments import Variant, run_variant
 
@@ -266,7 +275,8 @@ def test_phase2_uses_the_weights_never_repairs_toward_contradicted_tests_and_rec
         "optimize": {"experiment_generators": ["qwen-0.5b"], "temperatures": [0.3],
                      "approaches": ["repair"], "workers": 1, "when_idle": False,
                      "target_fitness": 1.01, "incremental_max_steps": 0},
-        "pipeline": {"min_derived_tests": 10}, "retrieval": {"enabled": False}}))
+        "pipeline": {"min_derived_tests": 10}, "retrieval": {"enabled": False}}),
+        backend_factory=_factory(model_slot))
     backend = scripted(_fenced("def inc(n):\n    return n + 1\n"),
                        "assert inc(1) == 3\nassert inc(3) == 4\n")
     artifact = engine.generate(_inc_request())

@@ -19,7 +19,7 @@ from fake_ollama import FakeOllama
 from scripted_backend import ScriptedBackend
 
 from dise import cli
-from dise.engine import pipeline
+from dise.engine.pipeline import Engine
 from dise.engine.sourcefile import SourceFileError, read_source, write_source
 
 SERVER = str(Path(__file__).resolve().parents[1] / "server")
@@ -55,8 +55,8 @@ def dise_process(*args: str, home: Path, host: str) -> subprocess.CompletedProce
 def generate_in_process(path: Path, monkeypatch, answer: str = ANSWER,
                         backend: ScriptedBackend | None = None) -> int:
     backend = backend or ScriptedBackend(answer)
-    monkeypatch.setattr(pipeline, "resolve_backend", lambda gen, cfg: backend)
-    return cli.main(["generate", "--file", str(path), "--function", "rectangle_area", "--json"])
+    return cli.main(["generate", "--file", str(path), "--function", "rectangle_area", "--json"],
+                    engine_factory=lambda cfg: Engine(cfg, backend_factory=lambda g, c: backend))
 
 
 def changed_lines(before: bytes, after: bytes) -> tuple[set[int], list[bytes]]:

@@ -20,7 +20,6 @@ from test_store import make_artifact
 from dise import cli
 from dise.cli.optimize import _targets
 from dise.config import load_config
-from dise.engine import pipeline
 from dise.engine.pipeline import Engine
 from dise.engine.types import Request
 from dise.store import NodeNotFoundError, Store, slugify
@@ -118,8 +117,7 @@ def test_unknown_name_suggests_close_ids_ignoring_case(store):
 def test_generated_unicode_function_is_stored_under_its_name(monkeypatch):
     code = "```python\ndef größe(breite, höhe):\n    return breite * höhe\n```"
     backend = ScriptedBackend(code)
-    monkeypatch.setattr(pipeline, "resolve_backend", lambda gen, cfg: backend)
-    engine = Engine(load_config())
+    engine = Engine(load_config(), backend_factory=lambda gen, cfg: backend)
     artifact = engine.generate(Request(text="Fläche", asserts=["assert größe(2, 3) == 6"]))
     assert artifact.node_id == "größe" and artifact.function_name == "größe"
     assert cli.main(["status", "größe", "--json"]) == 0

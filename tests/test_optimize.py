@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 
 from dise.config import load_config
-from dise.engine import pipeline
 from dise.engine.pipeline import Engine
 from dise.engine.types import Cancelled, CancelToken, DiseError, Request
 from dise.optimize import NodeBusy, Optimizer, load_state, optimize_node
 from dise.optimize import state as st
 from optimize_worker import ASSERTS, GOOD, REQUEST, WEAK, VariantBackend
+from scripted_backend import BackendSlot
 
 HW = Path(__file__).resolve().parent / "data" / "hardware"  # copied from shared/data/hardware
 RECORDED_CPU = {"cpu_count": 2, "mem_total_kb": 24684100, "error": "NVMLError_LibraryNotFound(12)"}
@@ -30,17 +30,20 @@ def make_engine(hardware: dict | None = None, **optimize) -> Engine:
     base.update(optimize)
     # Phase 1 reuse would answer the repeated request from memory: these tests need the model.
     return Engine(load_config({"optimize": base, "hardware": hardware or {},
-                               "retrieval": {"enabled": False}}))
+                               "retrieval": {"enabled": False}}), backend_factory=SLOT)
+
+
+#: What ``make_engine``'s engines get as their model (``Engine(backend_factory=…)``).
+SLOT = BackendSlot()
 
 
 @pytest.fixture
-def model(monkeypatch):
+def model():
     """Install a VariantBackend as every generator's model."""
     def install(answers=None, **kwargs) -> VariantBackend:
-        backend = VariantBackend(answers, **kwargs)
-        monkeypatch.setattr(pipeline, "resolve_backend", lambda gen, cfg: backend)
-        return backend
-    return install
+        return SLOT.use(VariantBackend(answers, **kwargs))
+    yield install
+    SLOT.clear()
 
 
 def weak_node(engine: Engine, model) -> str:

@@ -9,15 +9,15 @@ import time
 import pytest
 
 from dise.cli.optimize import add_parser as add_optimize_parser
-from dise.cli.optimize import run as cmd_optimize
+from dise.cli.optimize import run as run_optimize
 from dise.cli.optimize import shell_optimize
 from dise.cli.status import describe_next_run, status_lines
 from dise.config import load_config
-from dise.engine import pipeline
 from dise.engine.pipeline import Engine
 from dise.engine.types import DiseError, Request
 from dise.optimize.state import record_activity
 from optimize_worker import ASSERTS, GOOD, REQUEST, VariantBackend
+from scripted_backend import BackendSlot
 
 SETTINGS = {"optimize": {"experiment_generators": ["qwen-0.5b"], "temperatures": [0.3],
                          "approaches": ["plain"], "seeds": [0], "incremental_max_steps": 0,
@@ -29,13 +29,24 @@ def cfg():
     return load_config(SETTINGS)
 
 
+#: The model of every engine these tests make, the CLI's included.
+SLOT = BackendSlot()
+
+
+def make_engine(cfg) -> Engine:
+    return Engine(cfg, backend_factory=SLOT)
+
+
+def cmd_optimize(cfg, args) -> int:
+    return run_optimize(cfg, args, engine_factory=make_engine)
+
+
 @pytest.fixture
-def model(monkeypatch):
+def model():
     def install(answers=None) -> VariantBackend:
-        backend = VariantBackend(answers)
-        monkeypatch.setattr(pipeline, "resolve_backend", lambda gen, cfg: backend)
-        return backend
-    return install
+        return SLOT.use(VariantBackend(answers))
+    yield install
+    SLOT.clear()
 
 
 def parse(*argv: str) -> argparse.Namespace:
@@ -46,7 +57,7 @@ def parse(*argv: str) -> argparse.Namespace:
 
 def stored(cfg, model, answers=None) -> str:
     model(answers)
-    return Engine(cfg).generate(Request(text=REQUEST, asserts=ASSERTS)).node_id
+    return make_engine(cfg).generate(Request(text=REQUEST, asserts=ASSERTS)).node_id
 
 
 def test_optimize_one_node(cfg, model, capsys):
@@ -56,7 +67,7 @@ def test_optimize_one_node(cfg, model, capsys):
     out = capsys.readouterr().out
     assert f"↑ {node}: fitness" in out and "is_even_v2" in out
     assert "qwen-0.5b @ 0.3" in out
-    assert Engine(cfg).store.latest(node).version == 2
+    assert make_engine(cfg).store.latest(node).version == 2
 
 
 def test_json_all_and_fitness_below(cfg, model, capsys):
@@ -87,10 +98,10 @@ def test_mistakes_are_one_line_errors(cfg, model):
 def test_shell_optimize(cfg, model, capsys):
     node = stored(cfg, model)
     model({0.3: GOOD})
-    shell_optimize(cfg, f"/optimize {node} --priority=high")
+    shell_optimize(cfg, f"/optimize {node} --priority=high", engine_factory=make_engine)
     assert "is_even_v2" in capsys.readouterr().out
     with pytest.raises(DiseError, match="usage: /optimize") as err:
-        shell_optimize(cfg, "/optimize --priority=urgent")
+        shell_optimize(cfg, "/optimize --priority=urgent", engine_factory=make_engine)
     assert "\n" not in str(err.value)
 
 
@@ -99,13 +110,13 @@ def test_background_until_empty(cfg, model, capsys):
     model({0.3: GOOD})
     assert cmd_optimize(cfg, parse("--background", "--until-empty")) == 0
     assert "is_even_v2" in capsys.readouterr().out
-    assert Engine(cfg).store.queue() == []
-    assert Engine(cfg).store.latest(node).version == 2
+    assert make_engine(cfg).store.queue() == []
+    assert make_engine(cfg).store.latest(node).version == 2
 
 
 def test_status_lines_show_queue_and_next_run(cfg, model):
     node = stored(cfg, model)
-    engine = Engine(cfg)
+    engine = make_engine(cfg)
     now = time.time()
     record_activity(engine.store, now)  # the user was just active: queued work waits
     lines = status_lines(engine, node, now)

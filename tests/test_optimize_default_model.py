@@ -14,12 +14,11 @@ from pathlib import Path
 import pytest
 
 from dise.config import load_config
-from dise.engine import pipeline
 from dise.engine.pipeline import Engine
 from dise.engine.types import Request
 from dise.llm import catalog
 from dise.optimize import load_state, optimize_node
-from scripted_backend import ScriptedBackend
+from scripted_backend import BackendSlot, ScriptedBackend
 
 pytestmark = pytest.mark.model
 
@@ -52,12 +51,13 @@ def test_default_install_improves_a_weak_function_with_only_the_small_model(
                                     "approaches": ["plain", "repair"], "when_idle": False},
                        "retrieval": {"enabled": False}})
     assert cfg.optimize.experiment_generators == []  # the default pool: every generator
-    engine = Engine(cfg)
-    with monkeypatch.context() as m:
-        m.setattr(pipeline, "resolve_backend", lambda gen, cfg: ScriptedBackend(WRONG))
-        # named after a generator that is not installed, so the 0.5B's own T=0 is not
-        # taken for the setup Phase 1 already tried
-        v1 = engine.generate(Request(text=TASK, asserts=ASSERTS, generator="smollm2-135m"))
+    slot = BackendSlot()
+    engine = Engine(cfg, backend_factory=slot)
+    slot.use(ScriptedBackend(WRONG))
+    # named after a generator that is not installed, so the 0.5B's own T=0 is not
+    # taken for the setup Phase 1 already tried
+    v1 = engine.generate(Request(text=TASK, asserts=ASSERTS, generator="smollm2-135m"))
+    slot.clear()  # Phase 2 runs the real model
     assert not v1.test_passed and v1.tests_passed < len(ASSERTS)
 
     result = optimize_node(engine, v1.node_id)

@@ -13,22 +13,26 @@ import pytest
 
 from dise.cli.status import status_lines
 from dise.config import load_config
-from dise.engine import pipeline
 from dise.engine.pipeline import Engine, GenerationFailed
 from dise.engine.types import Request
 from dise.llm.base import BackendError, ModelNotInstalled
+from dise.llm.select import resolve_backend
 from dise.optimize import Optimizer, Triggers, Variant, bandit, load_state, optimize_node
 from optimize_worker import ASSERTS, GOOD, REQUEST, WEAK, VariantBackend
+from scripted_backend import BackendSlot
 
 RECORDED_CPU = {"cpu_count": 2, "mem_total_kb": 24684100, "error": "NVMLError_LibraryNotFound(12)"}
-REAL_RESOLVE = pipeline.resolve_backend
+REAL_RESOLVE = resolve_backend
+#: The model of every engine these tests make (``Engine(backend_factory=SLOT)``).
+SLOT = BackendSlot()
 
 
 def make_engine(**optimize) -> Engine:
     base = {"temperatures": [0.0, 0.3, 0.7], "approaches": ["plain"], "seeds": [0],
             "poll_interval_s": 0.02, "when_idle": False, "workers": 1}
     base.update(optimize)
-    return Engine(load_config({"optimize": base, "retrieval": {"enabled": False}}))
+    return Engine(load_config({"optimize": base, "retrieval": {"enabled": False}}),
+                  backend_factory=SLOT)
 
 
 class Broken:
@@ -42,7 +46,7 @@ class Broken:
 
 
 @pytest.fixture
-def pool(monkeypatch):
+def pool():
     """Serve the "installed" generators with one VariantBackend; the others are really not
     installed (real ``resolve_backend`` on an empty models directory) or ``Broken``."""
     def install(installed: set[str], answers=None, broken: set[str] = frozenset(),
@@ -55,9 +59,10 @@ def pool(monkeypatch):
             if gen.name in installed:
                 return backend
             return REAL_RESOLVE(gen, cfg)
-        monkeypatch.setattr(pipeline, "resolve_backend", resolve)
+        SLOT.factory = resolve
         return backend
-    return install
+    yield install
+    SLOT.clear()
 
 
 @pytest.fixture
@@ -156,7 +161,8 @@ def test_a_stronger_generator_becoming_usable_requeues_low_nodes(pool, no_models
     low = weak_node(engine)
     for node in (good.node_id, low):
         engine.store.dequeue(node)
-    triggers = Triggers(engine.cfg, engine.store, probe_fn=lambda: RECORDED_CPU)
+    triggers = Triggers(engine.cfg, engine.store, probe_fn=lambda: RECORDED_CPU,
+                        backend_factory=engine.backend_factory)
     triggers.hardware(0.0, force=True)
     assert triggers.models(0.0, force=True) is None  # first look: remembered, nothing fires
     assert {u["generator"] for u in triggers.unavailable} == {"qwen-1.5b", "smollm2-135m"}

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from dise.config import load_config
-from dise.engine import pipeline
 from dise.engine.pipeline import BadRequest, Engine, GenerationFailed
 from dise.engine.types import CancelToken, Cancelled, Request
 
@@ -25,18 +24,27 @@ ASSERTS = ["assert is_even(2) is True", "assert is_even(3) is False", "assert is
 
 
 @pytest.fixture
-def scripted(monkeypatch):
-    """Install a ScriptedBackend with the given answers as the model for the next Engine."""
+def model_slot():
+    """The backend double this test's engines get (``Engine(backend_factory=…)``)."""
+    return {}
+
+
+def _factory(slot: dict):
+    return lambda gen, cfg: slot["backend"]
+
+
+@pytest.fixture
+def scripted(model_slot):
+    """Install a ScriptedBackend with the given answers as the model of the test's engine."""
     def install(*answers: str) -> ScriptedBackend:
-        backend = ScriptedBackend(*answers)
-        monkeypatch.setattr(pipeline, "resolve_backend", lambda gen, cfg: backend)
-        return backend
+        model_slot["backend"] = ScriptedBackend(*answers)
+        return model_slot["backend"]
     return install
 
 
 @pytest.fixture
-def engine(tmp_path):
-    return Engine(load_config())
+def engine(tmp_path, model_slot):
+    return Engine(load_config(), backend_factory=_factory(model_slot))
 
 
 def test_good_answer_is_tested_scored_and_stored(engine, scripted):

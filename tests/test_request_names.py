@@ -13,7 +13,7 @@ from fake_ollama import FakeOllama
 from scripted_backend import ScriptedBackend
 
 from dise.config import load_config
-from dise.engine import pipeline, sentinel
+from dise.engine import sentinel
 from dise.engine.pipeline import Engine, spec_for
 from dise.engine.request_names import apply_signature, named_function, spec_from_text
 from dise.engine.types import Request
@@ -136,8 +136,8 @@ def test_the_requested_signature_is_kept_over_the_models():
 def test_engine_stores_the_requested_name_when_the_model_picks_another(monkeypatch):
     backend = ScriptedBackend(
         "```python\ndef check_email(address):\n    return '@' in address\n```")
-    monkeypatch.setattr(pipeline, "resolve_backend", lambda gen, cfg: backend)
-    artifact = Engine(load_config()).generate(Request(text=ISSUE))
+    engine = Engine(load_config(), backend_factory=lambda gen, cfg: backend)
+    artifact = engine.generate(Request(text=ISSUE))
     assert artifact.function_name == "is_valid_email" and artifact.node_id == "is_valid_email"
     assert "def is_valid_email(s: str) -> bool:" in artifact.code
     prompt = backend.calls[0][-1]["content"]

@@ -244,10 +244,9 @@ def test_pipeline_stores_a_forging_secret_reading_answer_as_failing(level, monke
     secret_file.parent.mkdir()
     secret_file.write_text(f"aws_secret_access_key = {file_secret}\n")
     backend = ScriptedBackend(FORGING_ANSWER.replace("SECRET_FILE", repr(str(secret_file))))
-    monkeypatch.setattr(pipeline, "resolve_backend", lambda gen, cfg: backend)
     cfg = load_config()
     cfg.sandbox.isolation = level
-    engine = pipeline.Engine(cfg)
+    engine = pipeline.Engine(cfg, backend_factory=lambda gen, cfg: backend)
     artifact = engine.generate(Request(text="return x doubled",
                                        asserts=["assert double(3) == 6",
                                                 "assert double(-1) == -2"]))

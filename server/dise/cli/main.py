@@ -22,6 +22,7 @@ from dise.cli import (
     shell,
     status,
 )
+from dise.cli.common import EngineFactory
 from dise.config import ConfigError, load_config
 from dise.errors import Cancelled, DiseError
 
@@ -32,6 +33,8 @@ BACKENDS = ["auto", "ollama", "llamacpp"]
 COMMANDS = {"generate": generate, "status": status, "list": listing, "models": models,
             "search": search, "optimize": optimize, "shell": shell, "serve": serve,
             "doctor": doctor}
+#: Commands whose ``run`` takes ``engine_factory=`` (the others need no engine).
+ENGINE_COMMANDS = frozenset({"generate", "status", "list", "search", "optimize", "shell"})
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,8 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run `dise` with ``argv`` (default: ``sys.argv[1:]``); returns the exit status."""
+def main(argv: Sequence[str] | None = None, *,
+         engine_factory: EngineFactory | None = None) -> int:
+    """Run `dise` with ``argv`` (default: ``sys.argv[1:]``); returns the exit status.
+    ``engine_factory(cfg)`` replaces the real engine (an embedder's or a test's)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not args.command:
@@ -63,7 +68,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         overrides = {"backend": args.backend} if args.backend else None
         cfg = load_config(overrides)
-        return COMMANDS[args.command].run(cfg, args)
+        command = COMMANDS[args.command]
+        if engine_factory is not None and args.command in ENGINE_COMMANDS:
+            return command.run(cfg, args, engine_factory=engine_factory)
+        return command.run(cfg, args)
     except Cancelled as exc:
         output.err_console.print(f"[yellow]{escape(str(exc))}[/]")
         return 130

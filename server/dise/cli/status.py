@@ -100,18 +100,18 @@ def status_info(engine: Any, node_id: str, now: float | None = None) -> dict[str
             "stop_reason": rec.stop_reason, "finished_at": rec.finished_at,
             "active": rec.status == "running" and owner_alive(rec.owner),
             "errors": rec.errors}
-    info["unavailable"] = unavailable_now(engine.cfg)
+    info["unavailable"] = unavailable_now(engine.cfg, getattr(engine, "backend_factory", None))
     return info
 
 
-def unavailable_now(cfg: Any) -> list[dict[str, str]]:
+def unavailable_now(cfg: Any, backend_factory: Any = None) -> list[dict[str, str]]:
     """Phase 2's pool generators that cannot run now, each {"generator", "reason", "how"}
     (a bad pool setting comes back as one entry with the error)."""
     from dise.errors import DiseError
     from dise.optimize.experiments import generator_pool
 
     try:
-        return generator_pool(cfg)[1]
+        return generator_pool(cfg, None, backend_factory)[1]
     except DiseError as exc:
         return [{"generator": "", "reason": str(exc), "how": ""}]
 

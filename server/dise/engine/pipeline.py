@@ -14,9 +14,10 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from dise.config import Config, GeneratorConfig, load_config
 from dise.engine import (
@@ -163,11 +164,22 @@ def _called_name(assert_line: str) -> str:
     return ""
 
 
-class Engine:
-    """Phase 1 over one store. Thread-safe; heavy work happens in the calling thread."""
+#: ``BackendFactory(generator, cfg) -> Backend``: how an engine gets the model for a generator.
+BackendFactory = Callable[[GeneratorConfig, Config], Any]
 
-    def __init__(self, cfg: Config | None = None, store: Store | None = None) -> None:
+
+class Engine:
+    """Phase 1 over one store. Thread-safe; heavy work happens in the calling thread.
+
+    ``backend_factory`` (default ``dise.llm.select.resolve_backend``) makes the backend for a
+    generator; tests and embedders inject a double or another client here. The optimiser's
+    experiments use the same factory.
+    """
+
+    def __init__(self, cfg: Config | None = None, store: Store | None = None, *,
+                 backend_factory: BackendFactory | None = None) -> None:
         self.cfg = cfg or load_config()
+        self.backend_factory = backend_factory
         self._store = store
         self._memory = None
         self._store_lock = threading.Lock()
@@ -196,6 +208,10 @@ class Engine:
     def memory(self, memory) -> None:
         """Faces and tests may supply their own (e.g. one already warmed up)."""
         self._memory = memory
+
+    def backend(self, gen: GeneratorConfig):
+        """The backend that runs ``gen`` (a ``dise.llm.Backend``), from ``backend_factory``."""
+        return (self.backend_factory or resolve_backend)(gen, self.cfg)
 
     # -- generator choice -------------------------------------------------------------
     def choose_generator(self, request: Request, task_type: str) -> tuple[GeneratorConfig, str]:
@@ -270,7 +286,7 @@ class _Run:
         self.deadline = started + budget
         spec = spec_for(request, cls.function_name_hint)
         gen, why = self.engine.choose_generator(request, cls.task_type)
-        backend = resolve_backend(gen, cfg)
+        backend = self.engine.backend(gen)
         self.tools.append(f"generator {gen.name} ({why})")
         self.few_shot_k = self._learned_few_shot(cls.task_type) if why.startswith("registry") \
             else cfg.retrieval.few_shot_k

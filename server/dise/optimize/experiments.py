@@ -193,12 +193,20 @@ def plan(cfg: OptimizeConfig, artifact: Artifact, generators: Sequence[str], *,
     return out
 
 
-def unavailable(generator: str, cfg: Config) -> str:
+def backend_for(engine: Any, gen: Any, cfg: Config) -> Any:
+    """The backend for ``gen`` from the engine's ``backend_factory``
+    (``Engine(backend_factory=…)``), else ``resolve_backend``."""
+    factory = getattr(engine, "backend_factory", None) or pipeline.resolve_backend
+    return factory(gen, cfg)
+
+
+def unavailable(generator: str, cfg: Config, backend_factory: Any = None) -> str:
     """Why ``generator`` cannot run here now ("" when it can): unknown, or its model is not
     installed (the message says ``dise models pull …``). Loads nothing: backends load lazily.
+    ``backend_factory``: an engine's (default ``resolve_backend``).
     """
     try:
-        pipeline.resolve_backend(cfg.generator(generator), cfg)
+        (backend_factory or pipeline.resolve_backend)(cfg.generator(generator), cfg)
     except (DiseError, ValueError) as exc:
         return str(exc)
     return ""
@@ -213,10 +221,12 @@ def how_to_add(generator: str, cfg: Config) -> str:
     return f"dise models pull {gen.model}" if catalog.entry_for(gen.model) else ""
 
 
-def generator_pool(cfg: Config, info: Any = None) -> tuple[list[str], list[dict[str, str]]]:
+def generator_pool(cfg: Config, info: Any = None, backend_factory: Any = None,
+                   ) -> tuple[list[str], list[dict[str, str]]]:
     """Phase 2's pool: ``[optimize] experiment_generators`` (or every configured generator)
     split into those that can run here (fit ``info``'s memory, a ``HardwareInfo``, when
-    given; installed) and the others as ``{"generator", "reason", "how"}``.
+    given; installed, asked of ``backend_factory``) and the others as
+    ``{"generator", "reason", "how"}``.
 
     Unknown names raise ``DiseError`` listing the known ones.
     """
@@ -232,7 +242,7 @@ def generator_pool(cfg: Config, info: Any = None) -> tuple[list[str], list[dict[
     usable, missing = [], []
     for name in wanted:
         why = "too large for this machine's memory" if name not in fits else \
-            unavailable(name, cfg)
+            unavailable(name, cfg, backend_factory)
         if why:
             missing.append({"generator": name, "reason": why, "how": how_to_add(name, cfg)})
         else:
@@ -338,7 +348,7 @@ def run_variant(engine: Any, artifact: Artifact, tests: Sequence[TestCase], vari
                                   temperature=variant.temperature)
         if variant.seed:
             gen = dataclasses.replace(gen, seed=variant.seed)
-        backend = pipeline.resolve_backend(gen, cfg)
+        backend = backend_for(engine, gen, cfg)
         shots = [(p, c) for p, c in examples] if variant.few_shot else None
         raw = backend.generate(prompts.generation_messages(request, spec, shots),
                                temperature=gen.temperature, max_tokens=gen.max_tokens,

@@ -66,7 +66,8 @@ class Optimizer:
         self.when_idle = self.cfg.when_idle if when_idle is None else when_idle
         self.clock = clock
         self.triggers = Triggers(engine.cfg, engine.store, probe_fn=probe_fn or probe,
-                                 clock=clock)
+                                 clock=clock,
+                                 backend_factory=getattr(engine, "backend_factory", None))
         self._cv = threading.Condition()
         self._thread: threading.Thread | None = None
         self._stopping = False

@@ -270,7 +270,8 @@ class _NodeRun:
         """Generators to try: configured (or all) that the hardware can hold and that are
         installed; the others go to ``state.unavailable`` and the notes, with how to add them.
         """
-        usable, missing = generator_pool(self.cfg, self._hardware())
+        usable, missing = generator_pool(self.cfg, self._hardware(),
+                                         getattr(self.engine, "backend_factory", None))
         for entry in missing:
             self._unusable(entry["generator"], entry["reason"])
         return usable

@@ -58,8 +58,11 @@ class Triggers:
 
     def __init__(self, cfg: Config, store: Store, *,
                  probe_fn: Callable[[], dict[str, Any]] = probe,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 backend_factory: Callable[..., Any] | None = None) -> None:
         self.cfg, self.store = cfg, store
+        #: The engine's ``backend_factory``: asked whether each pool generator can run.
+        self.backend_factory = backend_factory
         self.probe_fn, self.clock = probe_fn, clock
         self.info: HardwareInfo | None = None
         self._hw_checked: float | None = None
@@ -123,7 +126,8 @@ class Triggers:
         self._models_checked = now
         from dise.optimize.experiments import generator_pool
         try:
-            usable, self.unavailable = generator_pool(self.cfg, self.info)
+            usable, self.unavailable = generator_pool(self.cfg, self.info,
+                                                      self.backend_factory)
         except Exception as exc:  # noqa: BLE001 - a bad pool is reported by the runner
             log.warning("could not check the generator pool: %s", exc)
             return None
