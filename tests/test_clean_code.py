@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import pytest
-from scripted_backend import ScriptedBackend
+from support.scripted_backend import ScriptedBackend
 
 from dise.config import load_config
 from dise.engine import stubs

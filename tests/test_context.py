@@ -13,7 +13,7 @@ from dise.engine import context, prompts, stubs
 from dise.engine.pipeline import Engine
 from dise.engine.types import FunctionSpec, Request, TestCase
 
-from scripted_backend import ScriptedBackend
+from support.scripted_backend import ScriptedBackend
 
 GREET = '''def greet(name: str) -> str:
     """Greet someone by name.

@@ -21,7 +21,7 @@ from dise.engine.types import Request, RunReport, TestCase, TestResult
 from dise.lsp.index import Known
 from dise.lsp.verdicts import failing_tests_diagnostics
 
-from scripted_backend import ScriptedBackend
+from support.scripted_backend import ScriptedBackend
 
 STUB_DOC = '''Add one.
 

@@ -15,8 +15,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from fake_ollama import FakeOllama
-from scripted_backend import ScriptedBackend
+from support.fake_ollama import FakeOllama
+from support.scripted_backend import ScriptedBackend
 
 from dise import cli
 from dise.engine.pipeline import Engine

@@ -9,45 +9,22 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from dise.config import Config
-from dise.engine.retrieval import Memory, RetrievalConfig
-from dise.engine.types import Artifact
 from dise.store import Store
 from dise.store.index import Embedder, IndexSettings, VectorIndex, artifact_text
+from support.index_data import make_artifact, memory
 
 SERVER_DIR = Path(__file__).resolve().parents[1] / "server"
-
-
-def make_artifact(node_id: str, version: int = 1, *, prompt: str, passed: bool = True,
-                  fitness: float = 0.8, code: str | None = None) -> Artifact:
-    return Artifact(
-        node_id=node_id, version=version, function_name=node_id,
-        code=code or f"def {node_id}(x):\n    return x  # v{version}\n", prompt=prompt,
-        task_type="other", intent="interactive", generator_used="qwen-0.5b",
-        model="qwen2.5-coder-0.5b", backend="llamacpp", temperature=0.0, generation_time=1.0,
-        test_passed=passed, tests_passed=2 if passed else 1, tests_total=2,
-        test_kinds={"given": [2 if passed else 1, 2]}, quality_score=1.0, latency=1e-6,
-        coverage=1.0, fitness_score=fitness, tool_usage=[], phase="phase1",
-        timestamp=time.time(), tests=[],
-        parent=f"{node_id}_v{version - 1}" if version > 1 else None)
 
 
 @pytest.fixture
 def store(tmp_path: Path) -> Store:
     with Store(tmp_path / "store.json") as s:
         yield s
-
-
-def memory(store: Store, embedder: Embedder, **settings) -> Memory:
-    cfg = Config(home=store.path.parent)
-    cfg.retrieval = RetrievalConfig(**settings)  # type: ignore[attr-defined]
-    return Memory(cfg, store, embedder=embedder)
 
 
 def store_ids(store: Store) -> set[str]:

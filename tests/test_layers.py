@@ -72,3 +72,19 @@ def test_the_sandbox_harness_imports_only_itself_and_the_standard_library():
             outside += [f"{path.name}: {n}" for n in names  # coverage: optional, measured
                         if n.split(".")[0] not in sys.stdlib_module_names | {"coverage"}]
     assert outside == []
+
+
+def test_no_test_module_imports_another():
+    """Shared helpers live in tests/support/; a test module importing another would run (and
+    register) that module's tests and fixtures a second time."""
+    import ast
+
+    tests = Path(__file__).resolve().parent
+    found = []
+    for path in sorted(tests.glob("*.py")) + sorted((tests / "support").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            found += [f"{path.name}: {n}" for n in names
+                      if n.split(".")[-1].startswith("test_") or n == "conftest"]
+    assert found == []

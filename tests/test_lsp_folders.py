@@ -1,7 +1,7 @@
 """Multi-root workspaces (issue 12, section 5): "the workspace" is the document's folder.
 
 Two folders, ``backend/`` and ``webapp/``, each have a test of ``slugify`` with a different
-expectation. The engine is the test double (tests/lsp_double.py), which freezes the tests the
+expectation. The engine is the test double (tests/support/lsp_double.py), which freezes the tests the
 real discovery (``dise.engine.testgen.workspace_tests``) finds in the folder the server gave
 the request, so a test can see which folder that was.
 """
@@ -15,7 +15,7 @@ from typing import Any, AsyncIterator
 
 import pytest
 from lsprotocol import types as lsp
-from lsp_harness import Editor, server_env
+from support.lsp_harness import Editor, server_env
 from pygls.uris import from_fs_path
 
 from dise.lsp.folders import project_root, root_for

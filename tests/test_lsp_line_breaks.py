@@ -17,7 +17,7 @@ from dise.lsp.documents import all_regions, lsp_lines, region_hash, split_lines
 from dise.lsp.index import Known
 from dise.lsp.phase2 import diagnostics_for
 from dise.text import lsp_lines as lines
-from lsp_harness import Editor, server_env, stub_file
+from support.lsp_harness import Editor, server_env, stub_file
 
 #: Every character ``str.splitlines`` breaks at that LSP does not.
 NOT_LSP_BREAKS = "\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"

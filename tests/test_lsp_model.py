@@ -13,7 +13,7 @@ from typing import AsyncIterator
 
 import pytest
 from lsprotocol import types as lsp
-from lsp_harness import Editor, server_env, wait_until
+from support.lsp_harness import Editor, server_env, wait_until
 
 pytestmark = [pytest.mark.model, pytest.mark.asyncio, pytest.mark.timeout(600)]
 

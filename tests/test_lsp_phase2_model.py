@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 from lsprotocol import types as lsp
-from lsp_harness import Editor, server_env, wait_until
-from weak_setup import NAME, STUB, WEAK_GENERATOR, doctests_pass, fitnesses, weak_then_quick
+from support.lsp_harness import Editor, server_env, wait_until
+from support.weak_setup import NAME, STUB, WEAK_GENERATOR, doctests_pass, fitnesses, weak_then_quick
 
 pytestmark = [pytest.mark.model, pytest.mark.asyncio, pytest.mark.timeout(1200)]
 #: Upper bound of the wait for the optimiser (two real generations on a loaded 2-core box).

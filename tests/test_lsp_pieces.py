@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from lsp_double import _code
+from support.lsp_double import _code
 
 from dise.config import ConfigError
 from dise.engine.types import Artifact, DiseError

@@ -2,7 +2,7 @@
 
 Every way a client can cancel or leave ends the work (the engine's cancel token), applies
 nothing afterwards and logs one line; every edit the client refuses is handled like a
-document that changed under the server. The engine is the test double (tests/lsp_double.py),
+document that changed under the server. The engine is the test double (tests/support/lsp_double.py),
 which writes a trace line when a generation starts, is cancelled or is done: that is how a
 test knows the work ended instead of finishing in the background.
 
@@ -24,7 +24,7 @@ from typing import Any, AsyncIterator, Callable
 
 import pytest
 from lsprotocol import types as lsp
-from lsp_harness import REPO, STUB_LINE, Editor, server_env, stub_file, wait_until
+from support.lsp_harness import REPO, STUB_LINE, Editor, server_env, stub_file, wait_until
 from pygls.exceptions import JsonRpcException
 from pygls.uris import from_fs_path
 
@@ -158,7 +158,7 @@ async def test_a_refused_edit_records_nothing_as_inserted(workspace, how):
         assert not any("Traceback" in m.message for m in ed.client.log_messages)
 
 
-PHASE2_ENGINE = "lsp_phase2_double:Phase2DoubleEngine"
+PHASE2_ENGINE = "support.lsp_phase2_double:Phase2DoubleEngine"
 #: A short optimiser run (as in test_lsp_phase2.py): one variant, no incremental steps.
 QUICK = {"optimize": {"experiment_generators": ["qwen-0.5b"], "temperatures": [0.3],
                       "approaches": ["plain"], "max_attempts": 1, "patience": 1,

@@ -3,7 +3,7 @@
 Issue 14, bug 5: searches ran in the single io thread that also reads the store for hover,
 status and newly opened documents, so those waited behind the search; and ``Memory.warm_up``,
 documented as called at start, was never called. The server runs with
-``lsp_double:MemoryDoubleEngine``: the LSP double plus a memory whose search blocks until the
+``support.lsp_double:MemoryDoubleEngine``: the LSP double plus a memory whose search blocks until the
 test opens a gate file, and which logs ``warm_up``/``search`` calls to a file.
 """
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from lsp_harness import Editor, server_env, stub_file, wait_until
+from support.lsp_harness import Editor, server_env, stub_file, wait_until
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(120)]
 #: Upper bound on an answer that must not wait behind the blocked search: a hang guard (the
@@ -26,7 +26,7 @@ async def test_hover_and_status_answer_while_a_search_is_stuck(tmp_path: Path) -
     (tmp_path / "ws").mkdir()
     gate, calls = tmp_path / "release-search", tmp_path / "memory.log"
     ed = Editor("visual-studio-code", tmp_path / "ws",
-                server_env("lsp_double:MemoryDoubleEngine", DISE_HOME=str(tmp_path / "home"),
+                server_env("support.lsp_double:MemoryDoubleEngine", DISE_HOME=str(tmp_path / "home"),
                            DISE_TEST_MEMORY_GATE=str(gate), DISE_TEST_MEMORY_LOG=str(calls)))
     await ed.start()
     try:

@@ -19,9 +19,9 @@ from lsprotocol import types as lsp
 from dise.engine.types import Artifact
 from dise.lsp.documents import all_regions, lsp_lines, qualified_name, region_hash
 from dise.lsp.index import FunctionIndex, Known, locate, match_region
-from lsp_harness import Editor, server_env, wait_until
+from support.lsp_harness import Editor, server_env, wait_until
 
-ENGINE = "lsp_phase2_double:Phase2DoubleEngine"
+ENGINE = "support.lsp_phase2_double:Phase2DoubleEngine"
 QUICK = {"optimize": {"experiment_generators": ["qwen-0.5b"], "temperatures": [0.3],
                       "approaches": ["plain"], "max_attempts": 1, "patience": 1,
                       "incremental_max_steps": 0, "poll_interval_s": 0.1}}

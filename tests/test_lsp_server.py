@@ -1,6 +1,6 @@
 """The language server over stdio, as an editor sees it, with the test-double engine.
 
-The double (tests/lsp_double.py) writes a fixed, marked function after a short cancellable
+The double (tests/support/lsp_double.py) writes a fixed, marked function after a short cancellable
 wait and stores it in the real ``Store``; everything else is the real server. The same flows
 with the real model are in test_lsp_model.py.
 
@@ -20,8 +20,8 @@ from typing import Any, AsyncIterator
 import pytest
 import pytest_asyncio
 from lsprotocol import types as lsp
-from lsp_double import MARKER
-from lsp_harness import (
+from support.lsp_double import MARKER
+from support.lsp_harness import (
     COMMENT_LINE,
     FINISHED_LINE,
     PROFILES,

@@ -11,7 +11,7 @@ from lsprotocol import types as lsp
 
 from dise.engine.types import Artifact
 from dise.store import Store
-from lsp_harness import Editor, server_env
+from support.lsp_harness import Editor, server_env
 
 pytestmark = pytest.mark.asyncio
 

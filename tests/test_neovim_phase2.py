@@ -16,11 +16,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from lsp_harness import server_env
-from test_neovim import EXIT_MARGIN_S, SETUP, _lsp_log
-from weak_setup import NAME as WEAK_NAME
-from weak_setup import STUB as WEAK_STUB
-from weak_setup import WEAK_GENERATOR, as_toml, doctests_pass, fitnesses, weak_then_quick
+from support.lsp_harness import server_env
+from support.neovim import EXIT_MARGIN_S, SETUP, lsp_log
+from support.weak_setup import NAME as WEAK_NAME
+from support.weak_setup import STUB as WEAK_STUB
+from support.weak_setup import WEAK_GENERATOR, as_toml, doctests_pass, fitnesses, weak_then_quick
 
 REPO = Path(__file__).resolve().parents[1]
 DRIVER = REPO / "tests" / "nvim" / "drive_better.lua"
@@ -71,7 +71,7 @@ def drive(nvim: str, tmp_path: Path, *, toml: str, engine: str | None, file: str
                           timeout=2 * WAIT_S + optimize_wait_s + EXIT_MARGIN_S * 3)
     assert result.exists(), f"Neovim wrote no result (rc {proc.returncode}): {proc.stderr[-2000:]}"
     data = json.loads(result.read_text())
-    assert data["ok"], (data.get("stage"), data.get("error"), _lsp_log(tmp_path / "xdg"))
+    assert data["ok"], (data.get("stage"), data.get("error"), lsp_log(tmp_path / "xdg"))
     return data, source
 
 
@@ -88,7 +88,7 @@ def assert_better_version_flow(data: dict) -> None:
 
 def test_better_version_quick_fix_in_neovim(nvim: str, tmp_path: Path) -> None:
     data, source = drive(nvim, tmp_path, toml=QUICK_TOML,
-                         engine="lsp_phase2_double:Phase2DoubleEngine", file="counting.py",
+                         engine="support.lsp_phase2_double:Phase2DoubleEngine", file="counting.py",
                          text=STUB, name="add_one", expect="operator.add(x, 1)",
                          optimize_wait_s=OPTIMIZE_WAIT_S)
     assert_better_version_flow(data)

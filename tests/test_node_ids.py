@@ -14,8 +14,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from scripted_backend import ScriptedBackend
-from test_store import make_artifact
+from support.scripted_backend import ScriptedBackend
+from support.store_data import make_artifact
 
 from dise import cli
 from dise.cli.optimize import _targets

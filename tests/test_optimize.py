@@ -16,8 +16,8 @@ from dise.engine.pipeline import Engine
 from dise.engine.types import Cancelled, CancelToken, DiseError, Request
 from dise.optimize import NodeBusy, Optimizer, load_state, optimize_node
 from dise.optimize import state as st
-from optimize_worker import ASSERTS, GOOD, REQUEST, WEAK, VariantBackend
-from scripted_backend import BackendSlot
+from support.optimize_worker import ASSERTS, GOOD, REQUEST, WEAK, VariantBackend
+from support.scripted_backend import BackendSlot
 
 HW = Path(__file__).resolve().parent / "data" / "hardware"  # copied from shared/data/hardware
 RECORDED_CPU = {"cpu_count": 2, "mem_total_kb": 24684100, "error": "NVMLError_LibraryNotFound(12)"}

@@ -16,8 +16,8 @@ from dise.config import load_config
 from dise.engine.pipeline import Engine
 from dise.engine.types import DiseError, Request
 from dise.optimize.state import record_activity
-from optimize_worker import ASSERTS, GOOD, REQUEST, VariantBackend
-from scripted_backend import BackendSlot
+from support.optimize_worker import ASSERTS, GOOD, REQUEST, VariantBackend
+from support.scripted_backend import BackendSlot
 
 SETTINGS = {"optimize": {"experiment_generators": ["qwen-0.5b"], "temperatures": [0.3],
                          "approaches": ["plain"], "seeds": [0], "incremental_max_steps": 0,

@@ -18,7 +18,7 @@ from dise.engine.pipeline import Engine
 from dise.engine.types import Request
 from dise.llm import catalog
 from dise.optimize import load_state, optimize_node
-from scripted_backend import BackendSlot, ScriptedBackend
+from support.scripted_backend import BackendSlot, ScriptedBackend
 
 pytestmark = pytest.mark.model
 

@@ -14,7 +14,7 @@ from dise.config import load_config
 from dise.engine.pipeline import Engine
 from dise.engine.types import Request
 from dise.optimize import Optimizer, load_state
-from weak_setup import WEAK_GENERATOR, weak_then_quick
+from support.weak_setup import WEAK_GENERATOR, weak_then_quick
 
 #: The waits below allow 600 s + 900 s on a loaded 2-core machine; the default 600 s is too short.
 pytestmark = [pytest.mark.model, pytest.mark.timeout(1800)]

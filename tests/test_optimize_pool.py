@@ -18,8 +18,8 @@ from dise.engine.types import Request
 from dise.llm.base import BackendError, ModelNotInstalled
 from dise.llm.select import resolve_backend
 from dise.optimize import Optimizer, Triggers, Variant, bandit, load_state, optimize_node
-from optimize_worker import ASSERTS, GOOD, REQUEST, WEAK, VariantBackend
-from scripted_backend import BackendSlot
+from support.optimize_worker import ASSERTS, GOOD, REQUEST, WEAK, VariantBackend
+from support.scripted_backend import BackendSlot
 
 RECORDED_CPU = {"cpu_count": 2, "mem_total_kb": 24684100, "error": "NVMLError_LibraryNotFound(12)"}
 REAL_RESOLVE = resolve_backend

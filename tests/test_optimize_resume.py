@@ -1,6 +1,6 @@
 """Kill -9 the optimising process at any moment; the next process resumes where it stopped.
 
-A real subprocess (tests/optimize_worker.py) runs the background optimiser over a store with
+A real subprocess (tests/support/optimize_worker.py) runs the background optimiser over a store with
 one weak function and eight planned experiments (the sixth finds the better version). It is
 SIGKILLed twice: mid-experiment, and after the better version was found but before it was
 stored (from a chosen temperature on, the test backend never answers, so each kill lands at a
@@ -21,7 +21,7 @@ from pathlib import Path
 
 from dise.store import Store
 
-WORKER = Path(__file__).with_name("optimize_worker.py")
+WORKER = Path(__file__).resolve().parent / "support" / "optimize_worker.py"
 PLANNED = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]
 
 

@@ -8,7 +8,7 @@ from dise.config import load_config
 from dise.engine.pipeline import BadRequest, Engine, GenerationFailed
 from dise.engine.types import CancelToken, Cancelled, Request
 
-from scripted_backend import ScriptedBackend
+from support.scripted_backend import ScriptedBackend
 
 GOOD = '''Here you go:
 ```python

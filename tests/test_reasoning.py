@@ -8,7 +8,7 @@ answer; the engine, sandbox and store are real.
 from __future__ import annotations
 
 import pytest
-from fake_ollama import FakeOllama
+from support.fake_ollama import FakeOllama
 
 from dise.config import load_config
 from dise.engine.extract import extract_asserts, extract_code, strip_reasoning

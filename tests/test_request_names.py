@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from fake_ollama import FakeOllama
-from scripted_backend import ScriptedBackend
+from support.fake_ollama import FakeOllama
+from support.scripted_backend import ScriptedBackend
 
 from dise.config import load_config
 from dise.engine import sentinel

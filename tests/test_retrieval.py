@@ -11,7 +11,7 @@ from dise.config import Config
 from dise.engine.retrieval import Memory, RetrievalConfig, contradiction, load_prototypes
 from dise.store import Store
 from dise.store.index import Embedder
-from test_index import make_artifact, memory
+from support.index_data import make_artifact, memory
 
 EMAIL = "Write a function to validate email addresses"
 UNRELATED = {

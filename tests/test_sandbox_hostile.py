@@ -235,7 +235,7 @@ def test_pipeline_stores_a_forging_secret_reading_answer_as_failing(level, monke
     from dise.config import load_config
     from dise.engine import pipeline
 
-    from scripted_backend import ScriptedBackend
+    from support.scripted_backend import ScriptedBackend
 
     secret = f"ENVSECRET-{secrets.token_hex(8)}"
     file_secret = f"FILESECRET-{secrets.token_hex(8)}"

@@ -1,4 +1,4 @@
-"""The weak first version the real-model Phase 2 tests start from (tests/weak_setup.py).
+"""The weak first version the real-model Phase 2 tests start from (tests/support/weak_setup.py).
 
 No model is needed: the scripted generator answers through a scripted Ollama, and the
 engine, sandbox and scoring are real. These checks hold the premise of the end-to-end tests
@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 import ollama
-from weak_setup import (NAME, STUB, WEAK_ANSWER, WEAK_GENERATOR, WEAK_TAG, as_toml, fitnesses,
+from support.weak_setup import (NAME, STUB, WEAK_ANSWER, WEAK_GENERATOR, WEAK_TAG, as_toml, fitnesses,
                         weak_then_quick)
 
 from dise.config import load_config
@@ -69,7 +69,7 @@ def test_a_dise_toml_configures_the_same_setup(weak_ollama, tmp_path):
 
 def test_script_mode_prints_its_address_and_serves_until_stdin_closes():
     """What the VS Code end-to-end driver starts (vscode-extension/e2e/run.mjs)."""
-    proc = subprocess.Popen([sys.executable, str(TESTS / "scripted_ollama.py")],
+    proc = subprocess.Popen([sys.executable, str(TESTS / "support" / "scripted_ollama.py")],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         first = json.loads(proc.stdout.readline())

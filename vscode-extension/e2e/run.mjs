@@ -28,8 +28,8 @@
  * installed), DISE_MODELS_DIR, DISE_E2E_WORK (scratch dir), DISE_E2E_OPTIMIZE=auto|0|1,
  * DISE_E2E_GENERATE_TIMEOUT_S, DISE_E2E_OPTIMIZE_TIMEOUT_S, DISE_E2E_WEAK_GENERATOR (a
  * configured generator for the first, weak version in the better-version flow; without it
- * the driver starts tests/scripted_ollama.py and configures the scripted generator
- * "scripted-weak" of tests/weak_setup.py, served through the Ollama API).
+ * the driver starts tests/support/scripted_ollama.py and configures the scripted generator
+ * "scripted-weak" of tests/support/weak_setup.py, served through the Ollama API).
  */
 
 import { spawn, spawnSync } from "node:child_process";
@@ -97,12 +97,12 @@ def sum_digit_squares(n: int) -> int:
     """
 `;
 // The first version comes from a deliberately weak generator defined in the settings: the
-// scripted generator of tests/weak_setup.py, an Ollama generator whose server
-// (tests/scripted_ollama.py, started below) always answers the same wrong function, so it
+// scripted generator of tests/support/weak_setup.py, an Ollama generator whose server
+// (tests/support/scripted_ollama.py, started below) always answers the same wrong function, so it
 // fails the doctests on every machine. The hover also proves that \`dise.generators\`,
 // \`dise.ollamaHost\` and \`dise.defaultGenerator\` reached the running server.
 const WEAK_GENERATOR = env.DISE_E2E_WEAK_GENERATOR || "scripted-weak";
-const SCRIPTED_OLLAMA = path.join(REPO, "tests", "scripted_ollama.py");
+const SCRIPTED_OLLAMA = path.join(REPO, "tests", "support", "scripted_ollama.py");
 // A short optimiser run for the test, in the server's own dise.toml: the real, embedded
 // Qwen2.5-Coder-0.5B at two temperatures, which finds the better version at the first on this stub.
 const QUICK_OPTIMIZER_TOML = `[generators."qwen-0.5b"]
@@ -460,7 +460,7 @@ function fitnesses(text) {
 }
 
 /**
- * Start tests/scripted_ollama.py (Ollama's API answering the weak first version); its address,
+ * Start tests/support/scripted_ollama.py (Ollama's API answering the weak first version); its address,
  * tag and a stop function. It also stops when this process ends (its stdin closes).
  */
 function startScriptedOllama() {

@@ -1,7 +1,7 @@
 """The deliberately weak Phase 1 setup that the real-model Phase 2 tests start from.
 
 The first version comes from a scripted generator, ``scripted-weak``: an Ollama generator
-(``backend = "ollama"``) whose server is ``ScriptedOllama`` (tests/scripted_ollama.py), which
+(``backend = "ollama"``) whose server is ``ScriptedOllama`` (tests/support/scripted_ollama.py), which
 always answers ``WEAK_ANSWER``, a ``sum_digit_squares`` that counts the digits instead. It
 fails the stub's doctests on every machine, so its fitness is low and the optimiser queues it.
 The optimiser then asks the real Qwen2.5-Coder-0.5B (embedded llama.cpp, greedy first) for a
@@ -111,6 +111,6 @@ def fitnesses(message: str) -> tuple[float, float]:
 
 def scripted_weak_ollama():
     """A ``ScriptedOllama`` serving ``WEAK_ANSWER``; ``with`` starts and stops it."""
-    from scripted_ollama import ScriptedOllama
+    from support.scripted_ollama import ScriptedOllama
 
     return ScriptedOllama({WEAK_TAG: WEAK_ANSWER})

@@ -1,6 +1,6 @@
 """TEST-ONLY engine double for the language-server plumbing tests. Never used outside tests.
 
-The server loads it when ``DISE_TEST_ENGINE=lsp_double:DoubleEngine`` is set (with tests/ on
+The server loads it when ``DISE_TEST_ENGINE=support.lsp_double:DoubleEngine`` is set (with tests/ on
 ``PYTHONPATH``). It has the real ``Engine``'s surface (``cfg``, ``store``, ``generate``,
 ``status``) and the real ``Store``, but instead of a model it writes a fixed, clearly marked
 function after a short, cancellable wait, so protocol tests are quick and deterministic.
@@ -175,7 +175,7 @@ class GatedMemory:
 
 
 class MemoryDoubleEngine(DoubleEngine):
-    """``DoubleEngine`` with a ``GatedMemory`` (``DISE_TEST_ENGINE=lsp_double:MemoryDoubleEngine``)."""
+    """``DoubleEngine`` with a ``GatedMemory`` (``DISE_TEST_ENGINE=support.lsp_double:MemoryDoubleEngine``)."""
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

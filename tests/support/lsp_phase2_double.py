@@ -1,6 +1,6 @@
 """TEST-ONLY engine double for the Phase 2 editor tests. Never used outside tests.
 
-``DISE_TEST_ENGINE=lsp_phase2_double:Phase2DoubleEngine``: the LSP double (a fixed, weak first
+``DISE_TEST_ENGINE=support.lsp_phase2_double:Phase2DoubleEngine``: the LSP double (a fixed, weak first
 version) plus frozen tests, so the real optimiser, sandbox and scoring judge candidates; the
 model the optimiser asks is a ``ScriptedBackend`` answering ``BETTER_CODE`` (a correct version
 that needs an import). Everything but the model is real.
@@ -9,8 +9,8 @@ that needs an import). Everything but the model is real.
 from __future__ import annotations
 
 from dise.engine.types import Artifact, Request, TestCase
-from lsp_double import DoubleEngine
-from scripted_backend import ScriptedBackend
+from support.lsp_double import DoubleEngine
+from support.scripted_backend import ScriptedBackend
 
 #: What the scripted model answers for ``add_one``: correct, and it needs ``import operator``.
 BETTER_CODE = ("import operator\n\n\ndef add_one(n: int) -> int:\n"

@@ -14,7 +14,7 @@ import os
 import time
 from pathlib import Path
 
-from lsp_double import DoubleEngine
+from support.lsp_double import DoubleEngine
 
 
 class NoisyEngine(DoubleEngine):

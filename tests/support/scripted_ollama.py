@@ -1,13 +1,13 @@
 """A scripted Ollama for the end-to-end tests: Ollama's HTTP API answering with fixed text.
 
-``ScriptedOllama`` is ``FakeOllama`` (tests/fake_ollama.py: ``/api/version``, ``/api/tags``,
+``ScriptedOllama`` is ``FakeOllama`` (tests/support/fake_ollama.py: ``/api/version``, ``/api/tags``,
 ``/api/chat``, ``/api/generate``, streamed NDJSON) with a fixed answer per tag instead of a
 llama.cpp model. DiSE reaches it the way it reaches any Ollama: a generator with
 ``backend = "ollama"`` and the server's address as ``ollama.host``, through the official
 ``ollama`` client. So the first version of a function is the same on every CPU, while the
 rest of the path (prompt, HTTP stream, extraction, sandbox, scoring, store, editor) is real.
 
-Run as a script (``python tests/scripted_ollama.py``) it serves ``weak_setup.WEAK_ANSWER``
+Run as a script (``python tests/support/scripted_ollama.py``) it serves ``weak_setup.WEAK_ANSWER``
 under ``weak_setup.WEAK_TAG``, prints one JSON line ``{"host": ...}`` and stops when its
 standard input closes (the VS Code end-to-end driver starts it this way).
 
@@ -21,9 +21,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from fake_ollama import FakeOllama
+if not __package__:  # run as a script: tests/ goes on the path for ``support``
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dise.engine.types import CancelToken
+from support.fake_ollama import FakeOllama  # noqa: E402
+
+from dise.engine.types import CancelToken  # noqa: E402
 
 
 class ScriptedAnswer:
@@ -73,7 +76,7 @@ class ScriptedOllama(FakeOllama):
 
 def main() -> int:
     """Serve the weak first version until stdin closes; the address goes to stdout."""
-    from weak_setup import WEAK_ANSWER, WEAK_TAG
+    from support.weak_setup import WEAK_ANSWER, WEAK_TAG
 
     with ScriptedOllama({WEAK_TAG: WEAK_ANSWER}) as server:
         print(json.dumps({"host": server.host, "tag": WEAK_TAG}), flush=True)

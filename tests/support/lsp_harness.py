@@ -19,10 +19,10 @@ from pygls.uris import from_fs_path
 from pygls.workspace import TextDocument
 from pytest_lsp import LanguageClient, client_capabilities, make_test_lsp_client
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 #: Both client profiles the server must work with (VS Code and Neovim 0.11).
 PROFILES = ("visual-studio-code", "neovim")
-DOUBLE_ENGINE = "lsp_double:DoubleEngine"
+DOUBLE_ENGINE = "support.lsp_double:DoubleEngine"
 #: Upper bound for waiting on the server in a test: a hang fails instead of blocking forever.
 #: Not a speed assertion; generations with the double take well under a second.
 WAIT_LIMIT_S = 120.0
