@@ -1,5 +1,5 @@
 """The OpenAI-compatible backend's failures, keys and reporting, with no model: a closed
-port (server down) and a stand-in server (tests/standin_openai.py) that fails on demand.
+port (server down) and a stand-in server (tests/support/standin_openai.py) that fails on demand.
 The real server path is tests/test_openai_engine.py."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from dise.llm.base import (BackendError, GenerationTimeout, ServerAuthFailed,
 from dise.llm.openai_backend import KEYRING_SERVICE, OpenAIBackend, display_url
 from dise.optimize.experiments import generator_pool
 from dise.types import CancelToken
-from standin_openai import StandInOpenAI
+from support.standin_openai import StandInOpenAI
 
 ASK = [{"role": "user", "content": "Write a function."}]
 

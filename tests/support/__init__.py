@@ -7,6 +7,7 @@ it on ``PYTHONPATH`` so ``DISE_TEST_ENGINE=support.lsp_double:DoubleEngine`` res
 - ``lsp_harness``: a pytest-lsp editor over the real server; ``lsp_double``,
   ``lsp_phase2_double``, ``noisy_engine``: engine doubles the server loads by name.
 - ``fake_ollama``, ``scripted_ollama``: Ollama's HTTP API over scripted answers;
+  ``standin_openai``: an OpenAI-compatible server that fails on demand;
   ``scripted_backend``: a scripted model and ``BackendSlot`` (``Engine(backend_factory=…)``).
 - ``weak_setup``: the weak first version the Phase 2 tests start from; ``optimize_worker``:
   the background optimiser as a subprocess.
