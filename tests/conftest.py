@@ -38,6 +38,7 @@ def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.delenv("DISE_BACKEND", raising=False)
     monkeypatch.delenv("DISE_GENERATOR", raising=False)
     monkeypatch.delenv("DISE_OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("DISE_STORE_URL", raising=False)
     ollama_backend.forget()
     openai_backend.forget()
     select.clear_cache()
@@ -111,3 +112,55 @@ def nvim(request) -> str:
     if binary is None:
         pytest.skip(f"{NVIM_VERSIONS[request.param]} is not installed; {INSTALL_HINT}")
     return binary
+
+
+@pytest.fixture(scope="session")
+def pg_cluster():
+    """A throw-away PostgreSQL cluster for the session (tests/pg_cluster.py). Skipped where
+    PostgreSQL is not installed, except under CI, where that is a missing install step."""
+    from pg_cluster import Cluster
+
+    try:
+        cluster = Cluster().start()
+    except RuntimeError as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL is needed in CI: {exc}")
+        pytest.skip(str(exc))
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def pg_url(pg_cluster) -> str:
+    """The url of a fresh, empty database in the session's cluster."""
+    return pg_cluster.create_db()
+
+
+@pytest.fixture(params=["tinydb", "postgresql"])
+def store_backend(request) -> str:
+    """Runs a test once per store backend."""
+    return request.param
+
+
+@pytest.fixture
+def open_store(store_backend, tmp_path: Path, request):
+    """``open_store()`` -> a new handle on this test's store (same data each call), for the
+    backend ``store_backend`` names; every handle is closed after the test."""
+    from dise.store import Store
+
+    opened = []
+    if store_backend == "postgresql":
+        from dise.store.postgres import PgStore
+
+        url = request.getfixturevalue("pg_url")
+
+        def opener():
+            opened.append(PgStore(url, tmp_path / "home" / "shared.json"))
+            return opened[-1]
+    else:
+        def opener():
+            opened.append(Store(tmp_path / "home" / "store.json"))
+            return opened[-1]
+    yield opener
+    for s in opened:
+        s.close()

@@ -2,7 +2,8 @@
 
 Precedence, lowest first: the defaults below, ``$DISE_HOME/dise.toml``, environment
 variables (``DISE_HOME``, ``DISE_MODELS_DIR``, ``DISE_BACKEND``, ``OLLAMA_HOST``,
-``DISE_GENERATOR``), then explicit overrides (CLI flags, LSP initializationOptions).
+``DISE_GENERATOR``, ``DISE_STORE_URL``), then explicit overrides (CLI flags, LSP
+initializationOptions).
 API keys are never configuration: ``api_key_env`` names the variable that holds one.
 Every number that tunes behaviour lives here, so modules hold no magic constants.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -280,6 +282,16 @@ class RetrievalConfig:
 
 
 @dataclass
+class StoreConfig:
+    """Where artifacts live: a local TinyDB file (default), or a PostgreSQL store a team shares."""
+
+    #: ``postgresql://user@host:5432/dise`` for a shared store; "" for ``$DISE_HOME/store.json``.
+    url: str = ""
+    #: Seconds an optimiser's lease on a node lasts unless renewed (a dead holder's lapses).
+    lease_s: float = 600.0
+
+
+@dataclass
 class Config:
     home: Path = field(default_factory=lambda: Path(platformdirs.user_data_dir("dise")))
     models_dir: Path | None = None
@@ -294,6 +306,7 @@ class Config:
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
     optimize: OptimizeConfig = field(default_factory=OptimizeConfig)
     hardware: HardwareConfig = field(default_factory=HardwareConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
 
     @property
     def models_path(self) -> Path:
@@ -301,6 +314,11 @@ class Config:
 
     @property
     def store_path(self) -> Path:
+        """The TinyDB file; with a shared ``[store] url``, a local name for that store (the
+        FAISS index kept in step with it lives beside it, one per url)."""
+        if self.store.url:
+            digest = hashlib.sha1(self.store.url.encode("utf-8")).hexdigest()[:10]
+            return self.home / f"shared-{digest}.json"
         return self.home / "store.json"
 
     def generator(self, name: str | None = None) -> GeneratorConfig:
@@ -384,6 +402,8 @@ def load_config(overrides: dict[str, Any] | None = None,
         cfg.ollama.host = host if "://" in host else f"http://{host}"
     if env.get("DISE_GENERATOR"):
         cfg.pipeline.default_generator = env["DISE_GENERATOR"]
+    if env.get("DISE_STORE_URL"):
+        cfg.store.url = env["DISE_STORE_URL"]
     if overrides:
         _merge_section(cfg, copy.deepcopy(overrides), "")
     if cfg.backend == "openai":
@@ -392,6 +412,9 @@ def load_config(overrides: dict[str, Any] | None = None,
                           '"http://HOST:PORT/v1", model = "MODEL".')
     if cfg.backend not in GLOBAL_BACKENDS:
         raise ConfigError(f"backend must be auto, ollama or llamacpp, not {cfg.backend!r}.")
+    if cfg.store.url and not cfg.store.url.startswith(("postgresql://", "postgres://")):
+        raise ConfigError(f"[store] url must start with postgresql:// (or be empty for the "
+                          f"local store), not {cfg.store.url.split('://')[0]!r}.")
     for gen in cfg.generators.values():
         check_generator(gen, cfg)
     cfg.generator()  # validates default_generator

@@ -47,7 +47,7 @@ from dise.engine.types import (
 )
 from dise.llm.select import eligible_generators, resolve_backend
 from dise.sandbox import run_candidate
-from dise.store import Store
+from dise.store import Store, open_store
 
 log = logging.getLogger(__name__)
 
@@ -189,7 +189,7 @@ class Engine:
         """Opened on first use so that starting a face costs no disk work."""
         with self._store_lock:
             if self._store is None:
-                self._store = Store(self.cfg.store_path)
+                self._store = open_store(self.cfg)
             return self._store
 
     @property

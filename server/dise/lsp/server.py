@@ -365,12 +365,12 @@ class DiseServer(LanguageServer):
     # whose import pulls in the model runtimes, is built in a generation thread. Neither
     # blocks the event loop, and a failure is told to the user once and retried on next use.
     @staticmethod
-    def _open_store(path: Path, previous: Any | None) -> Any:
-        if previous is not None and Path(previous.path) == Path(path):
+    def _open_store(cfg: Config, previous: Any | None) -> Any:
+        if previous is not None and Path(previous.path) == Path(cfg.store_path):
             return previous
-        from dise.store import Store
+        from dise.store import open_store
 
-        return Store(path)
+        return open_store(cfg)
 
     @staticmethod
     def _create_engine(cfg: Config, store_future: concurrent.futures.Future) -> Any:
@@ -383,7 +383,7 @@ class DiseServer(LanguageServer):
         self._folder_backends.clear()      # settings changed: folders' stores reopen on use
         cfg = self.settings.config
         previous = _result_or_none(self._store_future)
-        self._store_future = self._io_pool.submit(self._open_store, cfg.store_path, previous)
+        self._store_future = self._io_pool.submit(self._open_store, cfg, previous)
         self._engine_future = self._generation_executor().submit(self._create_engine, cfg,
                                                                  self._store_future)
         self._store_future.add_done_callback(self._report_backend_failure)
@@ -460,7 +460,7 @@ class DiseServer(LanguageServer):
         futures = self._folder_backends.get(key)
         if futures is None or any(f.done() and (f.cancelled() or f.exception() is not None)
                                   for f in futures):
-            store_future = self._io_pool.submit(self._open_store, cfg.store_path, None)
+            store_future = self._io_pool.submit(self._open_store, cfg, None)
             engine_future = self._generation_executor().submit(self._create_engine, cfg,
                                                                store_future)
             store_future.add_done_callback(self._report_backend_failure)

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from dise.errors import DiseError
+from dise.store.common import DEFAULT_LEASE_S, holder_id, lease_free, stamp
 from dise.store.storage import AtomicJSONStorage, FastTable, StoreDB
 from dise.types import Artifact, TestCase
 
@@ -78,6 +79,7 @@ class _Indexes:
     queue: dict[str, int] = field(default_factory=dict)
     registry: dict[str, int] = field(default_factory=dict)
     optimizer: dict[str, int] = field(default_factory=dict)
+    leases: dict[str, int] = field(default_factory=dict)
     by_uri: dict[str, set[str]] = field(default_factory=dict)
     #: content hash -> (node id, when it was set); the latest setter wins.
     by_hash: dict[str, tuple[str, float]] = field(default_factory=dict)
@@ -118,6 +120,7 @@ class Store:
         self._queue: FastTable = self._db.table("queue")  # type: ignore[assignment]
         self._registry: FastTable = self._db.table("registry")  # type: ignore[assignment]
         self._optimizer: FastTable = self._db.table("optimizer")  # type: ignore[assignment]
+        self._leases: FastTable = self._db.table("leases")  # type: ignore[assignment]
         self._generation = -1
         self._ix = _Indexes()
         with self._view():
@@ -174,7 +177,7 @@ class Store:
             if rec.get("node_id"):
                 ix.nodes[rec["node_id"]] = int(key)
                 ix.add_location(rec["node_id"], rec)
-        for name, table in (("tests", ix.tests), ("queue", ix.queue)):
+        for name, table in (("tests", ix.tests), ("queue", ix.queue), ("leases", ix.leases)):
             for key, rec in data.get(name, {}).items():
                 if rec.get("node_id"):
                     table[rec["node_id"]] = int(key)
@@ -229,7 +232,9 @@ class Store:
             return max(ix.versions.get(node_id, {0: 0})) + 1
 
     def save(self, artifact: Artifact) -> Artifact:
-        """Store a new version and update its node record; ValueError if it exists."""
+        """Store a new version and update its node record; ValueError if it exists. The
+        artifact's ``extra`` gets ``made_by`` (user@host) and ``dise_version`` if unset."""
+        stamp(artifact.extra)
         doc = artifact.to_dict()
         with self._change() as ix:
             if artifact.artifact_id in ix.artifacts:
@@ -354,7 +359,7 @@ class Store:
                 ix.drop_location(node_id, rec)
                 self._nodes.remove(doc_ids=[ix.nodes.pop(node_id)])
             for table, index in ((self._tests, ix.tests), (self._queue, ix.queue),
-                                 (self._optimizer, ix.optimizer)):
+                                 (self._optimizer, ix.optimizer), (self._leases, ix.leases)):
                 if node_id in index:
                     table.remove(doc_ids=[index.pop(node_id)])
             ix.sorted_ids = ix.queue_order = None
@@ -468,6 +473,79 @@ class Store:
             self._queue.remove(doc_ids=[doc_id])
             ix.queue_order = None
             return True
+
+    # -- leases: one optimiser per node, across processes ---------------------------------
+    def claim(self, node_id: str, holder: str | None = None,
+              ttl_s: float = DEFAULT_LEASE_S) -> bool:
+        """Take (or renew) the lease on a node for ``ttl_s`` seconds; False while another
+        holder's lease is live. ``holder`` defaults to this process (``user@host:pid``)."""
+        holder = holder or holder_id()
+        with self._change() as ix:
+            return self._claim(ix, node_id, holder, ttl_s)
+
+    def _claim(self, ix: _Indexes, node_id: str, holder: str, ttl_s: float) -> bool:
+        now = time.time()
+        doc_id = ix.leases.get(node_id)
+        lease = None if doc_id is None else self._raw(self._leases, doc_id)
+        if not lease_free(lease, holder, now):
+            return False
+        rec = {"node_id": node_id, "holder": holder, "until": now + ttl_s}
+        if doc_id is None:
+            ix.leases[node_id] = self._leases.insert(rec)
+        else:
+            self._leases.replace(doc_id, rec)
+        return True
+
+    def claim_next(self, holder: str | None = None, ttl_s: float = DEFAULT_LEASE_S,
+                   skip: tuple[str, ...] | list[str] | set[str] = ()) -> dict[str, Any] | None:
+        """Lease the most urgent queued node that nobody else holds (not in ``skip``) and
+        return its queue entry; None when there is none."""
+        holder = holder or holder_id()
+        with self._change() as ix:
+            for node_id in self._queue_order(ix):
+                if node_id not in skip and self._claim(ix, node_id, holder, ttl_s):
+                    return dict(self._raw(self._queue, ix.queue[node_id]))
+        return None
+
+    def release(self, node_id: str, holder: str | None = None) -> bool:
+        """Give a node's lease back (only its holder can); True if it was held."""
+        holder = holder or holder_id()
+        with self._change() as ix:
+            doc_id = ix.leases.get(node_id)
+            if doc_id is None or self._raw(self._leases, doc_id).get("holder") != holder:
+                return False
+            self._leases.remove(doc_ids=[ix.leases.pop(node_id)])
+            return True
+
+    def lease(self, node_id: str) -> dict[str, Any] | None:
+        """The live lease on a node (``{"node_id", "holder", "until"}``), or None."""
+        with self._view() as ix:
+            doc_id = ix.leases.get(node_id)
+            lease = None if doc_id is None else dict(self._raw(self._leases, doc_id))
+        return lease if lease is not None and lease["until"] > time.time() else None
+
+    def changes_since(self, cursor: int) -> None:
+        """No change log here (one local file): callers compare with the store instead."""
+        return None
+
+    # -- bulk copy (``dise store migrate``) ------------------------------------------------
+    TABLES: tuple[str, ...] = ("artifacts", "nodes", "tests", "queue", "registry", "optimizer")
+
+    def export_tables(self) -> dict[str, list[dict[str, Any]]]:
+        """Every record of every table (copies; leases are not copied: they are per run)."""
+        with self._view():
+            data = self._storage.read()
+            return {name: copy.deepcopy(list(data.get(name, {}).values()))
+                    for name in self.TABLES}
+
+    def import_tables(self, tables: dict[str, list[dict[str, Any]]]) -> None:
+        """Add ``export_tables()`` output to this store, all or nothing."""
+        with self._change():
+            for name in self.TABLES:
+                table = self._db.table(name)
+                for doc in tables.get(name, []):
+                    table.insert(copy.deepcopy(doc))
+            self._ix = self._build(self._storage.read())
 
     # -- best-generator registry ----------------------------------------------------------
     def best_generator(self, task_type: str) -> dict[str, Any] | None:

@@ -1,0 +1,41 @@
+"""What every store backend shares: who is writing (provenance, lease holders) and the
+queue's lease rules, so TinyDB and PostgreSQL answer alike."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+from typing import Any
+
+from dise import __version__
+
+#: Seconds a queue lease lasts unless renewed: a holder that dies frees its node after this.
+DEFAULT_LEASE_S = 600.0
+
+
+def made_by() -> str:
+    """``user@host`` of this process, recorded on every artifact it stores."""
+    try:
+        user = getpass.getuser()
+    except Exception:  # no passwd entry (containers): the uid says enough
+        user = str(os.getuid()) if hasattr(os, "getuid") else "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
+def holder_id() -> str:
+    """``user@host:pid``: names one process as a lease holder, on any machine."""
+    return f"{made_by()}:{os.getpid()}"
+
+
+def stamp(extra: dict[str, Any]) -> None:
+    """Add provenance (``made_by``, ``dise_version``) to an artifact's ``extra`` unless it
+    has some already (a migrated or imported artifact keeps its maker)."""
+    extra.setdefault("made_by", made_by())
+    extra.setdefault("dise_version", __version__)
+
+
+def lease_free(lease: dict[str, Any] | None, holder: str, now: float) -> bool:
+    """May ``holder`` take a node whose lease is ``lease`` (``{"holder", "until"}``) at ``now``?
+    Yes when there is none, it expired, or it is the holder's own."""
+    return lease is None or lease.get("holder") == holder or float(lease.get("until", 0)) <= now
