@@ -45,7 +45,7 @@ from dise.optimize.experiments import (
     plan,
     run_variant,
 )
-from dise.optimize.state import NodeBusy, NodeState
+from dise.optimize.state import NodeState
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +142,10 @@ class _NodeRun:
 
     def _persist(self) -> None:
         self._account()
-        st.save_state(self.store, self.state)
+        with self.store.batch():
+            if self.state.owner:  # renew the lease; NodeBusy if it lapsed and was taken
+                st.take_lease(self.store, None, self.node_id, self.cfg)
+            st.save_state(self.store, self.state)
 
     def _gate(self) -> None:
         self._account()
@@ -190,6 +193,7 @@ class _NodeRun:
         self.state.owner = None
         try:
             self._persist()
+            self.store.release(self.node_id)
         except Exception:
             log.exception("could not save the optimisation state of %s", self.node_id)
 
@@ -197,11 +201,7 @@ class _NodeRun:
         """Resume this node's interrupted run, or start a fresh one; take ownership."""
         with self.store.batch():
             state = st.load_state(self.store, self.node_id)
-            if st.owned_by_other(state):
-                assert state is not None and state.owner is not None
-                raise NodeBusy(f"{self.node_id} is being optimised by another DiSE process "
-                               f"(pid {state.owner.get('pid')}); wait for it to finish or "
-                               "stop that process.")
+            st.take_lease(self.store, state, self.node_id, self.cfg)
             if state is not None and state.status == "running" \
                     and state.current_artifact_id == latest.artifact_id:
                 self.resumed = True
@@ -676,6 +676,7 @@ class _NodeRun:
         s.stop_reason, s.owner, s.pending = stop_reason, None, []
         with self.store.batch():
             self._persist()
+            self.store.release(self.node_id)
             if self.dequeue:
                 self.store.dequeue(self.node_id)
         final = self.store.latest(self.node_id)

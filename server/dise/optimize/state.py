@@ -4,8 +4,9 @@ global records (hardware fingerprint, trigger clocks, user activity), in the sto
 
 A node's record is written after every attempt, so a process killed at any moment loses at
 most the experiment that was running; the next process resumes from the record. The record
-names its owner (pid and host) so two DiSE processes never optimise the same node at once; a
-dead owner's record is taken over.
+names its owner (pid and host) and the store holds a lease on the node (renewed with every
+save, lapsing if its holder dies), so two DiSE processes, on one machine or several sharing a
+store, never optimise the same node at once; a dead owner's record is taken over.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 
 from dise.engine.types import DiseError
 from dise.store import Store
+from dise.store.common import DEFAULT_LEASE_S
 
 #: Keys of the global records (node ids never start with an underscore).
 HARDWARE_KEY = "__hardware__"
@@ -134,6 +136,40 @@ def _not_zombie(pid: int) -> bool:
 def owned_by_other(state: NodeState | None) -> bool:
     return bool(state and state.status == "running" and state.owner
                 and state.owner != me() and owner_alive(state.owner))
+
+
+# -- leases (the store's, shared by every process and machine) -------------------------------
+def lease_seconds(cfg: Any) -> float:
+    """How long an optimiser's lease on a node lasts unless renewed (``[store] lease_s``)."""
+    return float(getattr(getattr(cfg, "store", None), "lease_s", DEFAULT_LEASE_S))
+
+
+def _dead_here(holder: str) -> bool:
+    """Is a lease holder (``user@host:pid``) a process of this machine that is gone?"""
+    who, _, pid = holder.rpartition(":")
+    host = who.rpartition("@")[2]
+    return host == socket.gethostname() and pid.isdigit() and not owner_alive(
+        {"host": host, "pid": int(pid)})
+
+
+def take_lease(store: Store, state: NodeState | None, node_id: str, cfg: Any) -> None:
+    """Take (or renew) this process's lease on ``node_id``; ``NodeBusy`` when another live
+    optimiser holds it: a live lease anywhere, or a live owner process on this host. An owner
+    on another machine counts as dead once its lease lapsed (it stopped renewing)."""
+    here = socket.gethostname()
+    local_owner = bool(state and state.owner and state.owner.get("host") == here)
+    ttl = lease_seconds(cfg)
+    taken = store.claim(node_id, ttl_s=ttl)
+    lease = None if taken else store.lease(node_id)
+    if lease is not None and _dead_here(lease["holder"]):  # killed on this machine: no wait
+        store.release(node_id, holder=lease["holder"])
+        taken = store.claim(node_id, ttl_s=ttl)
+    if taken and not (local_owner and owned_by_other(state)):
+        return
+    lease = store.lease(node_id)
+    who = lease["holder"] if lease else f"pid {(state.owner or {}).get('pid')}" if state else "?"
+    raise NodeBusy(f"{node_id} is being optimised by another DiSE process ({who}); wait for "
+                   "it to finish or stop that process.")
 
 
 # -- global records ------------------------------------------------------------------------
