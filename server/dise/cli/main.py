@@ -21,6 +21,7 @@ from dise.cli import (
     serve,
     shell,
     status,
+    store,
 )
 from dise.cli.common import EngineFactory
 from dise.config import ConfigError, load_config
@@ -32,7 +33,7 @@ BACKENDS = ["auto", "ollama", "llamacpp"]
 #: order `dise --help` lists them.
 COMMANDS = {"generate": generate, "status": status, "list": listing, "models": models,
             "search": search, "optimize": optimize, "shell": shell, "serve": serve,
-            "doctor": doctor}
+            "doctor": doctor, "store": store}
 #: Commands whose ``run`` takes ``engine_factory=`` (the others need no engine).
 ENGINE_COMMANDS = frozenset({"generate", "status", "list", "search", "optimize", "shell"})
 
