@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from dise.engine.types import TASK_TYPES, Artifact
+from dise.store.follow import ChangeFollower, has_change_log
 from dise.store.index import (
     Embedder,
     IndexSettings,
@@ -217,6 +218,8 @@ class Memory:
         #: The store file as of our last look: a change we did not make means another
         #: process (or a crash) may have left the index behind.
         self._store_seen: tuple[int, int, int] | None = None
+        #: A shared store's change log, followed incrementally (dise.store.follow).
+        self._follower: ChangeFollower | None = None
 
     # -- readiness ----------------------------------------------------------------------
     @property
@@ -241,7 +244,9 @@ class Memory:
                                                            self.rcfg.ivf_lists,
                                                            self.rcfg.ivf_nprobe,
                                                            threads=self.rcfg.search_threads))
-                index.sync(self.store)
+                self._follower = ChangeFollower(index, self.store) \
+                    if has_change_log(self.store) else None
+                (self._follower.catch_up if self._follower else lambda: index.sync(self.store))()
                 self._store_seen = self._store_signature()
             except OSError as exc:
                 self._reason = (f"retrieval off: cannot use the index next to {self.store.path} "
@@ -284,11 +289,17 @@ class Memory:
         Cheap checks on every call: the artifact count, then (only when the store file
         changed since we last looked) each node's latest version. A full ``sync`` runs only
         when they disagree; what they cannot see is repaired by the sync at the next start.
+        A shared store with a change log is followed instead: one query, then only what
+        others added or removed is applied (``dise.store.follow``).
         """
         if not self.ready():
             return None
         index = self._index
         assert index is not None
+        if self._follower is not None:
+            with self._lock:
+                self._follower.catch_up()
+            return index
         with self._lock:
             seen = self._store_signature()
             stale = len(index) != self.store.count()

@@ -1,0 +1,93 @@
+"""Two users share one PostgreSQL store (a real one, tests/pg_cluster.py), each with their own
+``DISE_HOME`` and FAISS index: the second user's near-identical request is answered with the
+first user's stored function, re-tested in the second user's sandbox; each machine's index
+follows the shared store through its change log, without a full rebuild on restart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from scripted_backend import ScriptedBackend
+from test_index import make_artifact
+from test_pipeline import EMAIL
+
+from dise.config import load_config
+from dise.engine import pipeline
+from dise.engine.pipeline import Engine
+from dise.engine.types import Request
+from dise.store.follow import ChangeFollower
+from dise.store.index import VectorIndex
+from dise.store.postgres import PgStore
+
+
+def user_engine(home: Path, url: str) -> Engine:
+    return Engine(load_config(env={"DISE_HOME": str(home), "DISE_STORE_URL": url}))
+
+
+def test_second_user_gets_the_first_users_function_retested(pg_url, tmp_path, monkeypatch):
+    backend = ScriptedBackend(EMAIL)
+    monkeypatch.setattr(pipeline, "resolve_backend", lambda gen, cfg: backend)
+    alice = user_engine(tmp_path / "alice", pg_url)
+    bob = user_engine(tmp_path / "bob", pg_url)
+    assert isinstance(alice.store, PgStore) and alice.store.path != bob.store.path
+    first = alice.generate(Request(text="Write a function to validate email addresses",
+                                   asserts=["assert is_valid_email('a@b.co')"]))
+    assert first.test_passed and len(backend.calls) == 1
+
+    bob.memory.ready()  # as a running language server keeps it
+    again = bob.generate(Request(text="write a function that validates an email address",
+                                 asserts=["assert is_valid_email('x@y.org')",
+                                          "assert not is_valid_email('nope')"]))
+    assert len(backend.calls) == 1, "Bob's paraphrase should not reach the model"
+    assert any(t.startswith(f"reused {first.artifact_id}") for t in again.tool_usage)
+    assert again.test_passed and again.test_kinds["given"] == [2, 2]  # Bob's own tests ran
+    assert again.node_id != first.node_id  # the same name from two servers: two nodes
+    assert alice.store.latest(again.node_id).extra["made_by"]
+    assert (tmp_path / "bob").is_dir() and not list((tmp_path / "bob").glob("store.json"))
+
+
+@pytest.fixture
+def stores(pg_url, tmp_path):
+    here, there = PgStore(pg_url, tmp_path / "here" / "shared.json"), \
+        PgStore(pg_url, tmp_path / "there" / "shared.json")
+    yield here, there
+    here.close()
+    there.close()
+
+
+class CountingEmbedder:
+    def __init__(self, embedder) -> None:
+        self.inner, self.texts = embedder, []
+        self.dim, self.name = embedder.dim, embedder.name
+
+    def embed(self, texts):
+        self.texts += list(texts)
+        return self.inner.embed(texts)
+
+
+def test_index_follows_the_shared_store_incrementally(stores, embedder, monkeypatch) -> None:
+    here, there = stores
+    for node, prompt in (("gcd", "greatest common divisor"), ("rev", "reverse a string")):
+        here.save(make_artifact(node, prompt=prompt))
+    counting = CountingEmbedder(embedder)
+    follower = ChangeFollower(VectorIndex(here.path, counting), here)
+    assert follower.catch_up().total == 2  # first start: one full sync
+    assert follower.cursor_path.is_file()
+
+    there.save(make_artifact("gcd", 2, prompt="gcd of two integers"))  # another machine
+    there.save(make_artifact("flat", prompt="flatten a nested list"))
+    there.delete_node("rev")
+    report = follower.catch_up()
+    assert (report.added, report.removed) == (2, 1)
+    assert follower.index.ids() == {"gcd_v1", "gcd_v2", "flat_v1"}
+
+    # a restart reads the cursor: no full sync, only what changed while it was down
+    monkeypatch.setattr(VectorIndex, "sync", lambda *a: pytest.fail("full rebuild on start"))
+    there.save(make_artifact("sum", prompt="sum a list of numbers"))
+    counting.texts.clear()
+    restarted = ChangeFollower(VectorIndex(here.path, counting), here)
+    report = restarted.catch_up()
+    assert (report.added, report.removed, report.total) == (1, 0, 4)
+    assert len(counting.texts) == 1  # only the new version was embedded
+    assert restarted.catch_up().added == 0
