@@ -96,3 +96,23 @@ def test_optimiser_ownership_goes_through_the_lease(open_store) -> None:
     time.sleep(0.5)
     take_lease(store, NodeState(node_id="g", owner={"pid": 7, "host": "far"}), "g", cfg)
     assert store.lease("g")["holder"].endswith(f":{os.getpid()}")
+
+
+def end_other_sessions(url: str) -> None:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                      "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+
+
+def test_postgresql_connection_dropped_by_the_server_is_reopened(pg_url) -> None:
+    """An administrator's restart (here: the server ends our session) costs one retry."""
+    from dise.store.postgres import PgStore
+
+    with PgStore(pg_url) as store:
+        store.enqueue("f", "high", "x")
+        end_other_sessions(pg_url)
+        assert [e["node_id"] for e in store.queue()] == ["f"]  # a read, on a new connection
+        end_other_sessions(pg_url)
+        assert store.claim("f", holder="me", ttl_s=60)  # a write, too

@@ -88,3 +88,24 @@ def test_migrate_refuses_a_bad_target(tmp_path: Path) -> None:
     Store(cfg.store_path).close()
     out = dise("store", "migrate", "--to", str(cfg.store_path))
     assert out.returncode == 1 and "store being copied" in out.stderr
+
+
+def test_unreachable_or_wrong_store_url_is_one_clear_line(tmp_path: Path) -> None:
+    import socket
+
+    import pytest
+
+    from dise.config import ConfigError
+    from dise.store.postgres import PgStoreError
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # nothing listens there once closed
+    with pytest.raises(PgStoreError) as err:
+        PgStore(f"postgresql://dise:secret@127.0.0.1:{port}/dise")
+    message = str(err.value)
+    assert "\n" not in message and "Cannot reach" in message and "secret" not in message
+    with pytest.raises(ConfigError, match="postgresql://"):
+        load_config(env={"DISE_HOME": str(tmp_path), "DISE_STORE_URL": "mysql://db/x"})
+    out = dise("list", DISE_STORE_URL=f"postgresql://dise@127.0.0.1:{port}/dise")
+    assert out.returncode == 1 and "Cannot reach" in out.stderr

@@ -126,7 +126,8 @@ class PgStore:
                                    f"({reason}); check [store] url and that PostgreSQL is "
                                    "running.") from None
             self._local.conn = conn
-            self._local.depth = 0
+            if not hasattr(self._local, "depth"):
+                self._local.depth = 0
             with self._conns_lock:
                 self._conns.append(conn)
         return conn
@@ -150,7 +151,8 @@ class PgStore:
 
     def _do(self, fn: Callable[[Any], Any]) -> Any:
         """Run ``fn(cursor)`` in a transaction; retried on deadlock or serialisation failure
-        when it is the outermost one."""
+        when it is the outermost one, and once on a new connection if the old one broke
+        (the server restarted); a lost server is a ``PgStoreError``."""
         errors = self._psycopg.errors
         for attempt in range(5):
             try:
@@ -160,11 +162,32 @@ class PgStore:
                 if self._local.depth or attempt == 4:
                     raise
                 time.sleep(0.01 * (attempt + 1))
+            except self._psycopg.OperationalError as exc:
+                self._lost(exc, retry=attempt == 0)
 
     def _query(self, sql: str, params: tuple = ()) -> list[tuple]:
-        with self._conn().cursor() as cur:
-            cur.execute(sql, params)
-            return cur.fetchall()
+        for attempt in range(2):
+            try:
+                with self._conn().cursor() as cur:
+                    cur.execute(sql, params)
+                    return cur.fetchall()
+            except self._psycopg.OperationalError as exc:
+                self._lost(exc, retry=attempt == 0)
+        raise AssertionError("unreachable")
+
+    def _lost(self, exc: Exception, retry: bool) -> None:
+        """A broken connection: dropped, then retried (outside a batch) or reported."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None and not conn.closed and not conn.broken:
+            raise exc  # a real error of the statement, not of the connection
+        if conn is not None:
+            conn.close()
+        if retry and not self._local.depth:
+            self._local.conn = None
+            return
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "connection lost"
+        raise PgStoreError(f"Lost the shared DiSE store at {redact(self.url)} ({reason}); "
+                           "check that PostgreSQL is running, then retry.") from None
 
     def close(self) -> None:
         with self._conns_lock:
