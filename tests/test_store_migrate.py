@@ -109,3 +109,18 @@ def test_unreachable_or_wrong_store_url_is_one_clear_line(tmp_path: Path) -> Non
         load_config(env={"DISE_HOME": str(tmp_path), "DISE_STORE_URL": "mysql://db/x"})
     out = dise("list", DISE_STORE_URL=f"postgresql://dise@127.0.0.1:{port}/dise")
     assert out.returncode == 1 and "Cannot reach" in out.stderr
+
+
+def test_doctor_reports_the_shared_store(pg_url: str) -> None:
+    from dise.config import Config
+    from dise.doctor import check_store
+
+    cfg = Config()
+    cfg.store.url = pg_url
+    with PgStore(pg_url) as s:
+        s.save(make_artifact(s.allocate_node_id("f")))
+    check = check_store(cfg)
+    assert check.status == "ok" and "1 artifacts" in check.detail
+    cfg.store.url = pg_url.rsplit("/", 1)[0] + "/no_such_db"
+    check = check_store(cfg)
+    assert check.status == "fail" and "Cannot reach" in check.detail

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 from dise.config import Config
+from dise.errors import DiseError
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 
@@ -113,7 +114,21 @@ def check_embedding(cfg: Config) -> Check:
     return Check("embedding", OK, f"{path}")
 
 
+def check_shared_store(cfg: Config) -> Check:
+    """The PostgreSQL store ``[store] url`` names: reachable, and how much it holds."""
+    from dise.store.postgres import PgStore, redact
+
+    try:
+        with PgStore(cfg.store.url, cfg.store_path) as store:
+            summary = f"{store.count()} artifacts, {len(store.queue())} queued"
+    except DiseError as exc:
+        return Check("store", FAIL, str(exc), "fix [store] url or start PostgreSQL")
+    return Check("store", OK, f"shared: {redact(cfg.store.url)} ({summary})")
+
+
 def check_store(cfg: Config) -> Check:
+    if cfg.store.url:
+        return check_shared_store(cfg)
     path = cfg.store_path
     if not path.exists():
         return Check("store", OK, f"empty (no {path.name} yet in {path.parent})")
