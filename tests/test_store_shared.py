@@ -91,3 +91,38 @@ def test_index_follows_the_shared_store_incrementally(stores, embedder, monkeypa
     assert (report.added, report.removed, report.total) == (1, 0, 4)
     assert len(counting.texts) == 1  # only the new version was embedded
     assert restarted.catch_up().added == 0
+
+
+def test_phase2_on_the_shared_store_holds_the_lease_and_stores_for_everyone(
+        pg_url, tmp_path, monkeypatch):
+    """``optimize_node`` over PostgreSQL: v2 with lineage lands in the shared store, another
+    machine's optimiser is refused while the lease is held, and the lease ends with the run."""
+    from optimize_worker import ASSERTS, GOOD, REQUEST, VariantBackend
+
+    from dise.optimize import NodeBusy, optimize_node
+
+    def engine(home: str) -> Engine:
+        return Engine(load_config(
+            {"optimize": {"experiment_generators": ["qwen-0.5b"], "temperatures": [0.0, 0.3],
+                          "approaches": ["plain"], "seeds": [0], "workers": 1,
+                          "when_idle": False, "poll_interval_s": 0.02},
+                "retrieval": {"enabled": False}, "store": {"url": pg_url}},
+            env={"DISE_HOME": str(tmp_path / home)}))
+
+    backend = VariantBackend()
+    monkeypatch.setattr(pipeline, "resolve_backend", lambda gen, cfg: backend)
+    alice, bob = engine("alice"), engine("bob")
+    node = alice.generate(Request(text=REQUEST, asserts=ASSERTS)).node_id
+    assert bob.store.queue_position(node) == 1  # Bob's server sees Alice's queue
+
+    alice.store.claim(node, holder="carol@far-away:9", ttl_s=60)  # a third machine works it
+    with pytest.raises(NodeBusy, match="carol@far-away:9"):
+        optimize_node(bob, node)
+    alice.store.release(node, holder="carol@far-away:9")
+
+    backend.answers = {0.3: GOOD}
+    result = optimize_node(bob, node)
+    assert result.status == "improved"
+    v1, v2 = alice.store.versions(node)
+    assert v2.parent == v1.artifact_id and v2.phase == "phase2" and v2.test_passed
+    assert alice.store.lease(node) is None and alice.store.queue() == []
