@@ -6,8 +6,8 @@ writers, at each store size.
     python bench/store.py --sizes 1000 10000      # bigger stores (slower preload)
     python bench/store.py --url postgresql://...  # an existing server (an EMPTY database)
 
-Without --url a throw-away PostgreSQL cluster is started (tests/pg_cluster.py: initdb/pg_ctl,
-fsync off, loopback); TinyDB writes a file in a temp dir with fsync as in production, so the
+Without --url a throw-away PostgreSQL cluster is started (tests/support/pg_cluster.py:
+initdb/pg_ctl, fsync off, loopback); TinyDB writes a file in a temp dir with fsync as in production, so the
 write figures are not like for like on durability. Operations:
   write   ``save`` of a new version of an existing node (one transaction / one atomic write)
   status  ``node`` + ``latest`` + ``queue_position`` (what ``dise status`` and hover read)
@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from dise.engine.types import Artifact  # noqa: E402
 from dise.store import Store  # noqa: E402
-from test_store import make_artifact  # noqa: E402
+from support.store_data import make_artifact  # noqa: E402
 
 REPS = 100
 
@@ -124,7 +124,7 @@ def main() -> int:
 
     cluster = None
     if not args.url:
-        from pg_cluster import Cluster
+        from support.pg_cluster import Cluster
 
         cluster = Cluster().start()
     print("backend       size | p50 / p99 in ms")

@@ -116,9 +116,9 @@ def nvim(request) -> str:
 
 @pytest.fixture(scope="session")
 def pg_cluster():
-    """A throw-away PostgreSQL cluster for the session (tests/pg_cluster.py). Skipped where
+    """A throw-away PostgreSQL cluster for the session (tests/support/pg_cluster.py). Skipped where
     PostgreSQL is not installed, except under CI, where that is a missing install step."""
-    from pg_cluster import Cluster
+    from support.pg_cluster import Cluster
 
     try:
         cluster = Cluster().start()

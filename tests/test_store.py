@@ -1,7 +1,7 @@
 """The artifact store: versions, concurrency, reloads, crash safety, leases.
 
 Tests of the store interface run against both backends (``store_backend``: TinyDB files and a
-real PostgreSQL started for the session, see tests/pg_cluster.py); tests of file handling
+real PostgreSQL started for the session, see tests/support/pg_cluster.py); tests of file handling
 (damage, crashes, temp files, JSON encoding) are TinyDB's own."""
 
 from __future__ import annotations

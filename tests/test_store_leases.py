@@ -15,7 +15,7 @@ import pytest
 from dise.config import Config
 from dise.optimize.state import NodeBusy, NodeState, take_lease
 
-WORKER = Path(__file__).with_name("queue_worker.py")
+WORKER = Path(__file__).with_name("support") / "queue_worker.py"
 
 
 def where(store) -> str:

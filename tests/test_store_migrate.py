@@ -1,5 +1,5 @@
 """``dise store migrate --to URL``: TinyDB -> PostgreSQL -> TinyDB keeps every record, run as
-the real CLI against a real PostgreSQL (tests/pg_cluster.py)."""
+the real CLI against a real PostgreSQL (tests/support/pg_cluster.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from test_store import make_artifact
+from support.store_data import make_artifact
 
 from dise.config import load_config
 from dise.engine.types import TestCase as Case

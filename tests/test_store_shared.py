@@ -1,5 +1,5 @@
-"""Two users share one PostgreSQL store (a real one, tests/pg_cluster.py), each with their own
-``DISE_HOME`` and FAISS index: the second user's near-identical request is answered with the
+"""Two users share one PostgreSQL store (a real one, tests/support/pg_cluster.py), each with
+their own ``DISE_HOME`` and FAISS index: the second user's near-identical request is answered with the
 first user's stored function, re-tested in the second user's sandbox; each machine's index
 follows the shared store through its change log, without a full rebuild on restart."""
 
@@ -8,9 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from scripted_backend import ScriptedBackend
-from test_index import make_artifact
-from test_pipeline import EMAIL
+from support.index_data import make_artifact
+from support.scripted_backend import ScriptedBackend
 
 from dise.config import load_config
 from dise.engine import pipeline
@@ -19,6 +18,15 @@ from dise.engine.types import Request
 from dise.store.follow import ChangeFollower
 from dise.store.index import VectorIndex
 from dise.store.postgres import PgStore
+
+#: The model's answer to Alice's request (a scripted backend: the store is under test here).
+EMAIL = '''```python
+import re
+
+def is_valid_email(address: str) -> bool:
+    """True for a plausible email address."""
+    return re.fullmatch(r"[^@\\s]+@[^@\\s]+\\.[a-z]{2,}", address) is not None
+```'''
 
 
 def user_engine(home: Path, url: str) -> Engine:
@@ -97,7 +105,7 @@ def test_phase2_on_the_shared_store_holds_the_lease_and_stores_for_everyone(
         pg_url, tmp_path, monkeypatch):
     """``optimize_node`` over PostgreSQL: v2 with lineage lands in the shared store, another
     machine's optimiser is refused while the lease is held, and the lease ends with the run."""
-    from optimize_worker import ASSERTS, GOOD, REQUEST, VariantBackend
+    from support.optimize_worker import ASSERTS, GOOD, REQUEST, VariantBackend
 
     from dise.optimize import NodeBusy, optimize_node
 
