@@ -1,46 +1,50 @@
-"""Phase 2 on a fixed, seeded MBPP subset: Phase 1 vs after optimisation, the ceiling, and
-whether the next Phase 1 of the same task types starts better.
+"""Phase 2 on stub-style MBPP+ problems: Phase 1 vs after optimisation, the ceiling, and
+whether what Phase 2 learned makes the next Phase 1 better on problems it never saw.
 
-Problems are MBPP+ (evalplus) tasks that sanitized MBPP also holds. The request is the MBPP
-description plus its first assert (as bench/phase1.py and the MBPP paper do); everything else
-is hidden. Hidden scoring: every MBPP+ input (``base_input`` + ``plus_input``, ~108 a task)
-with the expected answer from running ``canonical_solution`` in the sandbox; a function passes
-when it answers all of them (floats to rel 1e-7 / the task's atol). Inputs come from JSON, so
-arguments are shaped like the task's first assert (tuples where it passes tuples).
+Problems are the stubs of ``bench/phase1_stubs.py`` (the trusted-tests issue's benchmark): the
+reference solution's signature, a docstring from the task text and two or three examples in
+one of eight notations. Hidden judge: that bench's ``hidden_verdict`` (every MBPP+ base and
+plus input against the reference, types restored, in a subprocess with a timeout).
 
-Pass A (``--n`` problems): Phase 1, then ``optimize_node`` on every function, then:
-  pass rate (hidden), mean fitness (own frozen tests), number improved, time spent;
-  pass@k of every candidate tried, Phase 1's included (the ceiling), and the share of the
-  headroom (ceiling - Phase 1) the selection captured.
-Pass B (``--second`` new problems of the task types pass A learned about), Phase 1 in five
-arms, so what was learned is separated from "the bigger model wins" and from reuse:
+Pass A (``--n`` problems): Phase 1 on the stub file, then ``optimize_node`` on every node
+(failed Phase 1 requests are nodes too), then: hidden pass rate after Phase 1 and after
+Phase 2, improvements and regressions (hidden), pass@k of every candidate tried (the ceiling)
+and the share of the headroom the selection captured, minutes of optimisation per function.
+Pass B (``--second`` unseen problems, preferring the task types pass A learned about), Phase 1
+in five arms, so learning is separated from "the bigger model wins" and from reuse:
 
   fresh     a fresh store (default generator, nothing learned);
   single    a fresh store, every request forced to the best single generator of the pool (the
             largest usable one; skipped, with fresh's figures, when that is the default);
   registry  pass A's store with retrieval off: only the registry's promotions act;
-  memory    pass A's store with the registry hidden: only reuse and few-shot examples
-            (``--memory-k`` examples) act;
-  both      pass A's store as it is, with ``--memory-k`` examples.
+  memory    pass A's store with the registry hidden: only reuse and few-shot examples act;
+  both      pass A's store as it is.
 
-The registry's win tally (setups and the functions they won on) is printed, which is what
-``[optimize] registry_min_wins`` is set from.
+Where pass A promoted nothing for a problem's task type, "registry" is the fresh arm's run and
+"both" the memory arm's (the same configuration; the rows say ``same_as``).
 
-    python bench/phase2.py --n 40 --seed 1234 [--second 20] [--generators qwen-0.5b]
-    python bench/phase2.py --quick            # n=8, second=4, a small experiment grid
+Then the ``registry_min_wins`` sweep: pass A records every registry win in order, so the
+registry that each threshold w (1..3) would have promoted is replayed (the runner's rule: a
+setup is promoted when a win brings its count to w) and Phase 1 runs with it on the pass-B
+problems whose task type it changes (the others are fresh's rows: nothing differs). The bench
+prints the smallest w whose registry beats the fresh store (``derive_min_wins``).
 
-Runs against temporary DISE_HOMEs; models come from the usual models directory.
+Same start for every arm: llama.cpp's evaluated prompt is reset before each Phase 1 run and
+each optimisation, the arms' order rotates per problem, every arm has its own DISE_HOME.
+
+    DISE_MODELS_DIR=DIR nice -n 10 python bench/phase2.py --n 8 --second 6 --node-time 150 \
+        --json out.json          # DIR: only the models of the arm (a symlink + its .verified)
+    python bench/phase2.py --from-json out.json      # the figures of the rows saved so far
+
+``--generators`` is Phase 2's pool (default: every configured generator that is installed);
+``--node-time`` the optimisation budget per function in seconds.
 """
 
 from __future__ import annotations
 
 import argparse
-import ast
-import gzip
 import json
-import math
 import os
-import random
 import statistics
 import sys
 import tempfile
@@ -50,150 +54,21 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "server"))
-DATA = ROOT.parent / "shared" / "data"
-MBPP = DATA / "sanitized-mbpp.json"
-MBPP_PLUS = DATA / "MbppPlus-evalplus-767efcc.jsonl.gz"
-MARK = "@@dise-out"
-#: Relative tolerance for float answers (evalplus's).
-FLOAT_RTOL = 1e-7
+sys.path.insert(0, str(ROOT / "bench"))
+import phase1_stubs as stubs_bench  # noqa: E402  (the stubs and the hidden judge)
+
+ARMS = ("fresh", "single", "registry", "memory", "both")
+SWEEP = (1, 2, 3)
 
 
-# -- problems -------------------------------------------------------------------------------
-def load_problems() -> list[dict]:
-    """MBPP+ tasks joined with sanitized MBPP (prompt, asserts), in task id order."""
-    sanitized = {p["task_id"]: p for p in json.loads(MBPP.read_text())}
-    problems = []
-    with gzip.open(MBPP_PLUS, "rt") as fh:
-        for line in fh:
-            plus = json.loads(line)
-            number = int(plus["task_id"].split("/")[1])
-            if number in sanitized:
-                problems.append({**sanitized[number], "plus": plus})
-    return problems
-
-
-def _template(node: ast.expr) -> Any:
-    """The container shape of a literal argument: ("tuple"|"list"|"set", inner) or None."""
-    kinds = {ast.Tuple: "tuple", ast.List: "list", ast.Set: "set"}
-    kind = kinds.get(type(node))
-    if kind is None:
-        return None
-    elts = getattr(node, "elts", [])
-    return (kind, _template(elts[0]) if elts else None)
-
-
-def _shape(template: Any, value: Any) -> Any:
-    if template is None or not isinstance(value, list):
-        return value
-    kind, inner = template
-    items = [_shape(inner, v) for v in value]
-    return tuple(items) if kind == "tuple" else set(items) if kind == "set" else items
-
-
-def arg_templates(plus: dict) -> list[Any]:
-    """Argument shapes from the first call of the entry point in the task's assertion."""
-    try:
-        tree = ast.parse(plus["assertion"])
-    except SyntaxError:
-        return []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
-                and node.func.id == plus["entry_point"]:
-            return [_template(a) for a in node.args]
-    return []
-
-
-def inputs_of(plus: dict) -> list[tuple]:
-    templates = arg_templates(plus)
-    out = []
-    for args in list(plus["base_input"]) + list(plus["plus_input"]):
-        shaped = [_shape(templates[i] if i < len(templates) else None, a)
-                  for i, a in enumerate(args)]
-        out.append(tuple(shaped))
-    return out
-
-
-def expected_answers(problem: dict, cfg) -> list[tuple[tuple, Any]]:
-    """(args, answer) for every input the reference solution answers with a literal."""
-    from dise.engine.types import TestCase
-    from dise.sandbox import run_candidate
-
-    plus = problem["plus"]
-    entry = plus["entry_point"]
-    code = "\n".join(problem.get("test_imports", []) + [plus["canonical_solution"]])
-    inputs = inputs_of(plus)
-    tests = [TestCase(kind="given", code=f"print({MARK!r}, {i}, repr({entry}(*{args!r})))")
-             for i, args in enumerate(inputs)]
-    report = run_candidate(code, entry, tests, cfg.sandbox, measure=False)
-    answers = []
-    for line in report.stdout.splitlines():
-        if not line.startswith(MARK):
-            continue
-        _, index, shown = line.split(" ", 2)
-        try:
-            answers.append((inputs[int(index)], ast.literal_eval(shown)))
-        except (ValueError, SyntaxError, MemoryError, RecursionError):
-            continue  # not a literal (nan, objects): not comparable across processes
-    return answers
-
-
-def _has_float(value: Any) -> bool:
-    if isinstance(value, float):
-        return True
-    if isinstance(value, (list, tuple, set)):
-        return any(_has_float(v) for v in value)
-    return False
-
-
-def hidden_tests(problem: dict, answers: list[tuple[tuple, Any]]) -> list:
-    from dise.engine.types import TestCase
-
-    entry, atol = problem["plus"]["entry_point"], float(problem["plus"].get("atol") or 0)
-    tests = []
-    for args, answer in answers:
-        call = f"{entry}(*{args!r})"
-        if isinstance(answer, float) and math.isfinite(answer):
-            check = (f"__import__('math').isclose({call}, {answer!r}, rel_tol={FLOAT_RTOL}, "
-                     f"abs_tol={atol})")
-        elif _has_float(answer):
-            continue
-        else:
-            check = f"({call}) == ({answer!r})"
-        tests.append(TestCase(kind="given", code=check, expect="True"))
-    return tests
-
-
-def usable(problems: list[dict], n: int, cfg) -> tuple[list[dict], list[dict]]:
-    """The first ``n`` problems whose reference solution passes its own hidden tests (with
-    those tests attached), and the rest."""
-    chosen: list[dict] = []
-    for i, problem in enumerate(problems):
-        if len(chosen) == n:
-            return chosen, problems[i:]
-        problem["hidden"] = hidden_tests(problem, expected_answers(problem, cfg))
-        if hidden_pass(problem["plus"]["canonical_solution"], problem, cfg):
-            chosen.append(problem)
-    return chosen, []
-
-
-def hidden_pass(code: str, problem: dict, cfg) -> bool:
-    from dise.sandbox import run_candidate
-
-    if not code.strip() or not problem["hidden"]:
-        return False
-    full = "\n".join(problem.get("test_imports", []) + [code])
-    report = run_candidate(full, problem["plus"]["entry_point"], problem["hidden"], cfg.sandbox,
-                           measure=False)
-    return report.all_passed
-
-
-# -- runs -----------------------------------------------------------------------------------
-def make_engine(home: Path, args: argparse.Namespace, *, retrieval: bool = True,
-                few_shot_k: int | None = None):
+# -- engines --------------------------------------------------------------------------------
+def make_engine(home: Path, args: argparse.Namespace, *, retrieval: bool = True):
+    """An engine on its own DISE_HOME with the bench's knobs."""
     from dise.config import load_config
     from dise.engine.pipeline import Engine
 
-    optimize: dict[str, Any] = {"when_idle": False}
+    optimize: dict[str, Any] = {"when_idle": False, "workers": args.workers,
+                                "node_time_limit_s": float(args.node_time)}
     if args.min_wins:
         optimize["registry_min_wins"] = args.min_wins
     if args.generators:
@@ -204,123 +79,105 @@ def make_engine(home: Path, args: argparse.Namespace, *, retrieval: bool = True,
         optimize["approaches"] = args.approaches.split(",")
     if args.max_attempts:
         optimize["max_attempts"] = args.max_attempts
-    overrides = {"home": str(home), "optimize": optimize,
-                 "sandbox": {"wall_timeout_s": 60.0, "cpu_seconds": 60,
-                             "output_cap_bytes": 16 * 1024 * 1024}}
+    overrides: dict[str, Any] = {"home": str(home), "optimize": optimize,
+                                 "retrieval": {"enabled": retrieval}}
+    if args.threads:
+        overrides["llamacpp"] = {"n_threads": args.threads}
     if args.phase1_generator:
         overrides["pipeline"] = {"default_generator": args.phase1_generator}
-    overrides["retrieval"] = {"enabled": retrieval}
-    if few_shot_k is not None:
-        overrides["retrieval"]["few_shot_k"] = few_shot_k
+    home.mkdir(parents=True, exist_ok=True)
     return Engine(load_config(overrides))
 
 
-def phase1(engine, problem: dict, generator: str | None = None) -> dict:
-    from dise.engine.types import DiseError, Request
+def same_start() -> None:
+    """Every run from the same (empty) llama.cpp prompt cache."""
+    from dise.llm import llamacpp
 
-    request = Request(text=problem["prompt"], asserts=problem["test_list"][:1],
-                      generator=generator)
-    start = time.perf_counter()
-    row: dict[str, Any] = {"task_id": problem["task_id"]}
-    try:
-        artifact = engine.generate(request)
-    except DiseError as exc:  # a failed request is kept as a node (issue 11): optimise it
-        row.update(error=str(exc), node=getattr(exc, "node_id", "") or None, fitness=0.0,
-                   code="", seconds=time.perf_counter() - start, generator=generator,
-                   temperature=None)
-        return row
-    row.update(node=artifact.node_id, fitness=artifact.fitness_score, code=artifact.code,
-               task_type=artifact.task_type, generator=artifact.generator_used,
-               temperature=artifact.temperature, seconds=time.perf_counter() - start)
-    return row
+    llamacpp.reset_prompt_caches()
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=40, help="pass A problems (default 40)")
-    parser.add_argument("--second", type=int, default=None,
-                        help="pass B problems (default n/2)")
-    parser.add_argument("--seed", type=int, default=1234)
-    parser.add_argument("--quick", action="store_true",
-                        help="n=8, second=4, temperatures 0,0.7, approaches plain,repair, "
-                             "at most 3 experiments a function")
-    parser.add_argument("--phase1-generator", default=None,
-                        help="Phase 1's default generator (default: the configured one)")
-    parser.add_argument("--generators", default="qwen-0.5b",
-                        help="comma-separated generators to experiment with")
-    parser.add_argument("--temperatures", default=None, help="e.g. 0,0.3,0.7")
-    parser.add_argument("--approaches", default=None, help="e.g. plain,repair,few_shot")
-    parser.add_argument("--max-attempts", type=int, default=None)
-    parser.add_argument("--json", default=None, help="write per-problem results here")
-    parser.add_argument("--min-wins", type=int, default=None,
-                        help="[optimize] registry_min_wins for pass A (default: configured)")
-    parser.add_argument("--memory-k", type=int, default=1,
-                        help="few-shot examples in pass B's memory arms (default 1)")
-    args = parser.parse_args()
-    if args.quick:
-        args.n = min(args.n, 8)
-        args.second = 4 if args.second is None else args.second
-        args.temperatures = args.temperatures or "0,0.7"
-        args.approaches = args.approaches or "plain,repair"
-        args.max_attempts = args.max_attempts or 3
-    if args.second is None:
-        args.second = args.n // 2
+def phase1(engine, work: Path, problem: dict, generator: str | None = None) -> dict:
+    """Phase 1 on the problem's stub file (what ``dise generate --file F`` runs):
+    {node, code, fitness, task_type, generator, seconds, error}."""
+    folder = work / f"{problem['task_id'].replace('/', '_')}-{time.monotonic_ns()}"
+    folder.mkdir(parents=True)
+    path = folder / "stub.py"
+    path.write_text(problem["stub"])
+    same_start()
+    result, seconds = stubs_bench.run_dise(engine, path, problem["stub"],
+                                           problem["entry_point"], generator)
+    if isinstance(result, Exception):  # a failed request is kept as a node (issue 11)
+        return {"node": getattr(result, "node_id", "") or None, "code": "", "fitness": 0.0,
+                "task_type": None, "generator": generator, "seconds": seconds,
+                "error": str(result)[:200]}
+    return {"node": result.node_id, "code": result.code, "fitness": result.fitness_score,
+            "task_type": result.task_type, "generator": result.generator_used,
+            "temperature": result.temperature, "seconds": seconds}
 
-    os.environ.setdefault("DISE_MODELS_DIR", str(Path("~/.cache/dise-models").expanduser()))
+
+def passes(code: str, problem: dict, cache: dict) -> bool:
+    """The hidden verdict, memoised per code text."""
+    if code not in cache:
+        cache[code] = stubs_bench.hidden_verdict(code, problem)[0] if code.strip() else False
+    return cache[code]
+
+
+def tally(engine, task_types: set) -> dict[str, dict[str, list[str]]]:
+    return {t: {k: list(v) for k, v in ((engine.store.best_generator(t) or {}).get("wins")
+                                       or {}).items()} for t in task_types if t}
+
+
+# -- pass A -----------------------------------------------------------------------------------
+def pass_a(engine, problems: list[dict], args, work: Path, out: dict) -> list[dict]:
     from dise.optimize import optimize_node
 
-    work = Path(tempfile.mkdtemp(prefix="dise-bench2-"))
-    engine = make_engine(work / "a", args)
-    cfg = engine.cfg
-    problems = load_problems()
-    random.Random(args.seed).shuffle(problems)
-    pass_a, pool = usable(problems, args.n, cfg)
-    print(f"Phase 2 bench: {len(pass_a)} MBPP+ problems (seed {args.seed}), experiments with "
-          f"{', '.join(cfg.optimize.experiment_generators) or 'the default pool'}; temperatures "
-          f"{cfg.optimize.temperatures}; approaches {cfg.optimize.approaches}; "
-          f"at most {cfg.optimize.max_attempts} experiments a function", flush=True)
-
-    rows = []
-    for i, problem in enumerate(pass_a, 1):
-        row = phase1(engine, problem)
-        row["p1_pass"] = hidden_pass(row["code"], problem, cfg)
-        row["hidden_inputs"] = len(problem["hidden"])
+    rows, win_log = out["pass_a"], out["win_log"]
+    seen_types: set = set()
+    for i, problem in enumerate(problems, 1):
+        cache: dict[str, bool] = {}
+        p1 = phase1(engine, work / "a", problem)
+        row: dict[str, Any] = {"task_id": problem["task_id"], "notation": problem["notation"],
+                               **{k: p1.get(k) for k in ("fitness", "task_type", "generator",
+                                                         "seconds", "error")}}
+        row["p1_pass"] = passes(p1["code"], problem, cache)
+        codes = [p1["code"]]
+        before = tally(engine, seen_types | {p1["task_type"]})
         start = time.perf_counter()
-        codes = [row["code"]]
-        if row["node"]:
-            result = optimize_node(engine, row["node"], reason="bench")
-            final = engine.store.latest(row["node"])
+        if p1["node"]:
+            same_start()
+            result = optimize_node(engine, p1["node"], reason="bench")
+            final = engine.store.latest(p1["node"])
             codes += [c["code"] for c in result.candidates if c.get("code")]
-            row.update(opt_seconds=time.perf_counter() - start, attempts=result.attempts,
+            row.update(task_type=final.task_type, attempts=result.attempts,
+                       errors=sum(1 for c in result.candidates if c.get("error")),
                        improved=bool(result.new_artifact_ids), final_fitness=final.fitness_score,
-                       final_pass=hidden_pass(final.code, problem, cfg),
-                       stop=result.stop_reason, registry=result.registry_updated,
+                       final_pass=passes(final.code, problem, cache), stop=result.stop_reason,
+                       registry=result.registry_updated,
                        final_setup=f"{final.generator_used}@{final.temperature:g}/"
                                    f"{final.extra.get('approach', 'phase1')}")
         else:
-            row.update(opt_seconds=0.0, attempts=0, improved=False, final_fitness=0.0,
-                       final_pass=False, stop="phase 1 failed", registry=False)
-        row["any_pass"] = any(hidden_pass(c, problem, cfg) for c in dict.fromkeys(codes))
-        row["candidates"] = len(codes)
-        row.pop("code", None)
+            row.update(attempts=0, errors=0, improved=False, final_fitness=0.0,
+                       final_pass=False, stop="phase 1 failed, nothing stored", registry=False)
+        row["opt_seconds"] = time.perf_counter() - start
+        seen_types.add(row["task_type"])
+        after = tally(engine, seen_types)
+        for task_type, wins in after.items():  # the wins this node added, in order
+            for setup, nodes in wins.items():
+                for node in nodes[len(before.get(task_type, {}).get(setup, [])):]:
+                    win_log.append([task_type, setup, node])
+        row["any_pass"] = any(passes(c, problem, cache) for c in dict.fromkeys(codes))
+        row["candidates"] = len(dict.fromkeys(codes))
         rows.append(row)
-        print(f"[{i:>2}/{len(pass_a)}] {problem['task_id']:<5} P1 "
-              f"{'✓' if row['p1_pass'] else '✗'} {row['fitness']:.2f} → "
-              f"{'✓' if row['final_pass'] else '✗'} {row['final_fitness']:.2f}  "
-              f"{row['attempts']} tries, ceiling {'✓' if row['any_pass'] else '✗'}  "
-              f"{row.get('seconds', 0):.0f}+{row['opt_seconds']:.0f}s  {row['stop']}", flush=True)
-
-    second = second_pass(engine, pool, rows, args, work)
-    report(rows, second, args)
-    if args.json:
-        Path(args.json).write_text(json.dumps({"pass_a": rows, "pass_b": second}, indent=1,
-                                              default=str))
-    return 0
+        print(f"A [{i:>2}/{len(problems)}] {problem['task_id']:<9} {row['task_type'] or '?':<10} "
+              f"P1 {'✓' if row['p1_pass'] else '✗'} {row['fitness']:.2f} {row['seconds']:.0f}s"
+              f" → P2 {'✓' if row['final_pass'] else '✗'} {row['final_fitness']:.2f} "
+              f"{row['opt_seconds']:.0f}s  {row['attempts']} tries ({row['errors']} errors), "
+              f"pass@k {'✓' if row['any_pass'] else '✗'}  {row['stop']}", flush=True)
+        save(out, args)
+    return rows
 
 
-ARMS = ("fresh", "single", "registry", "memory", "both")
-
-
+# -- pass B -----------------------------------------------------------------------------------
 def best_single_generator(cfg) -> str:
     """The pool's largest usable generator (the "just use the bigger model" baseline)."""
     from dise.llm.select import model_ram_bytes
@@ -329,6 +186,23 @@ def best_single_generator(cfg) -> str:
     usable, _ = generator_pool(cfg)
     usable = usable or [cfg.pipeline.default_generator]
     return max(usable, key=lambda g: model_ram_bytes(cfg.generators[g], cfg))
+
+
+def replay_registry(win_log: list, min_wins: int, cfg) -> dict[str, dict]:
+    """The registry each task type would hold had ``registry_min_wins`` been ``min_wins``:
+    the runner's rule (``runner._NodeRun._save``) replayed over pass A's wins in order."""
+    counts: dict[tuple, int] = {}
+    chosen: dict[str, dict] = {}
+    for task_type, setup, _node in win_log:
+        counts[task_type, setup] = counts.get((task_type, setup), 0) + 1
+        if counts[task_type, setup] >= min_wins:
+            generator, rest = setup.split("@", 1)
+            temperature, approach = rest.split("/", 1)
+            few = cfg.optimize.few_shot_k if "few_shot" in approach else 0
+            chosen[task_type] = {"task_type": task_type, "generator": generator,
+                                 "temperature": float(temperature), "approach": approach,
+                                 "setup": setup, "tool": {"few_shot_k": few}}
+    return chosen
 
 
 def arm_engines(engine, args, work: Path) -> dict[str, Any]:
@@ -341,98 +215,222 @@ def arm_engines(engine, args, work: Path) -> dict[str, Any]:
                                "single": make_engine(work / "b-single", args)}
     for arm, retrieval in (("registry", False), ("memory", True), ("both", True)):
         shutil.copytree(source, work / f"b-{arm}")
-        engines[arm] = make_engine(work / f"b-{arm}", args, retrieval=retrieval,
-                                   few_shot_k=args.memory_k if retrieval else None)
+        engines[arm] = make_engine(work / f"b-{arm}", args, retrieval=retrieval)
     engines["memory"].store.best_generator = lambda task_type: None  # hide the registry
+    for w in SWEEP:  # a fresh store whose registry is the replayed one (retrieval off)
+        engines[f"w{w}"] = make_engine(work / f"b-w{w}", args, retrieval=False)
     return engines
 
 
-def second_pass(engine, pool: list[dict], rows: list[dict], args, work: Path) -> list[dict]:
-    """New problems of the task types pass A changed the registry for (else: pass A's types),
-    through Phase 1 in the five arms."""
+def pass_b(engine, pool: list[dict], args, work: Path, out: dict) -> list[dict]:
+    """Unseen problems (the task types pass A learned about first) through Phase 1 in the
+    five arms and the registry_min_wins sweep."""
     from dise.engine import sentinel
 
-    learned = {r["task_type"] for r in rows if r.get("registry")}
-    types = learned or {r.get("task_type") for r in rows if r.get("task_type")}
-    same_types = [p for p in pool if sentinel.classify(p["prompt"]).task_type in types]
-    chosen, _ = usable(same_types, args.second, engine.cfg)
-    if not chosen:
-        return []
-    print_wins(engine, types)
-    single = best_single_generator(engine.cfg)
-    skip_single = single == engine.cfg.pipeline.default_generator
-    engines = arm_engines(engine, args, work)
-    print(f"\nPass B: {len(chosen)} new problems of task types {sorted(types)} "
-          f"(registry: {', '.join(sorted(learned)) or 'nothing learned'}); best single "
-          f"generator {single}{' = the default: its arm is the fresh arm' if skip_single else ''}",
-          flush=True)
-    out = []
+    rows_a, rows = out["pass_a"], out["pass_b"]
+    learned = {t for t, _, _ in out["win_log"]}
+    types = learned or {r.get("task_type") for r in rows_a if r.get("task_type")}
+    of_type = [p for p in pool if sentinel.classify(p["doc"]).task_type in types]
+    picked = {id(p) for p in of_type}
+    chosen = (of_type + [p for p in pool if id(p) not in picked])[:args.second]
     cfg = engine.cfg
+    print_wins(engine, out["win_log"])
+    single = best_single_generator(cfg)
+    skip_single = single == cfg.pipeline.default_generator
+    replays = {w: replay_registry(out["win_log"], w, cfg) for w in SWEEP}
+    out["replays"] = {str(w): {t: r["setup"] for t, r in m.items()} for w, m in replays.items()}
+    engines = arm_engines(engine, args, work)
+    for w in SWEEP:
+        engines[f"w{w}"].store.best_generator = replays[w].get
+    print(f"\nPass B: {len(chosen)} unseen problems ({len(of_type)} of the task types "
+          f"{sorted(t for t in types if t)} available); best single generator {single}"
+          f"{' = the default: its arm is the fresh arm' if skip_single else ''}", flush=True)
     for i, problem in enumerate(chosen, 1):
-        row: dict[str, Any] = {"task_id": problem["task_id"]}
-        for arm in ARMS:
-            if arm == "single" and skip_single:
-                row[arm] = dict(row["fresh"])
+        cache: dict[str, bool] = {}
+        task_type = sentinel.classify(problem["doc"]).task_type
+        row: dict[str, Any] = {"task_id": problem["task_id"], "task_type": task_type}
+        order = ARMS[i % len(ARMS):] + ARMS[:i % len(ARMS)]  # rotates: no arm always first
+        promoted = bool((engines["registry"].store.best_generator(task_type) or {})
+                        .get("generator"))
+        same = {"single": "fresh"} if skip_single else {}
+        if not promoted:  # identical configurations: the same run, not run twice
+            same.update(registry="fresh", both="memory")
+        for arm in order:
+            if arm in same:
                 continue
-            got = phase1(engines[arm], problem, single if arm == "single" else None)
-            row[arm] = {k: got.get(k) for k in ("fitness", "generator", "temperature",
-                                                "seconds")}
-            row[arm]["pass"] = hidden_pass(got["code"], problem, cfg)
-        out.append(row)
-        print(f"[{i:>2}/{len(chosen)}] {problem['task_id']:<5} " + "  ".join(
+            got = phase1(engines[arm], work / f"b-{arm}-files", problem,
+                         single if arm == "single" else None)
+            row[arm] = {k: got.get(k) for k in ("fitness", "generator", "seconds", "error")}
+            row[arm]["pass"] = passes(got["code"], problem, cache)
+        for arm, twin in same.items():
+            row[arm] = {**row[twin], "same_as": twin}
+        for w in SWEEP:  # only where the replayed registry changes this task type's setup
+            if task_type in replays[w]:
+                got = phase1(engines[f"w{w}"], work / f"b-w{w}-files", problem)
+                row[f"w{w}"] = {"pass": passes(got["code"], problem, cache),
+                                "fitness": got.get("fitness"), "seconds": got.get("seconds"),
+                                "setup": replays[w][task_type]["setup"]}
+            else:
+                row[f"w{w}"] = {**row["fresh"], "setup": None}
+        rows.append(row)
+        print(f"B [{i:>2}/{len(chosen)}] {problem['task_id']:<9} {task_type:<10} " + "  ".join(
             f"{arm} {'✓' if row[arm]['pass'] else '✗'} {row[arm]['fitness'] or 0:.2f}"
-            for arm in ARMS), flush=True)
-    return out
+            for arm in ARMS + tuple(f"w{w}" for w in SWEEP)), flush=True)
+        save(out, args)
+    return rows
 
 
-def print_wins(engine, types: set) -> None:
-    """The registry's tally: for each task type, each setup and how many functions it won."""
-    print("\nRegistry wins after pass A (setup: functions won; promoted at "
-          f"registry_min_wins = {engine.cfg.optimize.registry_min_wins}):")
-    for task_type in sorted(t for t in types if t):
+def print_wins(engine, win_log: list) -> None:
+    """The registry's tally after pass A and what the store promoted."""
+    print(f"\nRegistry wins after pass A, in order (promoted at registry_min_wins = "
+          f"{engine.cfg.optimize.registry_min_wins}):")
+    for task_type in sorted({t for t, _, _ in win_log}):
+        wins = [s for t, s, _ in win_log if t == task_type]
         rec = engine.store.best_generator(task_type) or {}
-        wins = rec.get("wins") or {}
         chosen = rec.get("generator")
-        shown = ", ".join(f"{k}: {len(v)}" for k, v in sorted(wins.items())) or "none"
-        print(f"  {task_type}: {shown}" + (f"  → promoted {chosen}@{rec.get('temperature')}/"
-                                           f"{rec.get('approach')}" if chosen else ""))
+        print(f"  {task_type}: {', '.join(wins)}" + (
+            f"  → promoted {chosen}@{rec.get('temperature')}/{rec.get('approach')}"
+            if chosen else "  → nothing promoted"))
+    if not win_log:
+        print("  none (no function improved by more than registry_gain)")
 
 
-def report(rows: list[dict], second: list[dict], args) -> None:
-    n = len(rows)
-    mean = statistics.fmean
-    p1 = sum(r["p1_pass"] for r in rows)
-    after = sum(r["final_pass"] for r in rows)
-    ceiling = sum(r["any_pass"] for r in rows)
-    headroom = ceiling - p1
-    print(f"\nPhase 2 on {n} MBPP+ problems, seed {args.seed} (hidden: base + plus inputs)")
-    print(f"  pass rate (hidden)        Phase 1 {p1 / n:.1%}   after optimisation "
-          f"{after / n:.1%}")
-    print(f"  mean fitness (own tests)  Phase 1 {mean(r['fitness'] for r in rows):.3f}   "
-          f"after {mean(r['final_fitness'] for r in rows):.3f}")
-    print(f"  functions improved        {sum(r['improved'] for r in rows)} of {n} "
-          f"(registry updated by {sum(r['registry'] for r in rows)})")
-    print(f"  experiments               {sum(r['attempts'] for r in rows)} in all, "
-          f"{mean(r['attempts'] for r in rows):.1f} a function")
-    spent = sum(r["opt_seconds"] for r in rows)
-    print(f"  time optimising           {spent:.0f} s in all, "
-          f"{statistics.median(r['opt_seconds'] for r in rows):.0f} s median a function; "
-          f"Phase 1 {sum(r.get('seconds', 0) for r in rows):.0f} s")
-    print(f"  minutes optimising a function  {spent / 60 / n:.2f} mean")
-    print(f"  failed Phase 1 requests   {sum(1 for r in rows if r.get('error'))} "
-          f"(kept and optimised: {sum(1 for r in rows if r.get('error') and r['node'])})")
-    print(f"  ceiling (pass@k, every candidate tried) {ceiling / n:.1%}   "
-          f"(k = {mean(r['candidates'] for r in rows):.1f} distinct on average)")
-    captured = f"{(after - p1) / headroom:.0%}" if headroom else "n/a (no headroom)"
-    print(f"  headroom captured         {after - p1:+d} of {headroom:+d} → {captured}")
+def derive_min_wins(rows_b: list[dict], current: int) -> tuple[int, str]:
+    """The smallest w of the sweep whose replayed registry passes more held-out problems than
+    the fresh store, with no problem lost that fresh passes more often than it wins; when
+    none does, ``max(SWEEP) + 1`` if some w promoted anything and lost (promotion hurt or
+    did not help), else ``current`` (nothing was promoted: no evidence). Returns (w, why)."""
+    fresh = sum(r["fresh"]["pass"] for r in rows_b)
+    tried = []
+    for w in SWEEP:
+        changed = [r for r in rows_b if r[f"w{w}"].get("setup")]
+        if not changed:
+            tried.append(f"w={w}: promotes nothing")
+            continue
+        got = sum(r[f"w{w}"]["pass"] for r in rows_b)
+        won = sum(r[f"w{w}"]["pass"] and not r["fresh"]["pass"] for r in changed)
+        lost = sum(r["fresh"]["pass"] and not r[f"w{w}"]["pass"] for r in changed)
+        tried.append(f"w={w}: {got} vs fresh {fresh} on {len(rows_b)} (changed {len(changed)}:"
+                     f" +{won} -{lost})")
+        if got > fresh:
+            return w, "; ".join(tried)
+    if any("promotes nothing" not in t for t in tried):
+        return max(SWEEP) + 1, "; ".join(tried)
+    return current, "; ".join(tried) + " (no evidence: kept)"
+
+
+# -- report -----------------------------------------------------------------------------------
+def save(out: dict, args) -> None:
+    if args.json:
+        Path(args.json).write_text(json.dumps(out, indent=1, default=str))
+
+
+def report(out: dict) -> None:
+    rows, second = out["pass_a"], out["pass_b"]
+    med, mean = statistics.median, statistics.fmean
+    if rows:
+        n = len(rows)
+        p1 = sum(r["p1_pass"] for r in rows)
+        after = sum(r["final_pass"] for r in rows)
+        ceiling = sum(r["any_pass"] for r in rows)
+        headroom = ceiling - p1
+        print(f"\nPhase 2 on {n} stub problems (MBPP+, seed {out['seed']}; hidden: base + plus "
+              f"inputs); pool {out['pool']}; {out['node_time']:.0f} s a function at most")
+        print(f"  hidden pass     Phase 1 {p1}/{n} ({p1 / n:.1%})   after Phase 2 {after}/{n} "
+              f"({after / n:.1%})   {100 * (after - p1) / n:+.1f} points")
+        print(f"  improved        {sum(r['improved'] for r in rows)} functions got a new version;"
+              f" hidden ✗→✓ {sum(r['final_pass'] and not r['p1_pass'] for r in rows)}, "
+              f"regressions ✓→✗ {sum(r['p1_pass'] and not r['final_pass'] for r in rows)}")
+        print(f"  mean fitness    Phase 1 {mean(r['fitness'] for r in rows):.3f}   after "
+              f"{mean(r['final_fitness'] for r in rows):.3f}")
+        print(f"  experiments     {sum(r['attempts'] for r in rows)} attempts, "
+              f"{sum(r['errors'] for r in rows)} errors (not attempts)")
+        print(f"  failed Phase 1  {sum(1 for r in rows if r.get('error'))} "
+              f"(kept as nodes and optimised)")
+        print(f"  pass@k ceiling  {ceiling}/{n} ({ceiling / n:.1%}), "
+              f"k = {mean(r['candidates'] for r in rows):.1f} distinct candidates on average")
+        captured = f"{(after - p1) / headroom:.0%}" if headroom else "n/a (no headroom)"
+        print(f"  captured        {after - p1:+d} of {headroom:+d} → {captured}")
+        spent = [r["opt_seconds"] for r in rows]
+        print(f"  optimisation    {mean(spent) / 60:.2f} min mean a function, "
+              f"{med(spent) / 60:.2f} median; Phase 1 {med(r['seconds'] for r in rows):.0f} s "
+              f"median")
     if second:
         m = len(second)
-        print(f"  pass B ({m} unseen problems), Phase 1 in five arms:")
-        for arm in ARMS:
-            rate = sum(r[arm]["pass"] for r in second) / m
-            fit = mean(r[arm]["fitness"] or 0.0 for r in second)
-            secs = statistics.median(r[arm]["seconds"] or 0.0 for r in second)
-            print(f"    {arm:<9} pass {rate:.1%}, mean fitness {fit:.3f}, median {secs:.1f} s")
+        print(f"\nPass B: {m} unseen problems, Phase 1 in five arms")
+        for arm in ARMS + tuple(f"w{w}" for w in SWEEP):
+            got = sum(r[arm]["pass"] for r in second)
+            secs = med(r[arm]["seconds"] or 0.0 for r in second)
+            label = arm if not arm.startswith("w") else f"registry@{arm[1:]}"
+            extra = ""
+            if arm.startswith("w"):
+                extra = f"  (setup changed on {sum(1 for r in second if r[arm].get('setup'))})"
+            print(f"  {label:<11} {got}/{m} ({got / m:.1%}), median {secs:.1f} s{extra}")
+        w, why = derive_min_wins(second, out.get("min_wins", 2))
+        print(f"  registry_min_wins from this run: {w}  ({why})")
+
+
+def load_set(args) -> tuple[list[dict], list[dict]]:
+    """Pass A's problems and the rest (pass B's pool), each with its stub and notation."""
+    from dise.engine import stubs
+
+    problems = stubs_bench.load_problems(10 ** 6, args.seed)  # a seeded shuffle of all
+    for i, problem in enumerate(problems):
+        problem["stub"], problem["notation"] = stubs_bench.make_stub(problem, i)
+        spec = stubs.find_stub(problem["stub"], name=problem["entry_point"]).spec
+        problem["doc"] = spec.docstring or problem["entry_point"]
+    return problems[:args.n], problems[args.n:]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=8, help="pass A problems (default 8)")
+    parser.add_argument("--second", type=int, default=6, help="pass B problems (default 6)")
+    parser.add_argument("--seed", type=int, default=1234)
+    parser.add_argument("--node-time", type=float, default=150.0,
+                        help="optimisation budget a function, seconds (default 150)")
+    parser.add_argument("--generators", default="",
+                        help="Phase 2's pool, comma-separated (default: every installed one)")
+    parser.add_argument("--phase1-generator", default=None,
+                        help="Phase 1's default generator (default: the configured one)")
+    parser.add_argument("--temperatures", default=None, help="e.g. 0,0.3,0.7")
+    parser.add_argument("--approaches", default=None, help="e.g. plain,repair,few_shot")
+    parser.add_argument("--max-attempts", type=int, default=None)
+    parser.add_argument("--min-wins", type=int, default=None,
+                        help="[optimize] registry_min_wins for pass A (default: configured)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="concurrent experiments (default 1: a shared machine)")
+    parser.add_argument("--threads", type=int, default=0, help="llama.cpp threads (0: cores)")
+    parser.add_argument("--json", default=None, help="write the rows here as they come")
+    parser.add_argument("--from-json", default=None, help="print the figures of saved rows")
+    args = parser.parse_args()
+    if args.from_json:
+        report(json.loads(Path(args.from_json).read_text()))
+        return 0
+    os.environ.setdefault("DISE_MODELS_DIR", str(Path("~/.cache/dise-models").expanduser()))
+    from dise.optimize.experiments import generator_pool
+
+    work = Path(tempfile.mkdtemp(prefix="dise-bench2-"))
+    engine = make_engine(work / "home-a", args)
+    cfg = engine.cfg
+    usable, missing = generator_pool(cfg)
+    first, pool = load_set(args)
+    out: dict[str, Any] = {"seed": args.seed, "pool": ", ".join(usable) or "none",
+                           "unavailable": [m["generator"] for m in missing],
+                           "node_time": args.node_time,
+                           "min_wins": cfg.optimize.registry_min_wins,
+                           "pass_a": [], "pass_b": [], "win_log": []}
+    print(f"Phase 2 bench: {len(first)} + {args.second} stub problems (seed {args.seed}); "
+          f"Phase 1 {cfg.pipeline.default_generator}; Phase 2 pool {out['pool']} (not "
+          f"usable: {', '.join(out['unavailable']) or 'none'}); {args.node_time:.0f} s a "
+          f"function; registry_min_wins {cfg.optimize.registry_min_wins}", flush=True)
+    pass_a(engine, first, args, work, out)
+    report(out)
+    if args.second:
+        pass_b(engine, pool, args, work, out)
+    report(out)
+    return 0
+
 
 if __name__ == "__main__":
     sys.exit(main())
