@@ -21,6 +21,7 @@ from support.scripted_backend import BackendSlot
 
 SETTINGS = {"optimize": {"experiment_generators": ["qwen-0.5b"], "temperatures": [0.3],
                          "approaches": ["plain"], "seeds": [0], "incremental_max_steps": 0,
+                         "differential_model_inputs": 0,
                          "poll_interval_s": 0.02, "workers": 1}}
 
 

@@ -167,6 +167,9 @@ class OptimizeConfig:
     #: Differential testing: extra inputs (from type hints and the tests' argument shapes)
     #: on which a candidate is compared with the best so far; 0 turns it off.
     differential_inputs: int = 12
+    #: Of which up to this many are calls the model proposes (asked once a run, weighed as
+    #: hypotheses: ``dise.optimize.model_inputs``); 0 asks nothing.
+    differential_model_inputs: int = 4
     #: Prompt approaches: "plain", "repair" (test-driven repair rounds), "few_shot"
     #: (retrieved verified examples in the prompt) and "few_shot+repair".
     approaches: list[str] = field(default_factory=lambda: ["plain", "repair", "few_shot",

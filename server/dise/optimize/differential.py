@@ -13,7 +13,8 @@ Inputs (``probe_inputs``) come from
   nudged (numbers ±1, 0 and negated; strings empty, reversed, upper-cased, longer; sequences
   empty, reversed, one item longer; booleans flipped);
 * the signature's type hints (``int``, ``float``, ``str``, ``bool``, ``list[...]``,
-  ``tuple[...]``, ``dict``), a few typical values each.
+  ``tuple[...]``, ``dict``), a few typical values each;
+* the model (``dise.optimize.model_inputs``): calls it proposes, weighed as hypotheses.
 
 Both versions run in one sandboxed process (``dise.sandbox``): the current version is
 ``exec``-ed into its own namespace by each probe, and each probe compares ``repr`` of the two
@@ -44,8 +45,8 @@ _HINT_VALUES: dict[str, list[Any]] = {
 @dataclass
 class Comparison:
     """What ``compare`` found: inputs tried, how many answers agreed, the disagreements
-    (``{"args": "(1, 'a')", "detail": "<the probe's failure line>"}``) and probes that could
-    not run (the whole run failed: ``error``)."""
+    (``{"args": "(1, 'a')", "detail": "<the probe's failure line>", "source": "tests" |
+    "model"}``) and probes that could not run (the whole run failed: ``error``)."""
 
     inputs: int = 0
     agreed: int = 0
@@ -184,8 +185,10 @@ def probe_tests(current_code: str, name: str, inputs: Sequence[tuple]) -> list[T
 
 
 def compare(current_code: str, candidate_code: str, name: str, inputs: Sequence[tuple],
-            sandbox: SandboxConfig, cancel: CancelToken | None = None) -> Comparison:
-    """Run both versions on ``inputs`` in the sandbox and report where they disagree.
+            sandbox: SandboxConfig, cancel: CancelToken | None = None,
+            sources: Sequence[str] = ()) -> Comparison:
+    """Run both versions on ``inputs`` in the sandbox and report where they disagree;
+    ``sources[i]`` names where input ``i`` came from ("tests" when not given).
 
     Raises ``Cancelled``. A probe the sandbox stopped (time, memory) counts as a disagreement:
     the two versions did not give the same answer in the same time.
@@ -197,9 +200,11 @@ def compare(current_code: str, candidate_code: str, name: str, inputs: Sequence[
     if report.load_error:
         return Comparison(inputs=len(inputs), error=report.load_error)
     out = Comparison(inputs=len(inputs))
-    for args, result in zip(inputs, report.results):
+    for i, (args, result) in enumerate(zip(inputs, report.results)):
         if result.passed:
             out.agreed += 1
         else:
-            out.disagreements.append({"args": repr(args), "detail": result.error})
+            source = sources[i] if i < len(sources) else "tests"
+            out.disagreements.append({"args": repr(args), "detail": result.error,
+                                      "source": source})
     return out

@@ -33,7 +33,7 @@ from dise.engine import credibility
 from dise.engine.types import (Artifact, Cancelled, CancelToken, DiseError, LinkedToken,
                               TestCase)
 from dise.hardware import HardwareInfo, current, worker_count
-from dise.optimize import bandit, differential
+from dise.optimize import bandit, differential, model_inputs
 from dise.optimize import state as st
 from dise.optimize.experiments import (
     ExampleSource,
@@ -305,8 +305,8 @@ class _NodeRun:
             return False
         best_passed = int(s.best["passed"]) if s.best else s.baseline_passed
         found = self._differential(outcome)  # recorded either way, for the judge
-        if outcome.passed > best_passed or not found.disagrees:
-            return True
+        if outcome.passed > best_passed or model_inputs.against(found.disagreements) < 1.0:
+            return True  # more tests passed outrank any probe; model inputs weigh less
         s.notes.append(f"{Variant.from_dict(outcome.variant).key}: answers differently from "
                        f"the best so far on {len(found.disagreements)} of {found.inputs} "
                        "untested inputs and passes no more tests: not counted as better")
@@ -320,13 +320,17 @@ class _NodeRun:
         current = s.best["code"] if s.best else self._latest_for_prompt.code
         if limit <= 0 or not current.strip():
             return differential.Comparison()
+        proposed = self._model_inputs()
         inputs = differential.probe_inputs(
             self.name, str(self._latest_for_prompt.extra.get("signature") or ""), self.tests,
-            limit)
+            max(1, limit - len(proposed)))
+        taken = {repr(a) for a in inputs}
+        proposed = [a for a in proposed if repr(a) not in taken]
+        sources = ["tests"] * len(inputs) + ["model"] * len(proposed)
         token = self.control.attempt_token()
         try:
-            found = differential.compare(current, outcome.code, self.name, inputs,
-                                         self.cfg.sandbox, token)
+            found = differential.compare(current, outcome.code, self.name, inputs + proposed,
+                                         self.cfg.sandbox, token, sources)
         except Cancelled:
             self.control.cancel.raise_if_cancelled()
             found = differential.Comparison(error="pre-empted")
@@ -334,6 +338,26 @@ class _NodeRun:
             self.control.release(token)
         outcome.differential = found.to_dict()
         return found
+
+    def _model_inputs(self) -> list[tuple]:
+        """The calls the model proposed for differential testing, asked once a run (kept in
+        the state, so a resumed run asks nothing); none when pre-empted (asked again later).
+        """
+        s = self.state
+        if s.model_inputs is None:
+            token = self.control.attempt_token()
+            try:
+                s.model_inputs, note = model_inputs.for_node(
+                    self.engine, self._latest_for_prompt, self.tests, self._generators(),
+                    self.ocfg.differential_model_inputs, token)
+            except Cancelled:
+                self.control.cancel.raise_if_cancelled()
+                return []
+            finally:
+                self.control.release(token)
+            if note:
+                s.notes.append(note)
+        return model_inputs.restore(s.model_inputs)
 
     def _hard_stop(self) -> str:
         s, o = self.state, self.ocfg

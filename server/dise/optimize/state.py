@@ -75,6 +75,9 @@ class NodeState:
     unavailable: list[dict[str, str]] = field(default_factory=list)
     #: Attempts that produced nothing (the setup broke); they never count as "no gain".
     errors: int = 0
+    #: Differential inputs the model proposed (``repr`` of argument tuples), asked once a
+    #: run; None until asked.
+    model_inputs: list[str] | None = None
     #: Artifact ids this run created.
     versions: list[str] = field(default_factory=list)
     registry_updated: bool = False
