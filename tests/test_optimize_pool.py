@@ -29,7 +29,7 @@ SLOT = BackendSlot()
 
 def make_engine(**optimize) -> Engine:
     base = {"temperatures": [0.0, 0.3, 0.7], "approaches": ["plain"], "seeds": [0],
-            "poll_interval_s": 0.02, "when_idle": False, "workers": 1}
+            "differential_model_inputs": 0, "poll_interval_s": 0.02, "when_idle": False, "workers": 1}
     base.update(optimize)
     return Engine(load_config({"optimize": base, "retrieval": {"enabled": False}}),
                   backend_factory=SLOT)
@@ -128,6 +128,47 @@ def test_a_generator_that_errors_is_not_a_no_gain_attempt(pool):
     assert state.errors == 1 and state.attempts == 2  # the error is not an attempt
     assert [u["generator"] for u in state.unavailable] == ["qwen-1.5b"]
     assert engine.store.latest(node).generator_used == "qwen-0.5b"
+
+
+def test_the_registry_records_what_failed_and_every_face_says_it(pool):
+    from dise.lsp.index import Known
+    from dise.lsp.phase2 import hover_section
+    from dise.optimize import failures
+
+    engine = make_engine(experiment_generators=["qwen-1.5b", "qwen-0.5b"], patience=2,
+                         incremental_max_steps=0)
+    pool({"qwen-0.5b"})
+    node = weak_node(engine)
+    pool({"qwen-0.5b"}, {0.7: GOOD}, broken={"qwen-1.5b"})
+    optimize_node(engine, node)
+    task_type = engine.store.latest(node).task_type
+    failed = failures.failed_setups(engine.store.best_generator(task_type))
+    by_setup = {f["setup"]: f for f in failed}
+    assert by_setup["qwen-1.5b@0/plain"]["errors"] == 1
+    assert "model crashed" in by_setup["qwen-1.5b@0/plain"]["last_error"]
+    assert by_setup["qwen-0.5b@0.3/plain"]["no_gain"] == 1  # weak at 0.3, good at 0.7
+    assert "qwen-0.5b@0.7/plain" not in by_setup  # it gained
+
+    line = next(ln for ln in status_lines(engine, node) if "could not use" in ln)
+    assert line.startswith(f"Phase 2 could not use for {task_type} functions: "
+                           "qwen-1.5b@0/plain (1 error: the backend answered 500")
+    assert "qwen-0.5b@0.3/plain (no gain on 1 function)" in line
+    optimizer = Optimizer(engine, probe_fn=lambda: RECORDED_CPU)
+    optimizer._refresh_failed()
+    assert optimizer.state()["failed_setups"][task_type] == failed
+    latest = engine.store.latest(node)
+    known = Known(node_id=node, name=latest.function_name, content_hash="", artifact=latest,
+                  current=latest)
+    assert line in hover_section(known, [], optimizer.state()["failed_setups"])
+
+
+def test_a_setup_that_gained_nothing_elsewhere_starts_with_a_worse_belief():
+    arms = [Variant("qwen-0.5b", 0.3, "plain"), Variant("qwen-0.5b", 0.7, "plain")]
+    registry = {"trials": {"qwen-0.5b@0.3/plain": {"gain": [], "no_gain": ["a", "b", "me"],
+                                                   "errors": 0}}}
+    cold, hot = bandit.beliefs(arms, [], registry, node_id="me")
+    assert cold.beta == 3.0 and hot.beta == 1.0  # its own node is left to the history
+    assert cold.mean < hot.mean
 
 
 # -- nothing is lost ------------------------------------------------------------------------

@@ -101,7 +101,17 @@ def status_info(engine: Any, node_id: str, now: float | None = None) -> dict[str
             "active": rec.status == "running" and owner_alive(rec.owner),
             "errors": rec.errors}
     info["unavailable"] = unavailable_now(engine.cfg, getattr(engine, "backend_factory", None))
+    info["failed_setups"] = failed_setups(engine, node_id)
     return info
+
+
+def failed_setups(engine: Any, node_id: str) -> tuple[str, list[dict[str, Any]]]:
+    """(task type, the setups that failed for it) of ``node_id``'s latest version."""
+    from dise.optimize import failures
+
+    latest = engine.store.latest(node_id)
+    task_type = latest.task_type if latest is not None else ""
+    return task_type, failures.failed_setups(engine.store.best_generator(task_type))
 
 
 def unavailable_now(cfg: Any, backend_factory: Any = None) -> list[dict[str, str]]:
@@ -157,4 +167,7 @@ def status_lines(engine: Any, node_id: str, now: float | None = None) -> list[st
         lines.append(f"next scheduled run: {describe_next_run(when, now)}")
     if info["unavailable"]:
         lines.append(unavailable_line(info["unavailable"]))
+    from dise.optimize.failures import describe
+    if describe(*info["failed_setups"]):
+        lines.append(describe(*info["failed_setups"]))
     return lines

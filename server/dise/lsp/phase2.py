@@ -178,12 +178,19 @@ def unavailable_hover(unavailable: Sequence[dict[str, Any]]) -> str:
     return "\n\n- Phase 2 cannot use " + "; ".join(parts)
 
 
-def hover_section(known: Known, unavailable: Sequence[dict[str, Any]] = ()) -> str:
-    """Hover lines comparing the version in the file with the better one, and the generators
-    Phase 2 cannot use (``Optimizer.state()["unavailable"]``); "" when there is neither."""
+def hover_section(known: Known, unavailable: Sequence[dict[str, Any]] = (),
+                  failed: dict[str, Any] | None = None) -> str:
+    """Hover lines comparing the version in the file with the better one, the generators
+    Phase 2 cannot use (``Optimizer.state()["unavailable"]``) and the setups that failed for
+    the function's task type (``failed``: its ``failed_setups``); "" when there is none."""
+    from dise.optimize import failures
+    shown = known.current or known.artifact
+    task_type = getattr(shown, "task_type", "") or ""
+    line = failures.describe(task_type, (failed or {}).get(task_type) or [])
+    unavailable_text = unavailable_hover(unavailable) + (f"\n\n- {line}" if line else "")
     better = better_version(known)
     if better is None or known.current is None:
-        return unavailable_hover(unavailable)
+        return unavailable_text
     rows = [("version in the file", known.current), ("better version", better)]
     lines = ["", "---", "", f"**{diagnostic_message(known.current, better)}**", "",
              "| | version | fitness | quality | latency | coverage | tests |",
@@ -196,7 +203,7 @@ def hover_section(known: Known, unavailable: Sequence[dict[str, Any]] = ()) -> s
     lines += ["", f"- better version: {better.generator_used} · {better.model} · temperature "
               f"{better.temperature:g} · parent {better.parent or '–'}",
               "- quick fix: “" + accept_title(better) + "”"]
-    return "\n".join(lines) + unavailable_hover(unavailable)
+    return "\n".join(lines) + unavailable_text
 
 
 @dataclass
@@ -270,6 +277,11 @@ class Phase2:
         """Generators Phase 2 cannot use now (as the optimiser last checked; cheap)."""
         optimizer = self.optimizer
         return list(optimizer.triggers.unavailable) if optimizer is not None else []
+
+    def failed_setups(self) -> dict[str, list[dict[str, Any]]]:
+        """Setups that failed per task type (as the optimiser last read them; cheap)."""
+        optimizer = self.optimizer
+        return dict(optimizer._failed or {}) if optimizer is not None else {}
 
     def shutdown(self) -> None:
         """Ask the optimiser to stop without waiting (its state stays in the store)."""
@@ -347,8 +359,9 @@ class Phase2:
             return
         state = await self.server._in_worker(self.server._io_pool, optimizer.state)
         self.server.protocol.notify(STATE_NOTIFICATION, {
-            key: state.get(key) for key in ("state", "node", "done", "total", "best", "queue",
-                                            "message", "unavailable", "error")})
+            **{key: state.get(key) for key in ("state", "node", "done", "total", "best",
+                                               "queue", "message", "unavailable", "error")},
+            "failedSetups": state.get("failed_setups") or {}})
 
     # -- $/progress -----------------------------------------------------------------------
     def _progress_enabled(self) -> bool:

@@ -675,7 +675,7 @@ class DiseServer(LanguageServer):
         value = hover_markdown(shown or known.artifact, queue_position=known.queue_position,
                                optimise_below=self._optimise_below(), edited=edited,
                                versions=known.versions) \
-            + hover_section(known, self.phase2.unavailable())
+            + hover_section(known, self.phase2.unavailable(), self.phase2.failed_setups())
         end_char = len(lines[region.end].rstrip("\r\n"))
         hover_range = doc.position_codec.range_to_client_units(
             lines, _server_range(region.start, 0, region.end, end_char))

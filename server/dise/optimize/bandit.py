@@ -7,7 +7,8 @@ candidate? Each arm keeps a Beta(1 + successes, 1 + failures) belief, built from
   at another temperature or seed counts half (what fails cold often fails hot too);
 * what worked for the task type on other functions: every function a setup won on (the
   registry's ``wins`` tally) adds ``prior_weight`` successes; the registry's current choice one
-  more.
+  more; every other function it was tried on without a gain (the registry's ``trials``, see
+  ``dise.optimize.failures``) adds ``prior_weight`` failures.
 
 The next variant is the arm with the largest draw from its belief. While no evidence tells the
 arms apart (all beliefs equal) the plan's order decides, so a fresh node starts with the plan's
@@ -47,10 +48,13 @@ class Belief:
 
 
 def beliefs(arms: Sequence[Variant], history: Sequence[dict[str, Any]],
-            registry: dict[str, Any] | None, *, prior_weight: float = 1.0) -> list[Belief]:
+            registry: dict[str, Any] | None, *, prior_weight: float = 1.0,
+            node_id: str = "") -> list[Belief]:
     """One ``Belief`` per arm, from this node's ``history`` (``NodeState.history`` entries:
-    ``variant`` dict, ``better``, ``error``) and the task type's ``registry`` record."""
+    ``variant`` dict, ``better``, ``error``) and the task type's ``registry`` record (whose
+    trials on ``node_id`` itself are left out: the history has them)."""
     wins = dict((registry or {}).get("wins") or {})
+    trials = dict((registry or {}).get("trials") or {})
     chosen = None
     if registry and registry.get("generator") and registry.get("temperature") is not None:
         chosen = Variant(registry["generator"], round(float(registry["temperature"]), 3),
@@ -60,6 +64,9 @@ def beliefs(arms: Sequence[Variant], history: Sequence[dict[str, Any]],
         alpha = beta = 1.0
         alpha += prior_weight * len(wins.get(arm.setup) or ())
         alpha += 1.0 if arm.setup == chosen else 0.0
+        trial = trials.get(arm.setup) or {}
+        beta += prior_weight * len([n for n in trial.get("no_gain") or () if n != node_id
+                                    and n not in (trial.get("gain") or ())])
         for entry in history:
             if entry.get("error"):
                 continue
@@ -80,11 +87,11 @@ def beliefs(arms: Sequence[Variant], history: Sequence[dict[str, Any]],
 
 def choose(arms: Sequence[Variant], history: Sequence[dict[str, Any]],
            registry: dict[str, Any] | None, *, rng: random.Random,
-           prior_weight: float = 1.0) -> Variant:
+           prior_weight: float = 1.0, node_id: str = "") -> Variant:
     """The arm with the largest Thompson draw (``arms`` must not be empty)."""
     if not arms:
         raise ValueError("no arms to choose from")
-    found = beliefs(arms, history, registry, prior_weight=prior_weight)
+    found = beliefs(arms, history, registry, prior_weight=prior_weight, node_id=node_id)
     if len(set(found)) == 1:  # no evidence tells them apart: the plan's order
         return arms[0]
     draws = [(rng.betavariate(b.alpha, b.beta), -i) for i, b in enumerate(found)]

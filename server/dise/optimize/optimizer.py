@@ -81,6 +81,8 @@ class Optimizer:
         self._busy_until: dict[str, float] = {}
         self._idle_announced = False
         self._status: dict[str, Any] = {"node": None, "done": 0, "total": 0, "best": None}
+        #: ``failures.by_task_type`` of the registry, refreshed on this thread after each run.
+        self._failed: dict[str, list[dict[str, Any]]] | None = None
         #: The last unexpected error ("" after a cycle that went well) and failures in a row.
         self._error = ""
         self._failures = 0
@@ -215,7 +217,9 @@ class Optimizer:
     def state(self) -> dict[str, Any]:
         """{"state", "node", "done", "total", "best", "queue", "next_run", "message",
         "unavailable", "error"}; ``unavailable``: pool generators Phase 2 cannot use now, each
-        {"generator", "reason", "how"} (``how``: e.g. "dise models pull qwen2.5-coder-1.5b").
+        {"generator", "reason", "how"} (``how``: e.g. "dise models pull qwen2.5-coder-1.5b");
+        ``failed_setups``: by task type, the setups that errored or never gave a gain
+        (``dise.optimize.failures``).
 
         "state" is "paused", "optimising", "idle", "error" (the last cycle failed; "error"
         says why, the thread retries) or "stopped" (started once, no thread running now).
@@ -239,7 +243,8 @@ class Optimizer:
         return {"state": name, "node": status["node"], "done": status["done"],
                 "total": status["total"], "best": status["best"], "queue": queue,
                 "next_run": upcoming, "message": message, "error": error or None,
-                "unavailable": [dict(u) for u in self.triggers.unavailable]}
+                "unavailable": [dict(u) for u in self.triggers.unavailable],
+                "failed_setups": dict(self._failed or {})}
 
     def _restart_if_dead(self) -> None:
         with self._cv:
@@ -346,6 +351,8 @@ class Optimizer:
         self._emit("recovered", {})
 
     def _cycle(self) -> None:
+        if self._failed is None:
+            self._refresh_failed()
         now = self.clock()
         self._save_activity(now)
         idle = self._idle(now)
@@ -427,7 +434,13 @@ class Optimizer:
         finally:
             with self._cv:
                 self._control = None
+            self._refresh_failed()
             self._set_status(None)
+
+    def _refresh_failed(self) -> None:
+        """Re-read which setups failed per task type (on the optimiser thread)."""
+        from dise.optimize import failures
+        self._failed = failures.by_task_type(self.engine.store.registry_records())
 
     def _give_up(self, node_id: str, why: str) -> None:
         """Dequeue a node whose run failed, and say why in its state (for `dise status`)."""

@@ -381,6 +381,7 @@ class _NodeRun:
         if outcome.error:
             return self._record_error(variant, outcome)
         better = self._is_better(outcome)
+        self._trial(variant, "gain" if better else "no_gain")
         s.attempts += 1
         entry = outcome.summary()
         entry.update(attempt=s.attempts, stage=s.stage, better=better)
@@ -417,9 +418,16 @@ class _NodeRun:
                 out.append(f"{test.source or test.call or test.code.splitlines()[-1]} -> failed")
         return out[:5]
 
+    def _trial(self, variant: Variant, result: str, reason: str = "") -> None:
+        """Count the attempt in the task type's registry record (``dise.optimize.failures``).
+        """
+        self.store.record_registry_trial(self._latest_for_prompt.task_type, variant.setup,
+                                         self.node_id, result, reason)
+
     def _record_error(self, variant: Variant, outcome: Outcome) -> bool:
         s = self.state
         s.errors += 1
+        self._trial(variant, "error", outcome.error)
         entry = outcome.summary()
         entry.update(attempt=None, stage=s.stage, better=False)
         s.history.append(entry)
@@ -507,7 +515,8 @@ class _NodeRun:
         s = self.state
         return bandit.choose(free, s.history, self._registry,
                              rng=bandit.rng_for(self.node_id, s.attempts + s.errors, running),
-                             prior_weight=self.ocfg.bandit_prior_weight)
+                             prior_weight=self.ocfg.bandit_prior_weight,
+                             node_id=self.node_id)
 
     def _select(self, latest: Artifact, *, stage_done: bool) -> None:
         s = self.state

@@ -566,7 +566,9 @@ class Store:
             if doc_id is None:
                 ix.registry[task_type] = self._registry.insert(rec)
             else:
-                rec["wins"] = self._raw(self._registry, doc_id).get("wins", {})
+                old = self._raw(self._registry, doc_id)
+                rec["wins"] = old.get("wins", {})
+                rec["trials"] = old.get("trials", {})
                 self._registry.replace(doc_id, rec)
 
     def record_registry_win(self, task_type: str, setup: str, node_id: str) -> int:
@@ -585,6 +587,33 @@ class Store:
             else:
                 self._registry.replace(doc_id, rec)
             return len(nodes)
+
+    def record_registry_trial(self, task_type: str, setup: str, node_id: str, result: str,
+                              reason: str = "") -> None:
+        """Count one Phase 2 attempt of ``setup`` on ``node_id`` for ``task_type``:
+        ``result`` "gain" or "no_gain" (the functions are listed once each), or "error"
+        (counted, with the last ``reason``). Kept beside the wins as ``trials``; see
+        ``dise.optimize.failures``."""
+        with self._change() as ix:
+            doc_id = ix.registry.get(task_type)
+            rec = {"task_type": task_type, "wins": {}} if doc_id is None else \
+                copy.deepcopy(self._raw(self._registry, doc_id))
+            trial = rec.setdefault("trials", {}).setdefault(
+                setup, {"gain": [], "no_gain": [], "errors": 0, "last_error": ""})
+            if result == "error":
+                trial["errors"] += 1
+                trial["last_error"] = reason[:200]
+            elif node_id not in trial[result]:
+                trial[result].append(node_id)
+            if doc_id is None:
+                ix.registry[task_type] = self._registry.insert(rec)
+            else:
+                self._registry.replace(doc_id, rec)
+
+    def registry_records(self) -> list[dict[str, Any]]:
+        """Every task type's registry record (copies)."""
+        with self._view() as ix:
+            return [copy.deepcopy(self._raw(self._registry, d)) for d in ix.registry.values()]
 
     # -- optimiser state (Phase 2) ----------------------------------------------------------
     def optimizer_state(self, key: str) -> dict[str, Any] | None:

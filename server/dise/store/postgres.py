@@ -601,7 +601,8 @@ class PgStore:
                "approach": details.pop("approach", None), **details, "updated": time.time()}
 
         def update(old: dict[str, Any] | None) -> dict[str, Any]:
-            return {**rec, "wins": old.get("wins", {})} if old is not None else rec
+            return {**rec, "wins": old.get("wins", {}), "trials": old.get("trials", {})} \
+                if old is not None else rec
 
         self._do(lambda cur: self._modify(cur, "dise_registry", task_type, update))
 
@@ -616,6 +617,26 @@ class PgStore:
 
         rec = self._do(lambda cur: self._modify(cur, "dise_registry", task_type, update))
         return len(rec["wins"][setup])
+
+    def record_registry_trial(self, task_type: str, setup: str, node_id: str, result: str,
+                              reason: str = "") -> None:
+        """Count one Phase 2 attempt of ``setup`` (see ``Store.record_registry_trial``)."""
+        def update(rec: dict[str, Any] | None) -> dict[str, Any]:
+            rec = rec or {"task_type": task_type, "wins": {}}
+            trial = rec.setdefault("trials", {}).setdefault(
+                setup, {"gain": [], "no_gain": [], "errors": 0, "last_error": ""})
+            if result == "error":
+                trial["errors"] += 1
+                trial["last_error"] = reason[:200]
+            elif node_id not in trial[result]:
+                trial[result].append(node_id)
+            return rec
+
+        self._do(lambda cur: self._modify(cur, "dise_registry", task_type, update))
+
+    def registry_records(self) -> list[dict[str, Any]]:
+        """Every task type's registry record."""
+        return [r[0] for r in self._query("SELECT doc FROM dise_registry ORDER BY task_type")]
 
     # -- optimiser state ------------------------------------------------------------------------
     def optimizer_state(self, key: str) -> dict[str, Any] | None:
