@@ -186,10 +186,16 @@ class OptimizeConfig:
     #: the best-generator registry of its task type (0.10 = 10 % better).
     registry_gain: float = 0.10
     #: Wins, on distinct functions, a setup (generator, temperature, approach) needs before
-    #: Phase 1 uses it for its task type. One win is often a lucky sample: with one win
-    #: enough, bench/phase2.py --n 40 sent qwen-0.5b at T=0.4/0.8 to every later Phase 1
-    #: request, and pass B scored 40 % with the registry and 40 % without (fitness 0.60 vs
-    #: 0.64).
+    #: Phase 1 uses it for its task type. Set by the rule of ``bench/phase2.py``
+    #: (``derive_min_wins``): the smallest w in 1..3 whose registry (pass A's wins replayed
+    #: with threshold w) passes more held-out problems than a fresh store; when some w
+    #: promoted but none beat fresh, 4; when nothing was promoted at any w, no evidence: the
+    #: value stays. Measured so far (weak evidence, see notes/phase2-learn.md):
+    #: * stubs, --n 8 --second 6, only the 0.5B, 120 s a function on a loaded 2-core machine:
+    #:   0 wins in 8 attempts on 8 functions, nothing promoted at any w: kept;
+    #: * an earlier description-style run (--n 40) with w=1: the promoted 0.5B at T=0.4/0.8
+    #:   scored 40 % on pass B, as did the fresh store (fitness 0.60 vs 0.64): w=1 did not
+    #:   beat fresh, so the rule would not pick 1.
     registry_min_wins: int = 2
     #: Stop once a candidate's fitness exceeds this.
     target_fitness: float = 0.95
