@@ -307,6 +307,20 @@ def test_registry_round_trip(store: Store) -> None:
     assert best["generator"] == "qwen-1.5b" and best["temperature"] is None
 
 
+def test_registry_trials_keep_what_failed_beside_the_wins(store: Store) -> None:
+    store.record_registry_trial("math", "qwen-0.5b@0.7/plain", "f", "no_gain")
+    store.record_registry_trial("math", "qwen-0.5b@0.7/plain", "f", "no_gain")  # once a node
+    store.record_registry_trial("math", "qwen-1.5b@0/plain", "f", "error", "model crashed")
+    store.record_registry_win("math", "qwen-0.5b@0.3/plain", "g")
+    store.set_best_generator("math", "qwen-0.5b", 0.9, temperature=0.3, approach="plain")
+    rec = store.best_generator("math")
+    assert rec["trials"]["qwen-0.5b@0.7/plain"]["no_gain"] == ["f"]
+    assert rec["trials"]["qwen-1.5b@0/plain"] == {"gain": [], "no_gain": [], "errors": 1,
+                                                 "last_error": "model crashed"}
+    assert rec["wins"] == {"qwen-0.5b@0.3/plain": ["g"]} and rec["generator"] == "qwen-0.5b"
+    assert [r["task_type"] for r in store.registry_records()] == ["math"]
+
+
 def test_delete_node_removes_everything(store: Store, open_store) -> None:
     node = store.allocate_node_id("gone")
     keep = store.allocate_node_id("kept")
