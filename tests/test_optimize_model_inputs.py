@@ -1,6 +1,6 @@
 """Differential testing's third source (issue 11): inputs the model proposes, weighed as
 hypotheses (a disagreement on one counts half, none when a version raised there), never
-outranking a test. ``VariantBackend`` (a scripted test double from optimize_worker.py) plays
+outranking a test. ``VariantBackend`` (a scripted test double from support/optimize_worker.py) plays
 the model in the plumbing tests; one test asks the real 0.5B."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from dise.engine import pipeline
 from dise.engine.pipeline import Engine
 from dise.engine.types import Request, TestCase
 from dise.optimize import load_state, model_inputs, optimize_node
-from optimize_worker import ASSERTS, REQUEST, VariantBackend
+from support.optimize_worker import ASSERTS, REQUEST, VariantBackend
 
 LINTY = "```python\nimport os\n\n\ndef is_even(n):\n    return n % 2 == 0\n```"
 #: Lint-free (higher fitness), agrees on every small input, wrong from 1000 on.
