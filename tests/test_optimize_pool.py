@@ -254,7 +254,7 @@ def test_a_candidate_that_only_changes_untested_answers_is_not_better(pool):
 
 
 def test_the_hover_says_which_generators_phase2_cannot_use_and_how_to_add_them():
-    from dise.lsp.phase2 import unavailable_hover
+    from dise.lsp.render import unavailable_hover
     line = unavailable_hover([{"generator": "qwen-1.5b", "how": "dise models pull "
                                "qwen2.5-coder-1.5b", "reason": "Model qwen2.5-coder-1.5b is not "
                                "installed: run `dise models pull qwen2.5-coder-1.5b`"}])
