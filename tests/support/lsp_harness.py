@@ -178,14 +178,21 @@ class Editor:
         self.client.text_document_did_close(lsp.DidCloseTextDocumentParams(
             text_document=lsp.TextDocumentIdentifier(uri=uri)))
 
+    def apply_own_edit(self, edit: lsp.WorkspaceEdit) -> bool:
+        """The editor applies an edit it holds (a resolved code action's): as for
+        ``workspace/applyEdit``, but not counted in ``applied`` (the server sent nothing)."""
+        return self._apply(edit).applied
+
     def _apply_edit(self, params: lsp.ApplyWorkspaceEditParams) -> lsp.ApplyWorkspaceEditResult:
         """What an editor does with ``workspace/applyEdit``."""
         self.applied.append(params)
+        return self._apply(params.edit)
+
+    def _apply(self, edit: lsp.WorkspaceEdit) -> lsp.ApplyWorkspaceEditResult:
         if self.refuse_edits == "error":      # an editor that fails the request
             raise RuntimeError("the edit could not be applied")
         if self.refuse_edits:
             return lsp.ApplyWorkspaceEditResult(applied=False, failure_reason="user declined")
-        edit = params.edit
         per_doc: list[tuple[str, int | None, list[lsp.TextEdit]]] = []
         for doc_edit in edit.document_changes or []:
             per_doc.append((doc_edit.text_document.uri, doc_edit.text_document.version,

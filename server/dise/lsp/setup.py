@@ -21,6 +21,7 @@ from lsprotocol import types as lsp
 from dise.lsp.backend import EngineFactory, default_engine_factory
 from dise.lsp.channel import ClientChannel
 from dise.lsp.feature import Feature
+from dise.lsp.features.accept import Accept
 from dise.lsp.features.better_version import BetterVersion
 from dise.lsp.features.generate import Generate
 from dise.lsp.features.hover import Hover
@@ -37,7 +38,7 @@ log = logging.getLogger(__name__)
 #: The features of ``dise serve``, in the order their shared hooks run (quick fixes are
 #: listed before the "generate" actions).
 DEFAULT_FEATURES: tuple[type[Feature], ...] = (
-    Lifecycle, KnownFunctions, Optimizer, BetterVersion, Generate, Hover, Lenses, Status)
+    Lifecycle, KnownFunctions, Optimizer, BetterVersion, Accept, Generate, Hover, Lenses, Status)
 
 
 def create_server(cfg_overrides: dict[str, Any] | None = None, *,
@@ -76,6 +77,7 @@ def _register(server: DiseServer) -> None:
                            f"failed: {detail(exc)}")
 
     initialize = owned.pop(lsp.INITIALIZE, (None, None))[0]
+    resolves = lsp.CODE_ACTION_RESOLVE in owned
 
     def on_initialize(ls: Any, params: lsp.InitializeParams) -> None:
         server.bind_loop()
@@ -122,7 +124,7 @@ def _register(server: DiseServer) -> None:
         (lsp.TEXT_DOCUMENT_DID_CLOSE, on_did_close, None),
         (lsp.TEXT_DOCUMENT_CODE_ACTION, on_code_action,
          lsp.CodeActionOptions(code_action_kinds=[ACTION_KIND, lsp.CodeActionKind.QuickFix],
-                               resolve_provider=False)),
+                               resolve_provider=resolves)),
     ]
     for method, handler, options in shared:
         if method in owned:
