@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from dise.config import Config
-from dise.engine.types import DiseError
+from dise.errors import DiseError
 from dise.lsp.workers import Workers
 
 #: Builds the engine over an opened store (in a generation thread).

@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 from lsprotocol import types as lsp
 
-from dise.engine.types import Artifact
+from dise.types import Artifact
 from dise.lsp.documents import (
     Region,
     all_regions,

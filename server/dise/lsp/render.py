@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from dise.engine.types import Artifact
+from dise.types import Artifact
 from dise.lsp.hover import format_latency, percent, tests_line
 from dise.lsp.index import Known
 

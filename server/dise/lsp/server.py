@@ -24,7 +24,7 @@ from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
 
 from dise.config import Config
-from dise.engine.types import DiseError
+from dise.errors import DiseError
 from dise.lsp.backend import Backend, EngineFactory, default_engine_factory
 from dise.lsp.channel import ClientChannel
 from dise.lsp.context import Events, Snapshot

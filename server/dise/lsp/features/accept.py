@@ -21,7 +21,8 @@ from typing import Any, Sequence
 from lsprotocol import types as lsp
 from pygls.exceptions import JsonRpcInvalidParams
 
-from dise.engine.types import Artifact, DiseError
+from dise.errors import DiseError
+from dise.types import Artifact
 from dise.lsp.documents import (
     Region,
     all_regions,

@@ -11,7 +11,7 @@ from typing import Any
 
 from lsprotocol import types as lsp
 
-from dise.engine.types import DiseError
+from dise.errors import DiseError
 from dise.lsp.feature import Feature
 from dise.lsp.features.known import KnownFunctions
 from dise.lsp.features.optimizer import Optimizer

@@ -20,7 +20,8 @@ from typing import Any
 from lsprotocol import types as lsp
 from pygls.uris import to_fs_path
 
-from dise.engine.types import Artifact, CancelToken, Cancelled, DiseError, Request
+from dise.errors import Cancelled, DiseError
+from dise.types import Artifact, CancelToken, Request
 from dise.lsp.context import Snapshot
 from dise.lsp.documents import (
     file_name,

@@ -22,7 +22,7 @@ from typing import Any, Iterator
 from lsprotocol import types as lsp
 from pygls.exceptions import JsonRpcInvalidParams
 
-from dise.engine.types import DiseError
+from dise.errors import DiseError
 from dise.lsp.documents import file_name
 from dise.lsp.feature import Feature
 from dise.lsp.features.known import KnownFunctions
