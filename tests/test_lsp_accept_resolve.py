@@ -18,10 +18,10 @@ from typing import Any, AsyncIterator
 import pytest
 from lsprotocol import types as lsp
 
-from lsp_harness import PROFILES, Editor, server_env, wait_until
+from support.lsp_harness import PROFILES, Editor, server_env, wait_until
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(180)]
-ENGINE = "lsp_phase2_double:Phase2DoubleEngine"
+ENGINE = "support.lsp_phase2_double:Phase2DoubleEngine"
 QUICK = {"optimize": {"experiment_generators": ["qwen-0.5b"], "temperatures": [0.3],
                       "approaches": ["plain"], "max_attempts": 1, "patience": 1,
                       "incremental_max_steps": 0, "poll_interval_s": 0.1}}
