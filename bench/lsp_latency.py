@@ -364,7 +364,6 @@ class Session:
         env = dict(os.environ)
         env["DISE_HOME"] = str(self.home)
         env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "server"), env.get("PYTHONPATH", "")])
-        env.pop("DISE_TEST_ENGINE", None)
         return env
 
     def command(self, profile: Path | None = None) -> list[str]:

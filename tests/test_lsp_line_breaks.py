@@ -15,7 +15,7 @@ import pytest
 from dise.engine.types import Artifact
 from dise.lsp.documents import all_regions, lsp_lines, region_hash, split_lines
 from dise.lsp.index import Known
-from dise.lsp.phase2 import diagnostics_for
+from dise.lsp.offers import diagnostics_for
 from dise.text import lsp_lines as lines
 from support.lsp_harness import Editor, server_env, stub_file
 

@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import json
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -198,7 +197,8 @@ async def test_a_refused_accept_records_nothing_as_accepted(tmp_path, how):
 
 # -- the raw process: exit codes and the log when the client leaves ----------------------------
 class RawClient:
-    """``dise serve`` (the console script's code) over pipes, spoken to with raw JSON-RPC.
+    """``dise serve``'s ``serve()`` over pipes (over the double ``env.command`` names), spoken
+    to with raw JSON-RPC.
 
     Answers the server's requests like an editor (progress tokens, edits, configuration)
     and keeps every message it received.
@@ -206,8 +206,7 @@ class RawClient:
 
     def __init__(self, env: dict[str, str], cwd: Path) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", "import sys; from dise.cli import main; "
-             "sys.exit(main(['serve']))"],
+            env.command,
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             env=env, cwd=str(cwd))
         self.received: list[dict[str, Any]] = []

@@ -16,14 +16,13 @@ from __future__ import annotations
 import json
 import runpy
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from support.lsp_double import MARKER
-from support.lsp_harness import server_env
+from support.lsp_harness import ServerEnv, server_env
 from support.neovim import EXIT_MARGIN_S, SETUP, lsp_log
 
 REPO = Path(__file__).resolve().parents[1]
@@ -52,7 +51,7 @@ NAME = "add_numbers"
 LSP_MESSAGE_ERROR = 1
 
 
-def run_neovim(nvim: str, tmp_path: Path, env: dict[str, str], wait_s: int) -> dict[str, Any]:
+def run_neovim(nvim: str, tmp_path: Path, env: ServerEnv, wait_s: int) -> dict[str, Any]:
     """Edit ``ws/helpers.py`` (a stub) in headless Neovim; the driver's JSON result."""
     ws = tmp_path / "ws"
     ws.mkdir()
@@ -63,7 +62,7 @@ def run_neovim(nvim: str, tmp_path: Path, env: dict[str, str], wait_s: int) -> d
     params = tmp_path / "nvim-params.json"
     params.write_text(json.dumps({
         "setup": str(SETUP), "file": str(source), "name": NAME, "result": str(result),
-        "cmd": [sys.executable, "-m", "dise.lsp"], "wait_ms": wait_s * 1000,
+        "cmd": env.command, "wait_ms": wait_s * 1000,
     }))
     env = dict(env, DISE_NVIM_PARAMS=str(params))
     for var in ("XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME", "XDG_DATA_HOME"):

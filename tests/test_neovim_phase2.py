@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from support.lsp_harness import server_env
+from support.lsp_harness import server_command, server_env
 from support.neovim import EXIT_MARGIN_S, SETUP, lsp_log
 from support.weak_setup import NAME as WEAK_NAME
 from support.weak_setup import STUB as WEAK_STUB
@@ -58,7 +57,7 @@ def drive(nvim: str, tmp_path: Path, *, toml: str, engine: str | None, file: str
     params = tmp_path / "nvim-params.json"
     params.write_text(json.dumps({
         "setup": str(SETUP), "file": str(source), "name": name, "result": str(result),
-        "cmd": [sys.executable, "-m", "dise.lsp"], "wait_ms": WAIT_S * 1000,
+        "cmd": server_command(engine), "wait_ms": WAIT_S * 1000,
         "optimize_wait_ms": optimize_wait_s * 1000, "expect": expect,
     }))
     env = server_env(engine, DISE_HOME=str(home), DISE_NVIM_PARAMS=str(params))

@@ -132,7 +132,7 @@ def test_a_generator_that_errors_is_not_a_no_gain_attempt(pool):
 
 def test_the_registry_records_what_failed_and_every_face_says_it(pool):
     from dise.lsp.index import Known
-    from dise.lsp.phase2 import hover_section
+    from dise.lsp.render import hover_section
     from dise.optimize import failures
 
     engine = make_engine(experiment_generators=["qwen-1.5b", "qwen-0.5b"], patience=2,
@@ -159,7 +159,7 @@ def test_the_registry_records_what_failed_and_every_face_says_it(pool):
     latest = engine.store.latest(node)
     known = Known(node_id=node, name=latest.function_name, content_hash="", artifact=latest,
                   current=latest)
-    assert line in hover_section(known, [], optimizer.state()["failed_setups"])
+    assert line in hover_section(known, None, [], optimizer.state()["failed_setups"])
 
 
 def test_a_setup_that_gained_nothing_elsewhere_starts_with_a_worse_belief():
@@ -295,7 +295,7 @@ def test_a_candidate_that_only_changes_untested_answers_is_not_better(pool):
 
 
 def test_the_hover_says_which_generators_phase2_cannot_use_and_how_to_add_them():
-    from dise.lsp.phase2 import unavailable_hover
+    from dise.lsp.render import unavailable_hover
     line = unavailable_hover([{"generator": "qwen-1.5b", "how": "dise models pull "
                                "qwen2.5-coder-1.5b", "reason": "Model qwen2.5-coder-1.5b is not "
                                "installed: run `dise models pull qwen2.5-coder-1.5b`"}])

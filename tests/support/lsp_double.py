@@ -1,9 +1,11 @@
 """TEST-ONLY engine double for the language-server plumbing tests. Never used outside tests.
 
-The server loads it when ``DISE_TEST_ENGINE=support.lsp_double:DoubleEngine`` is set (with tests/ on
-``PYTHONPATH``). It has the real ``Engine``'s surface (``cfg``, ``store``, ``generate``,
-``status``) and the real ``Store``, but instead of a model it writes a fixed, clearly marked
-function after a short, cancellable wait, so protocol tests are quick and deterministic.
+The tests start the server over it with ``python -m support.lsp_serve_double
+support.lsp_double:DoubleEngine`` (tests/ on ``PYTHONPATH``; ``support.lsp_harness.server_env``
+builds that command). It has the real
+``Engine``'s surface (``cfg``, ``store``, ``generate``, ``status``) and the real ``Store``, but
+instead of a model it writes a fixed, clearly marked function after a short, cancellable wait,
+so protocol tests are quick and deterministic.
 The real engine is exercised by the ``@pytest.mark.model`` tests.
 
 Knobs (environment of the server process):
@@ -175,7 +177,8 @@ class GatedMemory:
 
 
 class MemoryDoubleEngine(DoubleEngine):
-    """``DoubleEngine`` with a ``GatedMemory`` (``DISE_TEST_ENGINE=support.lsp_double:MemoryDoubleEngine``)."""
+    """``DoubleEngine`` with a ``GatedMemory`` (served by ``python -m support.lsp_serve_double
+    support.lsp_double:MemoryDoubleEngine``)."""
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

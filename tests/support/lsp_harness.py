@@ -1,6 +1,7 @@
 """An editor stand-in for the language-server tests, on top of pytest-lsp's test client.
 
-``Editor`` starts ``python -m dise.lsp`` (the same code as ``dise serve``) with the
+``Editor`` starts the server that ``server_env`` names (``python -m dise.lsp``, the same code
+as ``dise serve``, or ``python -m support.lsp_serve_double MODULE:CLASS`` for an engine double) with the
 capabilities of a real client profile, keeps its own copy of each open document, and applies
 ``workspace/applyEdit`` the way an editor does: it refuses a versioned edit for an older
 version, changes its copy, and sends ``didChange`` back to the server.
@@ -29,14 +30,26 @@ WAIT_LIMIT_S = 120.0
 POLL_S = 0.02
 
 
-def server_env(engine: str | None = DOUBLE_ENGINE, **extra: str) -> dict[str, str]:
-    """The server's environment: this process's (DISE_HOME per test) plus the engine choice."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO / "server"), str(REPO / "tests")])
-    env.pop("DISE_TEST_ENGINE", None)
+class ServerEnv(dict):
+    """The server's environment, and in ``command`` the argv that starts it."""
+
+    command: list[str]
+
+
+def server_command(engine: str | None = DOUBLE_ENGINE) -> list[str]:
+    """``dise serve`` as a module; with ``engine`` (``module:Class``) over that double."""
     if engine:
-        env["DISE_TEST_ENGINE"] = engine
+        return [sys.executable, "-m", "support.lsp_serve_double", engine]
+    return [sys.executable, "-m", "dise.lsp"]
+
+
+def server_env(engine: str | None = DOUBLE_ENGINE, **extra: str) -> ServerEnv:
+    """The server's environment: this process's (DISE_HOME per test) with ``extra``; its
+    ``command`` starts the real engine (``engine=None``) or the named double."""
+    env = ServerEnv(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO / "server"), str(REPO / "tests")])
     env.update(extra)
+    env.command = server_command(engine)
     return env
 
 
@@ -97,8 +110,8 @@ class Editor:
 
     # -- lifecycle ----------------------------------------------------------------------
     async def start(self) -> lsp.InitializeResult:
-        await self.client.start_io(sys.executable, "-m", "dise.lsp", env=self.env,
-                                   cwd=str(REPO))
+        command = getattr(self.env, "command", None) or server_command(None)
+        await self.client.start_io(*command, env=self.env, cwd=str(REPO))
         folders = [lsp.WorkspaceFolder(uri=from_fs_path(str(f)), name=f.name or "ws")
                    for f in self.folders]
         return await self.client.initialize_session(lsp.InitializeParams(
@@ -165,14 +178,21 @@ class Editor:
         self.client.text_document_did_close(lsp.DidCloseTextDocumentParams(
             text_document=lsp.TextDocumentIdentifier(uri=uri)))
 
+    def apply_own_edit(self, edit: lsp.WorkspaceEdit) -> bool:
+        """The editor applies an edit it holds (a resolved code action's): as for
+        ``workspace/applyEdit``, but not counted in ``applied`` (the server sent nothing)."""
+        return self._apply(edit).applied
+
     def _apply_edit(self, params: lsp.ApplyWorkspaceEditParams) -> lsp.ApplyWorkspaceEditResult:
         """What an editor does with ``workspace/applyEdit``."""
         self.applied.append(params)
+        return self._apply(params.edit)
+
+    def _apply(self, edit: lsp.WorkspaceEdit) -> lsp.ApplyWorkspaceEditResult:
         if self.refuse_edits == "error":      # an editor that fails the request
             raise RuntimeError("the edit could not be applied")
         if self.refuse_edits:
             return lsp.ApplyWorkspaceEditResult(applied=False, failure_reason="user declined")
-        edit = params.edit
         per_doc: list[tuple[str, int | None, list[lsp.TextEdit]]] = []
         for doc_edit in edit.document_changes or []:
             per_doc.append((doc_edit.text_document.uri, doc_edit.text_document.version,

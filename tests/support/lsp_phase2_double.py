@@ -1,7 +1,7 @@
 """TEST-ONLY engine double for the Phase 2 editor tests. Never used outside tests.
 
-``DISE_TEST_ENGINE=support.lsp_phase2_double:Phase2DoubleEngine``: the LSP double (a fixed, weak first
-version) plus frozen tests, so the real optimiser, sandbox and scoring judge candidates; the
+Served by ``python -m support.lsp_serve_double support.lsp_phase2_double:Phase2DoubleEngine``:
+the LSP double (a fixed, weak first version) plus frozen tests, so the real optimiser, sandbox and scoring judge candidates; the
 model the optimiser asks is a ``ScriptedBackend`` answering ``BETTER_CODE`` (a correct version
 that needs an import). Everything but the model is real.
 """

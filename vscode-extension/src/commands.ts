@@ -2,7 +2,7 @@
  * Arguments for the server's commands and the messages built from their answers.
  * Pure (no `vscode` import): the extension passes plain values in and shows what comes out.
  *
- * Server commands (server/dise/lsp/server.py), each taking one JSON object:
+ * Server commands (server/dise/lsp/features/*.py), each taking one JSON object:
  *   dise.generate {uri, line, version?, name?} → {applied, nodeId, artifactId, fitness, reason?}
  *   dise.status {uri, line} | {nodeId} | nothing
  *   dise.showArtifact {nodeId, version?} | {uri, line} → {code, version, fitness, ...}

@@ -14,6 +14,6 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
 
 def run(cfg: Config, args: argparse.Namespace) -> int:
     """Serve until the client exits; ``--backend`` overrides the configured one."""
-    from dise.lsp.server import serve
+    from dise.lsp.setup import serve
 
     return serve({"backend": args.backend} if getattr(args, "backend", None) else None)

@@ -2,7 +2,7 @@
 
 import sys
 
-from dise.lsp.server import serve
+from dise.lsp.setup import serve
 
 if __name__ == "__main__":
     sys.exit(serve())

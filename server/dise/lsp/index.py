@@ -91,6 +91,17 @@ def known_from_store(store: Any, node_id: str, content_hash: str | None = None) 
                  qualname=str(record.get("qualname") or ""))
 
 
+def record_location(store: Any, node_id: str, uri: str, digest: str, version: int | None = None,
+                    qualname: str | None = None, used: bool = False) -> Known | None:
+    """In the io thread: persist where a version of ``node_id`` went in ``uri`` (its content
+    hash, version and qualified name; ``used``: count an accepted version as a use), then read
+    the node back as the index holds it."""
+    store.set_location(node_id, uri, digest, version=version, qualname=qualname)
+    if used:
+        store.record_use(node_id)
+    return known_from_store(store, node_id, digest)
+
+
 def load_document(store: Any, uri: str, source: str) -> DocumentEntries:
     """Read what the store knows about ``uri`` and recognise moved functions by hash.
 

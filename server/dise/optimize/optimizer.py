@@ -82,7 +82,7 @@ class Optimizer:
         self._idle_announced = False
         self._status: dict[str, Any] = {"node": None, "done": 0, "total": 0, "best": None}
         #: ``failures.by_task_type`` of the registry, refreshed on this thread after each run.
-        self._failed: dict[str, list[dict[str, Any]]] | None = None
+        self._failed_setups: dict[str, list[dict[str, Any]]] | None = None
         #: The last unexpected error ("" after a cycle that went well) and failures in a row.
         self._error = ""
         self._failures = 0
@@ -244,7 +244,7 @@ class Optimizer:
                 "total": status["total"], "best": status["best"], "queue": queue,
                 "next_run": upcoming, "message": message, "error": error or None,
                 "unavailable": [dict(u) for u in self.triggers.unavailable],
-                "failed_setups": dict(self._failed or {})}
+                "failed_setups": self.failed_setups()}
 
     def _restart_if_dead(self) -> None:
         with self._cv:
@@ -351,7 +351,7 @@ class Optimizer:
         self._emit("recovered", {})
 
     def _cycle(self) -> None:
-        if self._failed is None:
+        if self._failed_setups is None:
             self._refresh_failed()
         now = self.clock()
         self._save_activity(now)
@@ -440,7 +440,12 @@ class Optimizer:
     def _refresh_failed(self) -> None:
         """Re-read which setups failed per task type (on the optimiser thread)."""
         from dise.optimize import failures
-        self._failed = failures.by_task_type(self.engine.store.registry_records())
+        self._failed_setups = failures.by_task_type(self.engine.store.registry_records())
+
+    def failed_setups(self) -> dict[str, list[dict[str, Any]]]:
+        """By task type, the setups that errored or never gave a gain (as last read on the
+        optimiser thread; cheap, never touches the store)."""
+        return dict(self._failed_setups or {})
 
     def _give_up(self, node_id: str, why: str) -> None:
         """Dequeue a node whose run failed, and say why in its state (for `dise status`)."""
