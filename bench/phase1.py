@@ -69,6 +69,8 @@ def main() -> int:
                              "less on a machine other jobs share")
     parser.add_argument("--from-json", default=None,
                         help="with --stubs: print the figures of the rows a run saved (--json)")
+    parser.add_argument("--rejudge", action="store_true",
+                        help="with --from-json: re-judge the saved code with today's judge")
     args = parser.parse_args()
     if args.stubs:
         sys.path.insert(0, str(ROOT / "bench"))

@@ -17,6 +17,8 @@ a timeout; the inputs get back the tuples, sets and complex numbers JSON lost
 
     python bench/phase1.py --stubs --n 60 --seed 1234 [--generator qwen-0.5b] [--json out.json]
     python bench/phase1.py --stubs --from-json out.json   # figures of the rows saved so far
+    python bench/phase1.py --stubs --from-json out.json --rejudge [--json new.json]
+        # the saved rows re-judged: today's hidden judge on the code today's Phase 1 stores
 """
 
 from __future__ import annotations
@@ -306,6 +308,35 @@ def run_dise(engine, path: Path, source: str, name: str, generator: str) -> tupl
     return artifact, time.perf_counter() - start
 
 
+def stored_code(code: str, stub_source: str, name: str) -> str:
+    """The code today's Phase 1 stores for a best candidate ``code`` of the stub: with the
+    standard-library imports it forgot, which the run in context already tested it with
+    (``StubContext.with_forgotten_imports``). Rows saved before that fix stored ``code``
+    without them, so their hidden verdict was a ``NameError`` the user's file never had."""
+    from dise.engine import context, stubs
+
+    stub = stubs.find_stub(stub_source, name=name)
+    ctx = context.locate(stub_source, stub.spec if stub else None)
+    return ctx.with_forgotten_imports(code) if ctx is not None and code.strip() else code
+
+
+def rejudge(rows: list[dict], seed: int) -> None:
+    """Re-judge saved rows with today's hidden judge, on the code today's Phase 1 would store
+    for the same best candidate (``stored_code``); the trusted verdicts stay as run (they
+    were decided in context, with those imports). Changed verdicts are printed."""
+    problems = {p["task_id"]: (i, p) for i, p in enumerate(load_problems(len(rows), seed))}
+    for row in rows:
+        i, problem = problems[row["task_id"]]
+        source, _ = make_stub(problem, i)
+        before = row["dise_pass"]
+        row["dise_code"] = stored_code(row["dise_code"], source, row["name"])
+        row["dise_pass"], row["dise_why"] = hidden_verdict(row["dise_code"], problem)
+        row["bare_pass"], row["bare_why"] = hidden_verdict(row["bare_code"], problem)
+        if before != row["dise_pass"]:
+            print(f"  {row['task_id']:<10} dise {'✓' if before else '✗'} -> "
+                  f"{'✓' if row['dise_pass'] else '✗'} {row['dise_why']}")
+
+
 def kinds_of(artifact) -> dict[str, list[int]]:
     """kind -> [passed, total] of the artifact's own tests."""
     return {k: list(v) for k, v in (artifact.test_kinds or {}).items()}
@@ -314,6 +345,11 @@ def kinds_of(artifact) -> dict[str, list[int]]:
 def main(args) -> int:
     if getattr(args, "from_json", None):  # the figures of a run's saved rows (maybe partial)
         rows = json.loads(Path(args.from_json).read_text())
+        if getattr(args, "rejudge", False):
+            sys.path.insert(0, str(ROOT / "server"))
+            rejudge(rows, args.seed)
+            if args.json:
+                Path(args.json).write_text(json.dumps(rows, indent=1))
         report(rows, args, "(from the saved rows)", args.from_json)
         return 0
     os.environ["DISE_HOME"] = home = tempfile.mkdtemp(prefix="dise-bench-stubs-")

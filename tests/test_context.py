@@ -240,6 +240,36 @@ def test_the_composed_module_holds_only_what_the_function_needs():
     assert lines[last - 1].strip() == "return scaled(self.w) * scaled(self.h)"
 
 
+LEFT = '''def left_insertion(a, x):
+    """Locate the left insertion point for x in sorted a.
+
+    Examples:
+        left_insertion([1, 2, 4, 5], 6) => 4
+        left_insertion([1, 2, 4, 5], 3) => 2
+    """
+    ...
+'''
+
+
+def test_the_stored_code_keeps_the_imports_it_was_tested_with(scripted):
+    # Mbpp/736 in the stub bench: the splice adds ``import bisect`` for the run in context, so
+    # the examples passed, but the stored code lacked it and raised NameError on its own.
+    scripted("```python\ndef left_insertion(a, x):\n    return bisect.bisect_left(a, x)\n```")
+    artifact = Engine(load_config()).generate(request_for(LEFT, "left_insertion"))
+    assert artifact.test_kinds["example"] == [2, 2]
+    namespace: dict = {}
+    exec(artifact.code, namespace)  # runs on its own, as printed, stored and reused
+    assert namespace["left_insertion"]([1, 2, 4, 5], 3) == 2
+    assert "import bisect" in artifact.imports
+
+
+def test_names_the_users_file_binds_get_no_import():
+    source = "def reduce(f, xs):\n    return xs[0]\n\n\n" + LEFT
+    ctx = context.locate(source, stubs.find_stub(source, name="left_insertion").spec)
+    code = "def left_insertion(a, x):\n    return reduce(min, a) + bisect_left(a, x)\n"
+    assert ctx.with_forgotten_imports(code) == "from bisect import bisect_left\n\n" + code
+
+
 NESTED = '''def outer(k):
     """Add k to each item.
 

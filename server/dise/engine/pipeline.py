@@ -600,6 +600,8 @@ class _Run:
     def _save(self, store: Store, request: Request, spec: FunctionSpec, cls, gen, backend,
               best: Candidate, tests: list[TestCase], scores) -> Artifact:
         node_id = store.allocate_node_id(spec.name)
+        if self.ctx is not None:  # tested with the imports the splice adds: store them too
+            best.code = self.ctx.with_forgotten_imports(best.code)
         imports, _ = autofix.split_imports(best.code)
         report = best.report
         kinds: dict[str, list[int]] = {}
