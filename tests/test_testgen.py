@@ -39,7 +39,8 @@ def add(a, b):
 
 def run(test: Case, **ns) -> bool:
     """A tiny stand-in for the sandbox, enough to check the tests mean what they say."""
-    namespace = {"add": add, **ns}
+    namespace = {"add": add, "_dise_returns": lambda value, annotation: isinstance(
+        value, eval(annotation)), **ns}  # the real check is the parent's (sandbox.returns)
     try:
         if test.expect is not None:
             return repr(eval(test.code, namespace)) == test.expect

@@ -10,8 +10,9 @@ Smoke tests call the function with plausible, typical inputs built from its type
 (positive numbers, non-empty strings and containers). They check that it does not crash:
 ``ValueError`` and ``KeyError`` count as a deliberate rejection (the input may break a rule
 of the domain, a dict may lack the key), every other exception, ``TypeError`` included,
-is a crash on a valid input. Parameters without a hint or with a hint we cannot sample
-mean no smoke test.
+is a crash on a valid input. With a return annotation ``dise.sandbox.returns`` reads, the
+returned value must also be of that kind (``-> int`` returning None fails), judged outside
+the sandbox. Parameters without a hint or with a hint we cannot sample mean no smoke test.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from dise.engine.examples import ExampleReport, read_examples
 from dise.engine.extract import extract_asserts
 from dise.engine.sourcefile import decode_python
 from dise.engine.types import FunctionSpec, Request, TestCase
+from dise.sandbox.returns import RETURNS_CALL, accepted_tags
 
 #: Test files read per workspace scan, and the largest one read.
 MAX_WORKSPACE_FILES = 200
@@ -406,10 +408,15 @@ def smoke_tests(spec: FunctionSpec, limit: int = SMOKE_LIMIT) -> list[TestCase]:
         if samples is None:
             return []
         columns.append((name, keyword_only, samples))
+    returns = spec.returns.strip() if accepted_tags(spec.returns or "") is not None else ""
     tests = []
     for i in range(limit):
         args = [f"{name}={samples[i]}" if kw else samples[i] for name, kw, samples in columns]
-        tests.append(TestCase(kind="smoke", code=f"{spec.name}({', '.join(args)})",
+        call = f"{spec.name}({', '.join(args)})"
+        # with a return annotation we can read, the value's kind is checked too (outside the
+        # sandbox, ``dise.sandbox.returns``): ``-> int`` returning None fails
+        code = f"assert {RETURNS_CALL}({call}, {returns!r})" if returns else call
+        tests.append(TestCase(kind="smoke", code=code, call=call,
                               allowed_exceptions=list(SMOKE_ALLOWED_EXCEPTIONS)))
     return dedupe(tests)
 

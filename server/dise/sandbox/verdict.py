@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dise.types import TestCase, TestResult
+from dise.sandbox.returns import RETURNS_CALL, fits
 
 PROBE = "__dise_probe__"
 REPR_CHARS = 200
@@ -209,10 +210,14 @@ class _AssertRewriter(ast.NodeTransformer):
         tolerance = 0.0
         if _is_close_call(test):
             op, operands, tolerance = "close", [test.args[0], test.args[1]], test.args[2].value
+        elif _is_returns_call(test):  # the value's kind is judged here (sandbox.returns)
+            op, operands = "returns", [test.args[0], test.args[1]]
         sides: list[tuple[str, Any]] = []
         probed: list[ast.expr] = []
         for operand in operands:
             ok, value = _literal(operand) if op not in ("truth", "not") else (False, None)
+            if op == "returns" and operand is operands[0]:
+                ok = False  # even a literal call result is the candidate's to report
             if ok:
                 sides.append(("lit", value))
             else:
@@ -233,6 +238,13 @@ def _is_close_call(test: ast.expr) -> bool:
             and _literal(test.args[1])[0] and isinstance(test.args[2], ast.Constant)
             and isinstance(test.args[2].value, (int, float))
             and not isinstance(test.args[2].value, bool))
+
+
+def _is_returns_call(test: ast.expr) -> bool:
+    """``_dise_returns(EXPR, "ANNOTATION")``: a smoke test's check of the return annotation."""
+    return (isinstance(test, ast.Call) and isinstance(test.func, ast.Name)
+            and test.func.id == RETURNS_CALL and len(test.args) == 2 and not test.keywords
+            and isinstance(test.args[1], ast.Constant) and isinstance(test.args[1].value, str))
 
 
 def close(got: Any, want: Any, tol: float) -> bool:
@@ -282,7 +294,8 @@ def _missing_names(test_tree: ast.AST, module_names: set[str] | None) -> list[st
         return []
     used = {n.id for n in ast.walk(test_tree) if isinstance(n, ast.Name)
             and isinstance(n.ctx, ast.Load)}
-    known = module_names | own | set(dir(builtins)) | {PROBE, CLOSE_CALL, "__name__", "__file__"}
+    known = module_names | own | set(dir(builtins)) | {PROBE, CLOSE_CALL, RETURNS_CALL,
+                                                        "__name__", "__file__"}
     return sorted(used - known)
 
 
@@ -320,6 +333,8 @@ def plan(tests: list[TestCase], code: str) -> list[TestPlan]:
 
 def _check_probe(probe: Probe, values: list[Any]) -> str:
     """"" when the probe holds, else the one-line failure."""
+    if probe.op == "returns":
+        return _check_returns(probe, values)
     operands, shown = [], []
     slots = iter(values if isinstance(values, list) else [])
     for kind, value in probe.sides:
@@ -359,6 +374,18 @@ def _check_probe(probe: Probe, values: list[Any]) -> str:
     elif len(shown) > 1:
         got += f"; right side was {shown[1]}"
     return one_line(f"assert {probe.source} failed: {got}")
+
+
+def _check_returns(probe: Probe, values: list[Any]) -> str:
+    """"" when the probed value fits the annotation (``sandbox.returns.fits``)."""
+    tree = values[0] if isinstance(values, list) and values else None
+    call, annotation = probe.sides[0][1], probe.sides[1][1]
+    if tree is None:
+        return f"{call}: the sandbox reported no value"
+    if fits(tree, annotation):
+        return ""
+    return one_line(f"{call} returned {short(tree)}, not a value of its return annotation "
+                    f"-> {annotation}")
 
 
 def _doctest_flags(code: str) -> int:
