@@ -234,3 +234,32 @@ def test_a_written_tolerance_is_used():
     assert _run(exact, "circ", tests).all_passed  # 62.8319 is within 0.063 of 62.83
     crude = "def circ(r):\n    return 6.4 * r\n"  # 64.0, 25.6, 6.4: outside every tolerance
     assert not any(r.passed for r in _run(crude, "circ", tests).results)
+
+
+def test_an_exception_example_is_decided_outside_the_sandbox():
+    # the test is the bare call; the parent reads the raised type's MRO (dise.sandbox.raises)
+    tests = read_examples("Example:\n    root(-1) raises ValueError", "root").tests
+    assert [t.code for t in tests] == ["root(-1)"]
+    # a candidate rebinding ValueError would have made ``except ValueError`` catch anything
+    forged = ("ValueError = BaseException\n"
+              "def root(x):\n    raise TypeError('no')\n")
+    report = _run(forged, "root", tests)
+    assert not report.all_passed
+    error = report.results[0].error
+    assert "raised TypeError: no" in error and error.endswith("expected ValueError")
+    # its own class named ValueError is not the built-in one
+    own = ("class ValueError(Exception):\n    pass\n"
+           "def root(x):\n    raise ValueError('negative')\n")
+    assert not _run(own, "root", tests).all_passed
+    # a subclass counts, as with ``except ValueError:``
+    sub = ("class Negative(ValueError):\n    pass\n"
+           "def root(x):\n    raise Negative('negative')\n")
+    assert _run(sub, "root", tests).all_passed
+
+
+def test_an_exception_of_the_users_own_class_needs_no_import_in_the_test():
+    tests = read_examples("Example:\n    check('x') raises InvalidEmail", "check").tests
+    code = ("class InvalidEmail(Exception):\n    pass\n"
+            "def check(s):\n    raise InvalidEmail(s)\n")
+    assert _run(code, "check", tests).all_passed
+    assert not _run("def check(s):\n    return s\n", "check", tests).all_passed

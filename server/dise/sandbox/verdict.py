@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dise.types import TestCase, TestResult
+from dise.sandbox.raises import expected_raise, raise_matches
 from dise.sandbox.returns import RETURNS_CALL, fits
 
 PROBE = "__dise_probe__"
@@ -503,6 +504,14 @@ def judge(test: TestPlan, record: dict | None, probes: list[dict], unfinished: s
         error = _judge_expression(case, record)
         return TestResult(case.kind, case.code, not error, error, seconds)
     raised = record.get("raised")
+    expected = expected_raise(case)
+    if expected:  # ``f(-1) raises ValueError``: decided here from the reported MRO
+        if raised and raise_matches(raised, expected):
+            return TestResult(case.kind, case.code, True, "", seconds)
+        got = (f"raised {raised.get('text') or raised.get('type')}, expected {expected}"
+               if raised else f"did not raise {expected}")
+        return TestResult(case.kind, case.code, False, one_line(f"{case.call.strip()} {got}"),
+                          seconds)
     if raised:
         allowed = set(case.allowed_exceptions or [])
         if allowed & set(raised.get("mro") or []) and not raised.get("limit"):
