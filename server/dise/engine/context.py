@@ -318,6 +318,35 @@ def locate(source: str, spec: FunctionSpec | None) -> StubContext | None:
     return ctx
 
 
+def restub(source: str, qualname: list[str]) -> str | None:
+    """``source`` with the function at ``qualname`` (``["Rectangle", "area"]``) turned back into
+    the stub it was: decorators, signature and docstring as written, body ``...``.
+
+    Why: Phase 2 writes new bodies for a function the file now holds in full; emptied again, it
+    is found by ``locate`` and every candidate is shown and tested in the same context as in
+    Phase 1 (a method in its class). None when the file does not parse or holds no such
+    function."""
+    source = source.replace("\r\n", "\n").replace("\r", "\n").lstrip("\ufeff")
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return None
+    _, node = _find_path(tree, qualname) if qualname else (None, None)
+    if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return None
+    if stubs.is_stub(node):
+        return source
+    documented = isinstance(node.body[0], ast.Expr) and isinstance(
+        node.body[0].value, ast.Constant) and isinstance(node.body[0].value.value, str)
+    first = node.body[1] if documented else node.body[0]
+    start = _start(first)
+    if start < (node.body[0].end_lineno if documented else node.lineno):
+        return None  # the body shares a line with the def or the docstring
+    lines = source.split("\n")
+    indent = lines[start][:len(lines[start]) - len(lines[start].lstrip())]
+    return "\n".join(lines[:start] + [indent + "..."] + lines[node.end_lineno:])
+
+
 # --- helpers ---------------------------------------------------------------------------------
 
 def _start(node: ast.AST) -> int:

@@ -532,21 +532,8 @@ class _Run:
         """Run ``tests`` against ``code``; a stub from a file is tested in its context (its
         class, imports and helpers). Tests that cannot run there are set aside as not
         runnable by ``_runnable`` before any run, never counted as failed."""
-        if not code.strip():
-            return RunReport(load_error="no code")
-        composed = None
-        if self.ctx is not None:
-            try:
-                composed = self.ctx.compose(code, tests)
-            except DiseError as exc:  # e.g. no such function: the plain run says why
-                log.debug("not tested in context: %s", exc)
-        if composed is None:
-            return run_candidate(code, spec.name, tests, self.cfg.sandbox, cancel=self.cancel)
         # ``tests`` stay aligned with the report: the not-runnable ones were set aside before
-        report = run_candidate(composed.module, spec.name, tests, self.cfg.sandbox,
-                               cancel=self.cancel)
-        report.lint = self.ctx.lint_filter(report.lint, composed.span)
-        return report
+        return run_in_context(self.ctx, code, spec.name, tests, self.cfg, self.cancel)
 
     def _test_and_fix(self, code: str, raw: str, spec: FunctionSpec, tests: list[TestCase],
                       backend, gen: GeneratorConfig) -> Candidate:
@@ -655,6 +642,27 @@ class _Run:
         elif failed:
             store.enqueue(node_id, "high", f"{failed} of your tests fail")
         return artifact
+
+
+def run_in_context(ctx, code: str, name: str, tests: list[TestCase], cfg: Config,
+                   cancel: CancelToken | None = None) -> RunReport:
+    """Run ``tests`` against ``code``; with ``ctx`` (a ``context.StubContext``) the candidate
+    is tested inside the user's file, cut down to what it needs (``StubContext.compose``: a
+    method in its class), and lint is kept to its own lines. Phase 1 and Phase 2 both judge
+    with this. Falls back to the candidate alone when it cannot be spliced."""
+    if not code.strip():
+        return RunReport(load_error="no code")
+    composed = None
+    if ctx is not None:
+        try:
+            composed = ctx.compose(code, tests)
+        except DiseError as exc:  # e.g. no such function: the plain run says why
+            log.debug("not tested in context: %s", exc)
+    if composed is None:
+        return run_candidate(code, name, tests, cfg.sandbox, cancel=cancel)
+    report = run_candidate(composed.module, name, tests, cfg.sandbox, cancel=cancel)
+    report.lint = ctx.lint_filter(report.lint, composed.span)
+    return report
 
 
 class _Background:

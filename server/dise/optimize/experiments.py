@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dise.config import Config, OptimizeConfig
-from dise.engine import autofix, extract, pipeline, prompts, scoring
+from dise.engine import autofix, context, extract, pipeline, prompts, scoring
+from dise.engine.sourcefile import read_source
 from dise.engine.types import (
     Artifact,
     Cancelled,
@@ -32,7 +33,6 @@ from dise.engine.types import (
     RunReport,
     TestCase,
 )
-from dise.sandbox import run_candidate
 
 log = logging.getLogger(__name__)
 
@@ -289,12 +289,36 @@ class ExampleSource:
 
 # -- running one variant --------------------------------------------------------------------
 def request_for(artifact: Artifact, tests: Sequence[TestCase]) -> tuple[Request, FunctionSpec]:
-    """The Phase 1 request and spec, rebuilt from the stored artifact and its frozen tests."""
+    """The Phase 1 request and spec, rebuilt from the stored artifact and its frozen tests.
+
+    A function Phase 1 wrote into a file keeps its context: the file as it is now, with the
+    function emptied back to its stub (``context.restub``), is the request's ``file_source``,
+    so the prompt shows its class, imports and helpers and ``context_for`` tests each
+    candidate there. A file that is gone or no longer holds the function gives the bare
+    request, as before."""
     signature = str(artifact.extra.get("signature") or "")
+    path = str(artifact.extra.get("file") or "")
     request = Request(text=artifact.prompt, asserts=[t.code for t in tests if t.kind == "given"],
-                      file_path=str(artifact.extra.get("file") or ""))
-    return request, FunctionSpec(name=artifact.function_name, signature=signature,
-                                 docstring=artifact.prompt)
+                      file_path=path)
+    spec = FunctionSpec(name=artifact.function_name, signature=signature,
+                        docstring=artifact.prompt)
+    qualname = [p for p in str(artifact.extra.get("context") or "").split(".") if p]
+    if path and signature and qualname:
+        try:
+            source = read_source(path).text
+        except (OSError, DiseError):
+            source = ""
+        stubbed = context.restub(source, qualname) if source else None
+        ctx = context.locate(stubbed or "", spec)
+        if ctx is not None:
+            request.file_source = stubbed
+            spec = ctx.stub.spec
+    return request, spec
+
+
+def context_for(request: Request, spec: FunctionSpec):
+    """The ``context.StubContext`` candidates of ``request`` are tested in, or None."""
+    return prompts.stub_context(request, spec) if request.file_source else None
 
 
 def _kinds(report: RunReport) -> dict[str, list[int]]:
@@ -309,12 +333,10 @@ def _kinds(report: RunReport) -> dict[str, list[int]]:
 
 
 def measure(code: str, function_name: str, tests: Sequence[TestCase], cfg: Config,
-            cancel: CancelToken | None = None) -> tuple[RunReport, scoring.Scores]:
-    """Run ``code`` on ``tests`` in the sandbox and score it, exactly as Phase 1 does."""
-    if not code.strip():
-        report = RunReport(load_error="no code")
-    else:
-        report = run_candidate(code, function_name, list(tests), cfg.sandbox, cancel=cancel)
+            cancel: CancelToken | None = None, ctx=None) -> tuple[RunReport, scoring.Scores]:
+    """Run ``code`` on ``tests`` in the sandbox and score it, exactly as Phase 1 does (in the
+    user's file with ``ctx``, ``context_for``)."""
+    report = pipeline.run_in_context(ctx, code, function_name, list(tests), cfg, cancel)
     return report, scoring.score(report, cfg.scoring, list(tests))
 
 
@@ -343,6 +365,7 @@ def run_variant(engine: Any, artifact: Artifact, tests: Sequence[TestCase], vari
     cancel = cancel or CancelToken()
     started = time.perf_counter()
     request, spec = request_for(artifact, tests)
+    ctx = context_for(request, spec)
     try:
         gen = dataclasses.replace(cfg.generator(variant.generator),
                                   temperature=variant.temperature)
@@ -354,9 +377,11 @@ def run_variant(engine: Any, artifact: Artifact, tests: Sequence[TestCase], vari
                                temperature=gen.temperature, max_tokens=gen.max_tokens,
                                seed=gen.seed, cancel=cancel)
         generation_time = time.perf_counter() - started
-        code = extract.extract_code(raw, spec.name).code
+        code = _only_function(extract.extract_code(raw, spec.name).code, spec, ctx)
         best = _fix_and_repair(code, raw, request, spec, list(tests), backend, gen, cfg,
-                               repair_rounds if variant.repair else 0, cancel)
+                               repair_rounds if variant.repair else 0, cancel, ctx)
+        if ctx is not None:  # tested with the imports the splice adds: keep them
+            best.code = ctx.with_forgotten_imports(best.code)
     except Cancelled:
         raise
     except DiseError as exc:
@@ -370,12 +395,18 @@ def run_variant(engine: Any, artifact: Artifact, tests: Sequence[TestCase], vari
     return outcome
 
 
+def _only_function(code: str, spec: FunctionSpec, ctx) -> str:
+    """For a method, the method alone even when the model answered with its whole class."""
+    return context.only_function(code, spec.name) if code and ctx is not None and \
+        ctx.kind == "method" else code
+
+
 def _fix_and_repair(code: str, raw: str, request: Request, spec: FunctionSpec,
                     tests: list[TestCase], backend: Any, gen: Any, cfg: Config,
-                    repair_rounds: int, cancel: CancelToken) -> pipeline.Candidate:
+                    repair_rounds: int, cancel: CancelToken, ctx=None) -> pipeline.Candidate:
     """Phase 1's test → auto-fix → repair loop, with the repair rounds the approach allows."""
     def judge(source: str, origin: str, fixes: list[str] | None = None) -> pipeline.Candidate:
-        report, _ = measure(source, spec.name, tests, cfg, cancel)
+        report, _ = measure(source, spec.name, tests, cfg, cancel, ctx)
         return pipeline.Candidate(source, report, origin, list(fixes or []), tests=tests)
 
     best = judge(code, "model")
@@ -396,7 +427,7 @@ def _fix_and_repair(code: str, raw: str, request: Request, spec: FunctionSpec,
                                            pipeline.repair_view(best.report, tests))
         answer = backend.generate(messages, temperature=gen.temperature,
                                   max_tokens=gen.max_tokens, seed=gen.seed, cancel=cancel)
-        repaired = extract.extract_code(answer, spec.name).code
+        repaired = _only_function(extract.extract_code(answer, spec.name).code, spec, ctx)
         repaired = autofix.autofix(repaired, spec.name, None).code if repaired else ""
         if repaired:
             cand = judge(repaired, "repair", best.fixes + ["model repair round"])

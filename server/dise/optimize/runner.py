@@ -39,10 +39,12 @@ from dise.optimize.experiments import (
     ExampleSource,
     Outcome,
     Variant,
+    context_for,
     generator_pool,
     how_to_add,
     measure,
     plan,
+    request_for,
     run_variant,
 )
 from dise.optimize.state import NodeState
@@ -240,7 +242,8 @@ class _NodeRun:
             token = self.control.attempt_token()
             try:
                 report, scores = measure(latest.code, latest.function_name, self.tests,
-                                         self.cfg, token)
+                                         self.cfg, token, context_for(*request_for(
+                                             latest, self.tests)))  # in its file, as variants
                 break
             except Cancelled:
                 self.control.cancel.raise_if_cancelled()  # stopped: leave; else pre-empted
