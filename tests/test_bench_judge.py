@@ -137,3 +137,23 @@ def test_rendered_stubs_keep_what_the_asserts_allow():
                 report = run_candidate(problem["canonical_solution"], problem["entry_point"],
                                        tests, cfg, measure=False)
                 assert report.all_passed, (notation, [r.error for r in report.results])
+
+
+def test_the_rejudge_judges_the_code_phase1_stores_today():
+    """Mbpp/736: the run stored ``return bisect.bisect_left(a, x)`` without its import (the run
+    in context had it from the splice); the hidden judge then saw a NameError the user's file
+    never had. ``stored_code`` is what Phase 1 stores today for that candidate."""
+    problem = {"entry_point": "left_insertion",
+               "prompt": "Write a function to locate the left insertion point.",
+               "canonical_solution": "import bisect\ndef left_insertion(a, x):\n"
+                                     "    return bisect.bisect_left(a, x)\n",
+               "assertion": "assert left_insertion([1,2,4,5],6)==4\n"
+                            "assert left_insertion([1,2,4,5],3)==2\n",
+               "base_input": [[[1, 2, 4, 5], 6], [[1, 2, 4, 5], 3]],
+               "plus_input": [[[], 1]], "atol": 0}
+    source, _ = ps.make_stub(problem, 0)
+    code = "def left_insertion(a, x):\n    return bisect.bisect_left(a, x)\n"
+    assert not ps.hidden_verdict(code, problem)[0]
+    stored = ps.stored_code(code, source, "left_insertion")
+    assert stored.startswith("import bisect\n")
+    assert ps.hidden_verdict(stored, problem) == (True, "")
