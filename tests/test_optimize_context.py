@@ -13,7 +13,7 @@ from dise.engine.pipeline import Engine
 from dise.engine.types import Request
 from dise.optimize import experiments
 
-from scripted_backend import ScriptedBackend
+from support.scripted_backend import ScriptedBackend
 
 SHAPES = '''import math
 
