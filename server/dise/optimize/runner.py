@@ -33,7 +33,7 @@ from dise.engine import credibility
 from dise.engine.types import (Artifact, Cancelled, CancelToken, DiseError, LinkedToken,
                               TestCase)
 from dise.hardware import HardwareInfo, current, worker_count
-from dise.optimize import bandit, differential, model_inputs
+from dise.optimize import bandit, differential, executors, model_inputs
 from dise.optimize import state as st
 from dise.optimize.experiments import (
     ExampleSource,
@@ -43,7 +43,6 @@ from dise.optimize.experiments import (
     how_to_add,
     measure,
     plan,
-    run_variant,
 )
 from dise.optimize.state import NodeState
 
@@ -131,6 +130,8 @@ class _NodeRun:
         self.emit, self.reason, self.dequeue = emit, reason, dequeue
         self.hardware = hardware
         self.candidates: list[dict[str, Any]] = []
+        #: Where experiments run ([optimize] executor): this process, or a Ray cluster.
+        self.executor = executors.for_engine(engine)
         self._mark = time.monotonic()
         self.resumed = False
 
@@ -439,23 +440,27 @@ class _NodeRun:
         return False
 
     def _attempt(self, variant: Variant, token: CancelToken) -> Outcome:
-        return run_variant(self.engine, self._latest_for_prompt, self.tests, variant,
-                           examples=self.state.examples, repair_rounds=self.ocfg.repair_rounds,
-                           cancel=token)
+        job = executors.Experiment(self._latest_for_prompt, list(self.tests), variant,
+                                   self.state.examples, self.ocfg.repair_rounds)
+        return self.executor.run(job, token)
 
     # -- stage 1 --------------------------------------------------------------------------
     def _workers(self) -> int:
-        """Concurrent experiments: ``[optimize] workers``, else what the cores allow
-        (``worker_count``) and the memory holds (the largest planned model once per worker)."""
+        """Concurrent experiments: ``[optimize] workers``, else what a cluster executor
+        holds, else what the cores allow (``worker_count``) and the memory holds (the largest
+        planned model once per worker)."""
         if self.ocfg.workers:
             return self.ocfg.workers
         from dise.hardware import model_budget_bytes
         from dise.llm.select import model_ram_bytes
 
-        info = self._hardware()
-        by_cores = worker_count(info, self.cfg.hardware)
         planned = {p["generator"] for p in self.state.pending if p["generator"] in
                    self.cfg.generators}
+        remote = self.executor.capacity(sorted(planned))
+        if remote:
+            return remote
+        info = self._hardware()
+        by_cores = worker_count(info, self.cfg.hardware)
         largest = max((model_ram_bytes(self.cfg.generators[g], self.cfg) for g in planned),
                       default=0)
         if largest <= 0:
