@@ -26,8 +26,9 @@ from dise.engine.pipeline import Engine
 from dise.engine.types import Request
 from dise.llm import catalog
 from dise.optimize import Optimizer, load_state
-from dise.optimize.executors import ThreadExecutor, for_engine, resources_for, slots
+from dise.optimize.executors import ThreadExecutor, resources_for, slots
 from dise.optimize.ray_executor import address_of
+from dise.optimize.runner import executor_for
 from dise.store import Store
 from support.ray_head import CLIENT_ENV, SERVER, RayHead, free_port
 from support.scripted_ollama import ScriptedOllama
@@ -146,7 +147,7 @@ def test_resource_requests_follow_the_generators_model():
 
 def test_the_default_is_the_thread_pool_and_bad_ray_settings_say_what_to_set():
     engine = Engine(load_config({"retrieval": {"enabled": False}}))
-    assert isinstance(for_engine(engine), ThreadExecutor)
+    assert isinstance(executor_for(engine), ThreadExecutor)
     with pytest.raises(ConfigError, match="ray_address"):
         address_of(load_config({"optimize": {"executor": "ray"}}), env={})
     with pytest.raises(ConfigError, match="ray://"):
@@ -154,7 +155,7 @@ def test_the_default_is_the_thread_pool_and_bad_ray_settings_say_what_to_set():
     assert address_of(load_config(), env={"RAY_ADDRESS": "ray://h:10001"}) == "ray://h:10001"
     engine.cfg.optimize.executor = "dask"
     with pytest.raises(ConfigError, match="thread, ray"):
-        for_engine(engine)
+        executor_for(engine)
 
 
 def test_no_cluster_at_the_address_stops_once_with_the_state_saved(scripted, tmp_path):

@@ -10,7 +10,8 @@ tests in the sandbox" (``experiments.run_variant``), and returns its ``Outcome``
   a Ray task whose resource request is sized to its generator (``resources_for``); the
   calling thread waits for it, so results come back to the optimiser that holds the node.
 
-An executor that can no longer reach its cluster raises ``ClusterUnavailable``: the run
+``runner.executor_for`` picks one from the configuration. An executor that can no longer
+reach its cluster raises ``ClusterUnavailable``: the run
 stops with its state saved (resumable as after any stop) and the optimiser says so once.
 """
 
@@ -21,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from dise.config import Config, ConfigError
+from dise.config import Config
 from dise.engine.types import Artifact, CancelToken, DiseError, TestCase
 from dise.optimize.experiments import Outcome, Variant, run_variant
 
@@ -136,17 +137,3 @@ def slots(need: Resources, node: dict[str, float]) -> int:
               node.get("GPU", 0.0) / need.num_gpus if need.num_gpus else math.inf]
     return int(min(counts))
 
-
-def for_engine(engine: Any) -> Executor:
-    """The executor ``engine.cfg.optimize.executor`` names (Ray is imported only then).
-
-    Raises ``ConfigError`` for an unknown name or a Ray address that is not ``ray://``.
-    """
-    ocfg = engine.cfg.optimize
-    if ocfg.executor == "thread":
-        return ThreadExecutor(engine)
-    if ocfg.executor == "ray":
-        from dise.optimize.ray_executor import connection
-        return connection(engine.cfg)
-    raise ConfigError(f'[optimize] executor must be one of {", ".join(EXECUTORS)}, '
-                      f'not {ocfg.executor!r}.')

@@ -17,6 +17,9 @@ stopped at any moment and resumed by the next call.
   direction stops at its first step without gain. A further gain is one more version.
 * Whole run: stops at fitness above ``target_fitness``, after ``max_attempts`` attempts or
   ``node_time_limit_s`` working seconds.
+
+Each experiment runs through an executor (``executors``; ``executor_for`` picks it): in this
+process, or as a Ray task; either way the outcome comes back here and is recorded here.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
+from dise.config import ConfigError
 from dise.engine import credibility
 from dise.engine.types import (Artifact, Cancelled, CancelToken, DiseError, LinkedToken,
                               TestCase)
@@ -105,6 +109,19 @@ class OptimizeResult:
     notes: list[str] = field(default_factory=list)
 
 
+def executor_for(engine: Any) -> executors.Executor:
+    """The executor ``[optimize] executor`` names: "thread" (default) or "ray" (Ray is
+    imported only then). Raises ``ConfigError`` for another name or a bad Ray address."""
+    ocfg = engine.cfg.optimize
+    if ocfg.executor == "thread":
+        return executors.ThreadExecutor(engine)
+    if ocfg.executor == "ray":
+        from dise.optimize.ray_executor import connection
+        return connection(engine.cfg)
+    raise ConfigError(f'[optimize] executor must be one of {", ".join(executors.EXECUTORS)}, '
+                      f'not {ocfg.executor!r}.')
+
+
 def optimize_node(engine: Any, node_id: str, *, cancel: CancelToken | None = None,
                   progress: EventFn | None = None, control: Control | None = None,
                   reason: str = "manual", hardware: HardwareInfo | None = None,
@@ -131,7 +148,7 @@ class _NodeRun:
         self.hardware = hardware
         self.candidates: list[dict[str, Any]] = []
         #: Where experiments run ([optimize] executor): this process, or a Ray cluster.
-        self.executor = executors.for_engine(engine)
+        self.executor = executor_for(engine)
         self._mark = time.monotonic()
         self.resumed = False
 
