@@ -9,7 +9,7 @@ Without ``--address`` a local head is started (tests/support/ray_head.py: 2 CPUs
 store) and killed at the end.
 
     python bench/ray_executor.py [--n 4] [--workers 1] [--generator scripted|qwen-0.5b]
-                                 [--address ray://HEAD:10001]
+                                 [--threads 0] [--address ray://HEAD:10001]
 
 Prints, per executor and batch: wall seconds, experiments per minute, and Ray's overhead
 per experiment (Ray's wall minus the thread pool's, over N).
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -71,7 +72,11 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=1, help="experiments at once")
     parser.add_argument("--generator", default="scripted", help="scripted or qwen-0.5b")
     parser.add_argument("--address", default="", help="ray://HEAD:PORT; none: a local head")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="llama.cpp threads in both executors (0: all cores here, the "
+                             "task's CPUs on Ray); 1 is far faster on a crowded machine")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # `timeout`: still stop the head
 
     from support.ray_head import CLIENT_ENV, RayHead
     from support.scripted_ollama import ScriptedOllama
@@ -81,9 +86,12 @@ def main() -> int:
         os.environ.update(CLIENT_ENV)  # the local head runs without token authentication
     home = Path(tempfile.mkdtemp(prefix="dise-bench-ray-"))
     with ScriptedOllama({WEAK_TAG: WEAK_ANSWER, GOOD_TAG: GOOD}) as server:
+        # the usual models, wherever they are, with a throw-away store
+        os.environ.setdefault("DISE_MODELS_DIR", str(load_config().models_path))
         os.environ["DISE_HOME"] = str(home)
         os.environ.pop("OLLAMA_HOST", None)
         cfg = load_config(settings(server.host, args.generator))
+        cfg.llamacpp.n_threads = args.threads
         engine = Engine(cfg)
         artifact = engine.generate(Request(text=TASK, asserts=ASSERTS))
         tests = engine.store.frozen_tests(artifact.node_id) or []
@@ -112,7 +120,8 @@ def main() -> int:
             if head is not None:
                 head.close()
     walls = {(n, b): w for n, b, w, _ in rows}
-    print(f"\ngenerator {args.generator}, n={args.n} a batch, {args.workers} at once")
+    print(f"\ngenerator {args.generator}, n={args.n} a batch, {args.workers} at once, "
+          f"llama.cpp threads {args.threads or 'default'}")
     for label in ("cold", "warm"):
         extra = (walls[("ray", label)] - walls[("thread", label)]) / args.n
         print(f"Ray overhead per experiment, {label}: {extra:+.2f} s")
