@@ -32,7 +32,8 @@ from dise.optimize.runner import executor_for
 from dise.store import Store
 from support.ray_head import CLIENT_ENV, SERVER, RayHead, free_port
 from support.scripted_ollama import ScriptedOllama
-from support.weak_setup import WEAK_ANSWER, WEAK_GENERATOR, WEAK_TAG, as_toml, weak_then_quick
+from support.weak_setup import (WEAK_ANSWER, WEAK_GENERATOR, WEAK_TAG, as_toml,
+                                weak_then_quick)
 
 NAME = "sum_digit_squares"
 TASK = "Return the sum of the squares of the decimal digits of a non-negative integer n."

@@ -56,9 +56,12 @@ class RayHead:
     def env(self) -> dict[str, str]:
         """The environment of the head (and so of its workers)."""
         path = os.pathsep.join(p for p in (str(SERVER), os.environ.get("PYTHONPATH", "")) if p)
-        # a crowded machine registers the raylet slowly (Ray's default wait: 10 s)
+        # a crowded machine starts everything slowly: the raylet's registration (Ray's default
+        # wait: 10 s) and the per-client server of each Ray Client connection (30 s, else
+        # the client gets "Initialization failure from server")
         return {**os.environ, "PYTHONPATH": path, **CLIENT_ENV,
-                "RAY_raylet_start_wait_time_s": "180", "RAY_agent_register_timeout_ms": "180000"}
+                "RAY_raylet_start_wait_time_s": "180", "RAY_agent_register_timeout_ms": "180000",
+                "RAY_CLIENT_SERVER_CHECK_CHANNEL_TIMEOUT_S": "180"}
 
     def start(self) -> RayHead:
         ray = shutil.which("ray", path=os.path.dirname(sys.executable)) or shutil.which("ray")

@@ -107,7 +107,7 @@ def resources_for(generator: str, cfg: Config) -> Resources:
     (``model_ram_bytes``) plus the sandbox's ``memory_mb`` for the tests, CPUs are
     ``[optimize] ray_cpus_per_experiment`` (0: ``[hardware] cores_per_worker``), and one GPU
     (``ray_gpus_per_experiment``) when ``[llamacpp] n_gpu_layers`` offloads layers. A model
-    behind a server (Ollama) costs the task one CPU and the sandbox's memory.
+    behind a server (Ollama, OpenAI-compatible) costs the task one CPU and the sandbox's memory.
     """
     from dise.llm.select import effective_backend, model_ram_bytes
 

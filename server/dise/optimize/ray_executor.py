@@ -38,6 +38,10 @@ POLL_S = 0.2
 #: Seconds to wait for the head's client port before calling the cluster unreachable
 #: (``ray.init`` alone would wait 30 s).
 PROBE_TIMEOUT_S = 3.0
+#: ``ray.init`` tries once the client port answers: a busy head can fail to start the
+#: per-client server in time ("Initialization failure from server"; its limit is the head's
+#: ``RAY_CLIENT_SERVER_CHECK_CHANNEL_TIMEOUT_S``, 30 s).
+CONNECT_ATTEMPTS = 2
 #: Re-runs of a task whose worker or node died (a crash, not an error of the experiment).
 SYSTEM_RETRIES = 1
 
@@ -117,11 +121,19 @@ class RayExecutor:
             try:
                 socket.create_connection((parts.hostname, parts.port),
                                          timeout=PROBE_TIMEOUT_S).close()
-                ray.init(address=self.address, logging_level=logging.WARNING,
-                         namespace="dise")
-            except Exception as exc:  # noqa: BLE001 - every way of not connecting
-                self._shutdown(ray)
+            except OSError as exc:
                 raise self._unavailable(exc) from None
+            for attempt in range(CONNECT_ATTEMPTS):  # the port answers: the head is there
+                try:
+                    ray.init(address=self.address, logging_level=logging.WARNING,
+                             namespace="dise")
+                    break
+                except Exception as exc:  # noqa: BLE001 - every way of not connecting
+                    self._shutdown(ray)
+                    if attempt + 1 == CONNECT_ATTEMPTS:
+                        raise self._unavailable(exc) from None
+                    log.warning("connecting to the Ray cluster at %s failed (%r); again",
+                                self.address, exc)
             self._ray = ray
             self._remote = ray.remote(_experiment)
             log.info("Phase 2 experiments run on the Ray cluster at %s", self.address)
