@@ -223,6 +223,17 @@ class OptimizeConfig:
     #: User activity is written to the store at most this often (so other DiSE processes,
     #: e.g. ``dise optimize --background --when-idle``, see it).
     activity_persist_s: float = 15.0
+    #: Where experiments run: "thread" (this process, ``workers`` at once) or "ray" (one
+    #: Ray task each on the cluster at ``ray_address``; see ``dise.optimize.ray_executor``).
+    executor: str = "thread"
+    #: Ray Client address of the head, "ray://HOST:10001"; "" reads $RAY_ADDRESS.
+    ray_address: str = ""
+    #: CPUs a Ray task asks for with an embedded model; 0: ``[hardware] cores_per_worker``
+    #: (a model behind a server, e.g. Ollama, asks for 1). Memory: the model's size plus
+    #: ``[sandbox] memory_mb``.
+    ray_cpus_per_experiment: float = 0.0
+    #: GPUs a Ray task asks for when ``[llamacpp] n_gpu_layers`` offloads to a GPU.
+    ray_gpus_per_experiment: float = 1.0
 
 
 @dataclass

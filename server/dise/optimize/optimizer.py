@@ -18,7 +18,10 @@ Subscribers get events from the optimiser thread, ``callback(event, data)``:
   stronger generator became usable);
 * "error": {message, failures} when a cycle failed on an unexpected error: the thread logs it,
   waits (longer after each failure in a row, at most ``MAX_BACKOFF_S``) and carries on, and
-  ``state()`` says "error" until a cycle succeeds.
+  ``state()`` says "error" until a cycle succeeds. Also, once per outage, when the executor's
+  cluster (``[optimize] executor = "ray"``) is unreachable: the node's state and queue entry
+  stay, the thread tries again every ``scan_interval_s``, and "recovered" follows once an
+  experiment ran again.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from typing import Any
 from dise.engine.types import Cancelled, DiseError
 from dise.hardware import HardwareInfo, probe
 from dise.optimize import state as st
+from dise.optimize.executors import ClusterUnavailable
 from dise.optimize.runner import Control, OptimizeResult, optimize_node
 from dise.optimize.state import NodeBusy
 from dise.optimize.triggers import MANUAL, Fired, Triggers, is_manual, next_run
@@ -86,6 +90,9 @@ class Optimizer:
         #: The last unexpected error ("" after a cycle that went well) and failures in a row.
         self._error = ""
         self._failures = 0
+        #: The executor's cluster is unreachable: why (said once), and when to try again.
+        self._cluster_lost = ""
+        self._cluster_retry_at = 0.0
         self._started = False
         self.results: list[OptimizeResult] = []
 
@@ -229,12 +236,15 @@ class Optimizer:
             status = dict(self._status)
             paused = self._paused or self._interactive > 0
             error, started = self._error, self._started
+            lost = self._cluster_lost
         message = status.get("message", "")
         if started and not self.running:
             name = "stopped"
             message = message or "the optimiser is not running"
         elif error:
             name, message = "error", f"the optimiser failed and retries: {error}"
+        elif lost:  # the cluster's own message says what happens next
+            name, message, error = "error", lost, lost
         else:
             name = "paused" if paused else ("optimising" if status["node"] else "idle")
         queue = len(store.queue())
@@ -358,7 +368,7 @@ class Optimizer:
         idle = self._idle(now)
         for fired in self.triggers.check(now, idle):
             self._fire(fired)
-        if self._blocked():
+        if self._blocked() or (self._cluster_lost and now < self._cluster_retry_at):
             self._sleep()
             return
         entry = self._pick(now, idle)
@@ -420,6 +430,9 @@ class Optimizer:
                                    progress=self._on_event, reason=entry.get("reason", ""),
                                    hardware=self.triggers.info)
             self.results.append(result)
+            self._cluster_back()
+        except ClusterUnavailable as exc:  # before DiseError: keep the node, say so once
+            self._cluster_gone(exc)
         except Cancelled:
             pass  # stopping: the state stays for the next start
         except NodeBusy as exc:
@@ -446,6 +459,24 @@ class Optimizer:
         """By task type, the setups that errored or never gave a gain (as last read on the
         optimiser thread; cheap, never touches the store)."""
         return dict(self._failed_setups or {})
+
+    def _cluster_gone(self, exc: ClusterUnavailable) -> None:
+        """The run stopped with its state saved; say so once per outage, retry later."""
+        with self._cv:
+            first = not self._cluster_lost
+            self._cluster_lost = str(exc)
+            self._cluster_retry_at = self.clock() + self.cfg.scan_interval_s
+        if first:
+            log.warning("%s", exc)
+            self._emit("error", {"message": str(exc), "failures": 1})
+
+    def _cluster_back(self) -> None:
+        with self._cv:
+            was = self._cluster_lost
+            self._cluster_lost = ""
+        if was:
+            log.info("the optimiser's cluster is back")
+            self._emit("recovered", {})
 
     def _give_up(self, node_id: str, why: str) -> None:
         """Dequeue a node whose run failed, and say why in its state (for `dise status`)."""

@@ -17,6 +17,9 @@ stopped at any moment and resumed by the next call.
   direction stops at its first step without gain. A further gain is one more version.
 * Whole run: stops at fitness above ``target_fitness``, after ``max_attempts`` attempts or
   ``node_time_limit_s`` working seconds.
+
+Each experiment runs through an executor (``executors``; ``executor_for`` picks it): in this
+process, or as a Ray task; either way the outcome comes back here and is recorded here.
 """
 
 from __future__ import annotations
@@ -29,11 +32,12 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
+from dise.config import ConfigError
 from dise.engine import credibility
 from dise.engine.types import (Artifact, Cancelled, CancelToken, DiseError, LinkedToken,
                               TestCase)
 from dise.hardware import HardwareInfo, current, worker_count
-from dise.optimize import bandit, differential, model_inputs
+from dise.optimize import bandit, differential, executors, model_inputs
 from dise.optimize import state as st
 from dise.optimize.experiments import (
     ExampleSource,
@@ -45,7 +49,6 @@ from dise.optimize.experiments import (
     measure,
     plan,
     request_for,
-    run_variant,
 )
 from dise.optimize.state import NodeState
 
@@ -108,6 +111,19 @@ class OptimizeResult:
     notes: list[str] = field(default_factory=list)
 
 
+def executor_for(engine: Any) -> executors.Executor:
+    """The executor ``[optimize] executor`` names: "thread" (default) or "ray" (Ray is
+    imported only then). Raises ``ConfigError`` for another name or a bad Ray address."""
+    ocfg = engine.cfg.optimize
+    if ocfg.executor == "thread":
+        return executors.ThreadExecutor(engine)
+    if ocfg.executor == "ray":
+        from dise.optimize.ray_executor import connection
+        return connection(engine.cfg)
+    raise ConfigError(f'[optimize] executor must be one of {", ".join(executors.EXECUTORS)}, '
+                      f'not {ocfg.executor!r}.')
+
+
 def optimize_node(engine: Any, node_id: str, *, cancel: CancelToken | None = None,
                   progress: EventFn | None = None, control: Control | None = None,
                   reason: str = "manual", hardware: HardwareInfo | None = None,
@@ -133,6 +149,8 @@ class _NodeRun:
         self.emit, self.reason, self.dequeue = emit, reason, dequeue
         self.hardware = hardware
         self.candidates: list[dict[str, Any]] = []
+        #: Where experiments run ([optimize] executor): this process, or a Ray cluster.
+        self.executor = executor_for(engine)
         self._mark = time.monotonic()
         self.resumed = False
 
@@ -442,23 +460,27 @@ class _NodeRun:
         return False
 
     def _attempt(self, variant: Variant, token: CancelToken) -> Outcome:
-        return run_variant(self.engine, self._latest_for_prompt, self.tests, variant,
-                           examples=self.state.examples, repair_rounds=self.ocfg.repair_rounds,
-                           cancel=token)
+        job = executors.Experiment(self._latest_for_prompt, list(self.tests), variant,
+                                   self.state.examples, self.ocfg.repair_rounds)
+        return self.executor.run(job, token)
 
     # -- stage 1 --------------------------------------------------------------------------
     def _workers(self) -> int:
-        """Concurrent experiments: ``[optimize] workers``, else what the cores allow
-        (``worker_count``) and the memory holds (the largest planned model once per worker)."""
+        """Concurrent experiments: ``[optimize] workers``, else what a cluster executor
+        holds, else what the cores allow (``worker_count``) and the memory holds (the largest
+        planned model once per worker)."""
         if self.ocfg.workers:
             return self.ocfg.workers
         from dise.hardware import model_budget_bytes
         from dise.llm.select import model_ram_bytes
 
-        info = self._hardware()
-        by_cores = worker_count(info, self.cfg.hardware)
         planned = {p["generator"] for p in self.state.pending if p["generator"] in
                    self.cfg.generators}
+        remote = self.executor.capacity(sorted(planned))
+        if remote:
+            return remote
+        info = self._hardware()
+        by_cores = worker_count(info, self.cfg.hardware)
         largest = max((model_ram_bytes(self.cfg.generators[g], self.cfg) for g in planned),
                       default=0)
         if largest <= 0:
