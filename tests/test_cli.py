@@ -124,3 +124,26 @@ def test_dotted_generator_name_in_dise_toml_says_to_quote_it(tmp_path):
     (tmp_path / "dise.toml").write_text("[generators.qwen-0.5b]\nmax_tokens = 192\n")
     error = one_line_error(dise("list", home=tmp_path))
     assert "Bad generator 'qwen-0'" in error and '[generators."qwen-0.5b"]' in error
+
+
+def test_narrow_terminal_keeps_the_names_users_type(tmp_path):
+    """At 80 columns `dise list` and `dise models` show whole node ids and model names (what
+    `dise status`/`dise models pull` take); a request shows its first line only."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from support.store_data import make_artifact
+
+    from dise.store.artifacts import Store
+
+    store = Store(tmp_path / "store.json")
+    store.save(make_artifact("is_valid_email_address", prompt="Check an address.\n\n"
+                             "is_valid_email_address('a@b.co') => True"))
+    store.close()
+    listed = dise("list", home=tmp_path, env={"COLUMNS": "80"})
+    assert listed.returncode == 0, listed.stderr
+    assert "is_valid_email_address" in listed.stdout
+    assert "Check" in listed.stdout and "=> True" not in listed.stdout
+    models = dise("models", home=tmp_path, env={"COLUMNS": "80",
+                                                "DISE_MODELS_DIR": str(tmp_path / "m")})
+    assert models.returncode == 0, models.stderr
+    for name in ("qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b", "smollm2-135m"):
+        assert name in models.stdout

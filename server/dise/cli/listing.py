@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from rich.markup import escape
-from rich.table import Table
+from rich.table import Column, Table
 
 from dise.cli import output
 from dise.cli.common import EngineFactory, make_engine
@@ -26,13 +26,16 @@ def run(cfg: Config, args: argparse.Namespace, *,
     if not nodes:
         output.console.print('No functions stored yet. Try: dise generate "reverse a string"')
         return 0
-    table = Table("node", "version", "fitness", "tests", "task type", "generator", "request")
+    # The node id is what `dise status`/`dise optimize` take: never cut it (narrow terminals
+    # shrink the request instead, which shows only its first line).
+    table = Table(Column("node", no_wrap=True), "version", "fitness", "tests", "task type",
+                  "generator", "request")
     for node in nodes[: args.limit]:
         a = store.latest(node["node_id"])
         if a is None:
             continue
         table.add_row(a.node_id, f"v{a.version}", f"{a.fitness_score:.2f}",
                       f"{a.tests_passed}/{a.tests_total}", a.task_type, a.generator_used,
-                      escape(a.prompt[:60]))
+                      escape(output.first_line(a.prompt, 60)))
     output.console.print(table)
     return 0

@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from rich.markup import escape
-from rich.table import Table
+from rich.table import Column, Table
 
 from dise.cli import output
 from dise.config import Config
@@ -35,7 +35,8 @@ def run(cfg: Config, args: argparse.Namespace) -> int:
             path = catalog.pull(args.name, cfg, force=args.force, progress=progress)
         console.print(f"[green]{args.name} is ready:[/] {path}")
         return 0
-    table = Table("model", "installed", "size", "memory to run", "notes")
+    # The name is what `dise models pull` takes: never cut it on a narrow terminal.
+    table = Table(Column("model", no_wrap=True), "installed", "size", "memory to run", "notes")
     for m in catalog.installed(cfg):
         table.add_row(m["name"], "[green]yes[/]" if m["installed"] else "no",
                       f"{m['size'] / 1e6:,.0f} MB", f"~{m['ram_bytes'] / 2**30:.1f} GiB",

@@ -21,6 +21,12 @@ console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
 
 
+def first_line(text: str, limit: int) -> str:
+    """The first non-blank line of ``text``, cut to ``limit`` characters (… when cut)."""
+    line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
 def _fmt_latency(latency: float | None) -> str:
     if latency is None:
         return "n/a (no passing test)"

@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from rich.markup import escape
-from rich.table import Table
+from rich.table import Column, Table
 
 from dise.cli import output
 from dise.cli.common import EngineFactory, make_engine
@@ -36,9 +36,10 @@ def run(cfg: Config, args: argparse.Namespace, *,
     if not hits:
         console.print("No stored function is similar enough.")
         return 0
-    table = Table("score", "node", "version", "fitness", "tests", "request")
+    table = Table("score", Column("node", no_wrap=True), "version", "fitness", "tests",
+                  "request")
     for a, score in hits:
         table.add_row(f"{score:.2f}", a.node_id, f"v{a.version}", f"{a.fitness_score:.2f}",
-                      f"{a.tests_passed}/{a.tests_total}", escape(a.prompt[:60]))
+                      f"{a.tests_passed}/{a.tests_total}", escape(output.first_line(a.prompt, 60)))
     console.print(table)
     return 0
