@@ -17,7 +17,6 @@ from dise.llm import catalog, llamacpp, ollama_backend
 from dise.llm.base import Backend, ModelNotInstalled
 from dise.llm.llamacpp import LlamaCppBackend
 from dise.llm.ollama_backend import OllamaBackend
-from dise.llm.openai_backend import OpenAIBackend
 
 #: Backends whose server manages its own memory: always eligible, whatever this machine has.
 SERVED = ("ollama", "openai")
@@ -62,12 +61,14 @@ def resolve_backend(gen: GeneratorConfig, cfg: Config) -> Backend:
     with _cache_lock:
         backend = _backends.get(key)
         if backend is None:
+            if kind == "openai":  # the openai client costs ~1.5 s to import: only when used
+                from dise.llm.openai_backend import OpenAIBackend
             backend = OpenAIBackend(gen, cfg) if kind == "openai" else \
                 OllamaBackend(gen.ollama_model, cfg) if kind == "ollama" \
                 else LlamaCppBackend(gen.model, cfg)
             _backends[key] = backend
-    if isinstance(backend, OpenAIBackend):
-        backend.check()
+    if kind == "openai":
+        backend.check()  # type: ignore[attr-defined]
     return backend
 
 
