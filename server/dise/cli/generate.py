@@ -61,8 +61,8 @@ def run(cfg: Config, args: argparse.Namespace, *,
                     for a in args.asserts or []]
     from dise.optimize.state import record_activity
 
+    request, target = _request_from_args(args)  # a wrong file or name: said before the models load
     engine = engine_factory(cfg)
-    request, target = _request_from_args(args)
     record_activity(engine.store)  # a --when-idle optimiser elsewhere waits for the user
     artifact = run_generation(engine, request) if not args.json else \
         engine.generate(request)
