@@ -12,7 +12,8 @@ from dise.config import Config
 
 
 def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
-    sub.add_parser("doctor", help="check the setup: sandbox, models, Ollama, store, editors")
+    sub.add_parser("doctor", help="check the setup: sandbox, models, Ollama, OpenAI servers, "
+                                  "embedding, store, editors")
 
 
 def run(cfg: Config, args: argparse.Namespace) -> int:
