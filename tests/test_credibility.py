@@ -21,7 +21,7 @@ from dise.engine.types import Request, RunReport, TestCase, TestResult
 from dise.lsp.index import Known
 from dise.lsp.verdicts import failing_tests_diagnostics
 
-from support.scripted_backend import ScriptedBackend
+from support.scripted_slot import model_slot, scripted, slot_factory  # noqa: F401 (fixtures)
 
 STUB_DOC = '''Add one.
 
@@ -32,27 +32,9 @@ Example:
 
 
 @pytest.fixture
-def model_slot():
-    """The backend double this test's engines get (``Engine(backend_factory=…)``)."""
-    return {}
-
-
-def _factory(slot: dict):
-    return lambda gen, cfg: slot["backend"]
-
-
-@pytest.fixture
-def scripted(model_slot):
-    def install(*answers: str) -> ScriptedBackend:
-        model_slot["backend"] = ScriptedBackend(*answers)
-        return model_slot["backend"]
-    return install
-
-
-@pytest.fixture
 def engine(tmp_path, monkeypatch, model_slot):
     monkeypatch.setenv("DISE_HOME", str(tmp_path))
-    return Engine(load_config(), backend_factory=_factory(model_slot))
+    return Engine(load_config(), backend_factory=slot_factory(model_slot))
 
 
 def _inc_request(doc: str = STUB_DOC) -> Request:
@@ -276,7 +258,7 @@ def test_phase2_uses_the_weights_never_repairs_toward_contradicted_tests_and_rec
                      "approaches": ["repair"], "workers": 1, "when_idle": False,
                      "target_fitness": 1.01, "incremental_max_steps": 0},
         "pipeline": {"min_derived_tests": 10}, "retrieval": {"enabled": False}}),
-        backend_factory=_factory(model_slot))
+        backend_factory=slot_factory(model_slot))
     backend = scripted(_fenced("def inc(n):\n    return n + 1\n"),
                        "assert inc(1) == 3\nassert inc(3) == 4\n")
     artifact = engine.generate(_inc_request())

@@ -8,7 +8,7 @@ from dise.config import load_config
 from dise.engine.pipeline import BadRequest, Engine, GenerationFailed
 from dise.engine.types import CancelToken, Cancelled, Request
 
-from support.scripted_backend import ScriptedBackend
+from support.scripted_slot import model_slot, scripted, slot_factory  # noqa: F401 (fixtures)
 
 GOOD = '''Here you go:
 ```python
@@ -24,27 +24,8 @@ ASSERTS = ["assert is_even(2) is True", "assert is_even(3) is False", "assert is
 
 
 @pytest.fixture
-def model_slot():
-    """The backend double this test's engines get (``Engine(backend_factory=…)``)."""
-    return {}
-
-
-def _factory(slot: dict):
-    return lambda gen, cfg: slot["backend"]
-
-
-@pytest.fixture
-def scripted(model_slot):
-    """Install a ScriptedBackend with the given answers as the model of the test's engine."""
-    def install(*answers: str) -> ScriptedBackend:
-        model_slot["backend"] = ScriptedBackend(*answers)
-        return model_slot["backend"]
-    return install
-
-
-@pytest.fixture
 def engine(tmp_path, model_slot):
-    return Engine(load_config(), backend_factory=_factory(model_slot))
+    return Engine(load_config(), backend_factory=slot_factory(model_slot))
 
 
 def test_good_answer_is_tested_scored_and_stored(engine, scripted):
