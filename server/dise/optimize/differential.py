@@ -62,6 +62,20 @@ class Comparison:
 
 
 # -- inputs ---------------------------------------------------------------------------------
+def literal_call_args(tree: ast.AST, name: str) -> list[tuple]:
+    """Argument tuples of every call ``name(<literals>)`` anywhere in ``tree``; calls with
+    keyword arguments or non-literal arguments are skipped."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
+                and node.func.id == name and not node.keywords:
+            try:
+                found.append(tuple(ast.literal_eval(a) for a in node.args))
+            except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+                continue
+    return found
+
+
 def _literal_calls(tests: Sequence[TestCase], name: str) -> list[tuple]:
     """Argument tuples of every call ``name(<literals>)`` in the tests (keywords skipped)."""
     found = []
@@ -70,13 +84,7 @@ def _literal_calls(tests: Sequence[TestCase], name: str) -> list[tuple]:
             tree = ast.parse(test.code)
         except SyntaxError:
             continue
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
-                    and node.func.id == name and not node.keywords:
-                try:
-                    found.append(tuple(ast.literal_eval(a) for a in node.args))
-                except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-                    continue
+        found.extend(literal_call_args(tree, name))
     return found
 
 

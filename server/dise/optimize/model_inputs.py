@@ -48,6 +48,8 @@ def messages(name: str, signature: str, description: str, known: Sequence[str],
 def parse_calls(text: str, name: str) -> list[tuple]:
     """Argument tuples of every ``name(<literals>)`` call in ``text`` (code fences, ``>>>``
     prompts and ``assert``/``print`` around them allowed; keyword arguments skipped)."""
+    from dise.optimize.differential import literal_call_args
+
     found: list[tuple] = []
     for line in text.splitlines():
         line = line.strip().removeprefix(">>>").strip().rstrip(",;")
@@ -57,13 +59,7 @@ def parse_calls(text: str, name: str) -> list[tuple]:
             tree = ast.parse(line)
         except SyntaxError:
             continue
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
-                    and node.func.id == name and not node.keywords:
-                try:
-                    found.append(tuple(ast.literal_eval(a) for a in node.args))
-                except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-                    continue
+        found.extend(literal_call_args(tree, name))
     return found
 
 
