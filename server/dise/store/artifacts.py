@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from dise.errors import DiseError
-from dise.store.common import DEFAULT_LEASE_S, holder_id, lease_free, stamp
+from dise.store.common import (DEFAULT_LEASE_S, add_registry_trial, add_registry_win, holder_id,
+                               lease_free, stamp)
 from dise.store.storage import AtomicJSONStorage, FastTable, StoreDB
 from dise.types import Artifact, TestCase
 
@@ -577,16 +578,13 @@ class Store:
         choice (``best_generator``) is unchanged: Phase 2 decides when to promote."""
         with self._change() as ix:
             doc_id = ix.registry.get(task_type)
-            rec = {"task_type": task_type, "wins": {}} if doc_id is None else \
-                copy.deepcopy(self._raw(self._registry, doc_id))
-            nodes = rec.setdefault("wins", {}).setdefault(setup, [])
-            if node_id not in nodes:
-                nodes.append(node_id)
+            old = None if doc_id is None else copy.deepcopy(self._raw(self._registry, doc_id))
+            rec, won = add_registry_win(old, task_type, setup, node_id)
             if doc_id is None:
                 ix.registry[task_type] = self._registry.insert(rec)
             else:
                 self._registry.replace(doc_id, rec)
-            return len(nodes)
+            return won
 
     def record_registry_trial(self, task_type: str, setup: str, node_id: str, result: str,
                               reason: str = "") -> None:
@@ -596,15 +594,8 @@ class Store:
         ``dise.optimize.failures``."""
         with self._change() as ix:
             doc_id = ix.registry.get(task_type)
-            rec = {"task_type": task_type, "wins": {}} if doc_id is None else \
-                copy.deepcopy(self._raw(self._registry, doc_id))
-            trial = rec.setdefault("trials", {}).setdefault(
-                setup, {"gain": [], "no_gain": [], "errors": 0, "last_error": ""})
-            if result == "error":
-                trial["errors"] += 1
-                trial["last_error"] = reason[:200]
-            elif node_id not in trial[result]:
-                trial[result].append(node_id)
+            old = None if doc_id is None else copy.deepcopy(self._raw(self._registry, doc_id))
+            rec = add_registry_trial(old, task_type, setup, node_id, result, reason)
             if doc_id is None:
                 ix.registry[task_type] = self._registry.insert(rec)
             else:

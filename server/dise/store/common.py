@@ -39,3 +39,30 @@ def lease_free(lease: dict[str, Any] | None, holder: str, now: float) -> bool:
     """May ``holder`` take a node whose lease is ``lease`` (``{"holder", "until"}``) at ``now``?
     Yes when there is none, it expired, or it is the holder's own."""
     return lease is None or lease.get("holder") == holder or float(lease.get("until", 0)) <= now
+
+
+def add_registry_win(rec: dict[str, Any] | None, task_type: str, setup: str,
+                     node_id: str) -> tuple[dict[str, Any], int]:
+    """Count a win of ``setup`` on ``node_id`` in a registry record (``None``: a new one for
+    ``task_type``), in place; returns the record and how many distinct functions it won on."""
+    rec = rec or {"task_type": task_type, "wins": {}}
+    nodes = rec.setdefault("wins", {}).setdefault(setup, [])
+    if node_id not in nodes:
+        nodes.append(node_id)
+    return rec, len(nodes)
+
+
+def add_registry_trial(rec: dict[str, Any] | None, task_type: str, setup: str, node_id: str,
+                       result: str, reason: str = "") -> dict[str, Any]:
+    """Count one Phase 2 attempt of ``setup`` in a registry record (``None``: a new one for
+    ``task_type``), in place: ``result`` "gain"/"no_gain" lists ``node_id`` once, "error"
+    counts it and keeps ``reason`` (first 200 characters) as ``last_error``."""
+    rec = rec or {"task_type": task_type, "wins": {}}
+    trial = rec.setdefault("trials", {}).setdefault(
+        setup, {"gain": [], "no_gain": [], "errors": 0, "last_error": ""})
+    if result == "error":
+        trial["errors"] += 1
+        trial["last_error"] = reason[:200]
+    elif node_id not in trial[result]:
+        trial[result].append(node_id)
+    return rec

@@ -36,7 +36,8 @@ from typing import Any
 from dise.errors import DiseError
 from dise.store.artifacts import (PRIORITIES, _RANK, NodeNotFoundError, legacy_slug,
                                   slugify)
-from dise.store.common import DEFAULT_LEASE_S, holder_id, stamp
+from dise.store.common import (DEFAULT_LEASE_S, add_registry_trial, add_registry_win, holder_id,
+                               stamp)
 from dise.types import Artifact, TestCase
 
 _SCHEMA_LOCK = 0x0D15E001
@@ -609,11 +610,7 @@ class PgStore:
     def record_registry_win(self, task_type: str, setup: str, node_id: str) -> int:
         """Count a win of ``setup`` on ``node_id``; returns the distinct functions won on."""
         def update(rec: dict[str, Any] | None) -> dict[str, Any]:
-            rec = rec or {"task_type": task_type, "wins": {}}
-            nodes = rec.setdefault("wins", {}).setdefault(setup, [])
-            if node_id not in nodes:
-                nodes.append(node_id)
-            return rec
+            return add_registry_win(rec, task_type, setup, node_id)[0]
 
         rec = self._do(lambda cur: self._modify(cur, "dise_registry", task_type, update))
         return len(rec["wins"][setup])
@@ -622,15 +619,7 @@ class PgStore:
                               reason: str = "") -> None:
         """Count one Phase 2 attempt of ``setup`` (see ``Store.record_registry_trial``)."""
         def update(rec: dict[str, Any] | None) -> dict[str, Any]:
-            rec = rec or {"task_type": task_type, "wins": {}}
-            trial = rec.setdefault("trials", {}).setdefault(
-                setup, {"gain": [], "no_gain": [], "errors": 0, "last_error": ""})
-            if result == "error":
-                trial["errors"] += 1
-                trial["last_error"] = reason[:200]
-            elif node_id not in trial[result]:
-                trial[result].append(node_id)
-            return rec
+            return add_registry_trial(rec, task_type, setup, node_id, result, reason)
 
         self._do(lambda cur: self._modify(cur, "dise_registry", task_type, update))
 
