@@ -23,9 +23,9 @@ import httpx
 import ollama
 
 from dise.config import Config, OllamaConfig
-from dise.errors import Cancelled
 from dise.llm.base import (BackendError, GenerationTimeout, Messages, OllamaModelMissing,
                            OllamaUnavailable, TextFn, one_line)
+from dise.llm.streaming import collect_stream, log_reasoning
 from dise.types import CancelToken
 
 log = logging.getLogger(__name__)
@@ -33,9 +33,6 @@ log = logging.getLogger(__name__)
 #: How long a probe or tag listing is trusted. Short, so starting or stopping Ollama is
 #: noticed within seconds, yet ``auto`` does not add a round trip to every request.
 PROBE_CACHE_S = 10.0
-
-#: How often a waiting ``generate`` looks at its cancel token and deadline.
-_WAIT_POLL_S = 0.05
 
 _cache_lock = threading.Lock()
 _probe_cache: dict[str, tuple[float, bool]] = {}
@@ -130,37 +127,11 @@ class OllamaBackend:
                                    "num_predict": max_tokens}
         if stop:
             options["stop"] = list(stop)
-        deadline = time.monotonic() + self._settings.request_timeout_s
-        events: queue.Queue[tuple[str, Any]] = queue.Queue()
-        abandon = threading.Event()
-        reader = threading.Thread(target=self._read, args=(messages, options, events, abandon),
-                                  name=f"ollama-{self.tag}", daemon=True)
-        reader.start()
-        pieces: list[str] = []
-        try:
-            while True:
-                try:
-                    kind, value = events.get(timeout=_WAIT_POLL_S)
-                except queue.Empty:
-                    if cancel is not None and cancel.cancelled:
-                        raise Cancelled() from None
-                    if time.monotonic() > deadline:
-                        raise self._timeout() from None
-                    continue
-                if kind == "error":
-                    raise value
-                if kind == "end":
-                    if not value:
-                        raise self._dropped("the stream ended without its final message"
-                                            if pieces else "no answer at all")
-                    return "".join(pieces)
-                if cancel is not None and cancel.cancelled:
-                    raise Cancelled()
-                pieces.append(value)
-                if on_text is not None:
-                    on_text(value)
-        finally:
-            abandon.set()  # the reader closes the stream at its next chunk (or read timeout)
+        return collect_stream(
+            lambda events, abandon: self._read(messages, options, events, abandon),
+            thread_name=f"ollama-{self.tag}", timeout_s=self._settings.request_timeout_s,
+            cancel=cancel, on_text=on_text, timeout_error=self._timeout,
+            dropped_error=self._dropped, cut_short="the stream ended without its final message")
 
     def _read(self, messages: Messages, options: dict[str, Any],
               events: "queue.Queue[tuple[str, Any]]", abandon: threading.Event) -> None:
@@ -182,9 +153,7 @@ class OllamaBackend:
                     got_text = True
                     events.put(("text", text))
                 if part.done:
-                    if reasoning:
-                        log.debug("%s reasoned (%d chars, not used as the answer): %.2000s",
-                                  self.tag, sum(map(len, reasoning)), "".join(reasoning))
+                    log_reasoning(log, self.tag, reasoning)
                     events.put(("end", True))
                     return
             events.put(("end", False))

@@ -34,9 +34,9 @@ import httpx
 import openai
 
 from dise.config import Config, GeneratorConfig
-from dise.errors import Cancelled
 from dise.llm.base import (BackendError, GenerationTimeout, Messages, ServerAuthFailed,
                            ServerModelMissing, ServerUnavailable, TextFn, one_line)
+from dise.llm.streaming import collect_stream, log_reasoning
 from dise.types import CancelToken
 
 log = logging.getLogger(__name__)
@@ -47,8 +47,6 @@ KEYRING_SERVICE = "dise-openai"
 NO_KEY = "no-key"
 #: How long a model listing (or a failure to get one) is trusted.
 PROBE_CACHE_S = 10.0
-#: How often a waiting ``generate`` looks at its cancel token and deadline.
-_WAIT_POLL_S = 0.05
 
 _cache_lock = threading.Lock()
 #: display url → (stamp, served model ids or None when the server lists none, error or None)
@@ -191,37 +189,11 @@ class OpenAIBackend:
                                   "seed": seed}
         if stop:
             params["stop"] = list(stop)
-        deadline = time.monotonic() + self._settings.request_timeout_s
-        events: queue.Queue[tuple[str, Any]] = queue.Queue()
-        abandon = threading.Event()
-        reader = threading.Thread(target=self._read, args=(params, events, abandon),
-                                  name=f"openai-{self.model}", daemon=True)
-        reader.start()
-        pieces: list[str] = []
-        try:
-            while True:
-                try:
-                    kind, value = events.get(timeout=_WAIT_POLL_S)
-                except queue.Empty:
-                    if cancel is not None and cancel.cancelled:
-                        raise Cancelled() from None
-                    if time.monotonic() > deadline:
-                        raise self._timeout() from None
-                    continue
-                if kind == "error":
-                    raise value
-                if kind == "end":
-                    if not value:
-                        raise self._dropped("the stream ended without a finish reason"
-                                            if pieces else "no answer at all")
-                    return "".join(pieces)
-                if cancel is not None and cancel.cancelled:
-                    raise Cancelled()
-                pieces.append(value)
-                if on_text is not None:
-                    on_text(value)
-        finally:
-            abandon.set()  # the reader closes the stream at its next chunk
+        return collect_stream(
+            lambda events, abandon: self._read(params, events, abandon),
+            thread_name=f"openai-{self.model}", timeout_s=self._settings.request_timeout_s,
+            cancel=cancel, on_text=on_text, timeout_error=self._timeout,
+            dropped_error=self._dropped, cut_short="the stream ended without a finish reason")
 
     def _read(self, params: dict[str, Any], events: "queue.Queue[tuple[str, Any]]",
               abandon: threading.Event) -> None:
@@ -255,9 +227,7 @@ class OpenAIBackend:
                         events.put(("text", text))
                     if choice.finish_reason:
                         finished = True
-            if reasoning:
-                log.debug("%s reasoned (%d chars, not used as the answer): %.2000s",
-                          self.model, sum(map(len, reasoning)), "".join(reasoning))
+            log_reasoning(log, self.model, reasoning)
             events.put(("end", finished))
         except BaseException as exc:  # every failure is handed to the caller's thread
             events.put(("error", self._translate(exc, got_text)))
