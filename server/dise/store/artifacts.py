@@ -21,7 +21,7 @@ import keyword
 import re
 import unicodedata
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,6 +67,27 @@ def legacy_slug(name: str) -> str:
     if not slug:
         return "function"
     return f"f_{slug}" if slug[0].isdigit() else slug
+
+
+def pick_node(text: str, named: list[str], ids: Collection[str]) -> str | None:
+    """The node id ``text`` names, by the rules of ``Store.resolve``: ``named`` are the ids
+    (sorted) of nodes with versions whose function name is ``text`` (NFKC), ``ids`` every
+    node id with versions. None when nothing matches; ``NodeNotFoundError`` when the name
+    is ambiguous."""
+    name = unicodedata.normalize("NFKC", text)
+    for candidate in (text, name):
+        if candidate in named or (candidate in ids and not named):
+            return candidate
+    if len(named) == 1:
+        return named[0]
+    if len(named) > 1:
+        raise NodeNotFoundError(
+            f"{text!r} names {len(named)} stored functions: {', '.join(named[:8])}; "
+            "give one of these node ids.")
+    if legacy_slug(name) in ids:
+        return legacy_slug(name)
+    folded = [n for n in ids if n.casefold() == name.casefold()]
+    return folded[0] if len(folded) == 1 else None
 
 
 @dataclass
@@ -324,20 +345,9 @@ class Store:
             named = sorted(n for n, doc in ix.nodes.items() if n in ix.versions and
                            unicodedata.normalize("NFKC", self._raw(self._nodes, doc).get(
                                "function_name") or "") == name)
-            for candidate in (text, name):
-                if candidate in named or (candidate in ix.versions and not named):
-                    return candidate
-            if len(named) == 1:
-                return named[0]
-            if len(named) > 1:
-                raise NodeNotFoundError(
-                    f"{text!r} names {len(named)} stored functions: {', '.join(named[:8])}; "
-                    "give one of these node ids.")
-            if legacy_slug(name) in ix.versions:
-                return legacy_slug(name)
-            folded = [n for n in ix.versions if n.casefold() == name.casefold()]
-            if len(folded) == 1:
-                return folded[0]
+            found = pick_node(text, named, ix.versions)
+            if found is not None:
+                return found
             raise self._not_found(ix, text, purpose)
 
     def count(self) -> int:

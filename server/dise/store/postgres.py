@@ -34,8 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from dise.errors import DiseError
-from dise.store.artifacts import (PRIORITIES, _RANK, NodeNotFoundError, legacy_slug,
-                                  slugify)
+from dise.store.artifacts import PRIORITIES, _RANK, NodeNotFoundError, pick_node, slugify
 from dise.store.common import (DEFAULT_LEASE_S, add_registry_trial, add_registry_win, holder_id,
                                stamp)
 from dise.types import Artifact, TestCase
@@ -381,21 +380,9 @@ class PgStore:
             "n.doc->>'function_name' IN (%s, %s) AND EXISTS (SELECT 1 FROM dise_artifacts a "
             "WHERE a.node_id = n.node_id)", (text, name))
         named = sorted(n for n, fn in rows if unicodedata.normalize("NFKC", fn or "") == name)
-        ids = set(self._ids_with_versions())
-        for candidate in (text, name):
-            if candidate in named or (candidate in ids and not named):
-                return candidate
-        if len(named) == 1:
-            return named[0]
-        if len(named) > 1:
-            raise NodeNotFoundError(
-                f"{text!r} names {len(named)} stored functions: {', '.join(named[:8])}; "
-                "give one of these node ids.")
-        if legacy_slug(name) in ids:
-            return legacy_slug(name)
-        folded = [n for n in ids if n.casefold() == name.casefold()]
-        if len(folded) == 1:
-            return folded[0]
+        found = pick_node(text, named, set(self._ids_with_versions()))
+        if found is not None:
+            return found
         raise self._not_found(text, purpose)
 
     def count(self) -> int:
