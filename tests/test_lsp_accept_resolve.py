@@ -34,7 +34,7 @@ STUB = ('"""Counting."""\n\n\n'
 async def session(tmp_path: Path, profile: str) -> AsyncIterator[Editor]:
     (tmp_path / "ws").mkdir()
     ed = Editor(profile, tmp_path / "ws",
-                server_env(ENGINE, DISE_HOME=str(tmp_path / "home")), QUICK)
+                server_env(ENGINE, DISE_HOME=str(tmp_path / "home"), DISE_CODE_ACTION_RESOLVE="1"), QUICK)
     ed.asked = []
 
     @ed.client.feature(lsp.WINDOW_SHOW_MESSAGE_REQUEST)
