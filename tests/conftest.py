@@ -117,15 +117,17 @@ def nvim(request) -> str:
 @pytest.fixture(scope="session")
 def pg_cluster():
     """A throw-away PostgreSQL cluster for the session (tests/support/pg_cluster.py). Skipped where
-    PostgreSQL is not installed, except under CI, where that is a missing install step."""
-    from support.pg_cluster import Cluster
+    PostgreSQL is not installed, except under CI, where that is a missing install step; a
+    cluster that is installed but will not start fails the tests."""
+    from support.pg_cluster import Cluster, PostgresMissing
 
     try:
-        cluster = Cluster().start()
-    except RuntimeError as exc:
+        cluster = Cluster()
+    except PostgresMissing as exc:
         if os.environ.get("CI"):
             pytest.fail(f"PostgreSQL is needed in CI: {exc}")
         pytest.skip(str(exc))
+    cluster.start()
     yield cluster
     cluster.stop()
 

@@ -35,13 +35,17 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+class PostgresMissing(RuntimeError):
+    """PostgreSQL's server binaries are not installed (the only reason tests may skip)."""
+
+
 class Cluster:
     """One running cluster; ``url(db)`` names a database in it, ``create_db()`` makes one."""
 
     def __init__(self) -> None:
         self.initdb, self.pg_ctl = find_bin("initdb"), find_bin("pg_ctl")
         if not (self.initdb and self.pg_ctl):
-            raise RuntimeError("PostgreSQL is not installed (no initdb/pg_ctl): run "
+            raise PostgresMissing("PostgreSQL is not installed (no initdb/pg_ctl): run "
                                "scripts/install-postgres")
         self.runas: list[str] = []
         if os.geteuid() == 0:
