@@ -384,7 +384,7 @@ def test_incremental_encoding_matches_memory(tmp_path: Path) -> None:
     """Whatever mix of TinyDB calls edits the data, the file holds exactly what memory does."""
     from tinydb import Query
 
-    from dise.store.storage import StoreDB
+    from dise.store.storage_table import StoreDB
 
     path = tmp_path / "db.json"
     db = StoreDB(path)

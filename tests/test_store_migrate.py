@@ -96,7 +96,7 @@ def test_unreachable_or_wrong_store_url_is_one_clear_line(tmp_path: Path) -> Non
     import pytest
 
     from dise.config import ConfigError
-    from dise.store.postgres import PgStoreError
+    from dise.store.pg_core import PgStoreError
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

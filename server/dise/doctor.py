@@ -116,7 +116,8 @@ def check_embedding(cfg: Config) -> Check:
 
 def check_shared_store(cfg: Config) -> Check:
     """The PostgreSQL store ``[store] url`` names: reachable, and how much it holds."""
-    from dise.store.postgres import PgStore, redact
+    from dise.store.pg_core import redact
+    from dise.store.postgres import PgStore
 
     try:
         with PgStore(cfg.store.url, cfg.store_path) as store:

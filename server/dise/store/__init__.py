@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from dise.store.artifacts import PRIORITIES, NodeNotFoundError, Store, slugify
+from dise.store.artifacts import Store
+from dise.store.common import PRIORITIES
+from dise.store.node_ids import NodeNotFoundError, slugify
 from dise.store.storage import AtomicJSONStorage, StoreCorruptError, StoreIOError
 
 __all__ = ["AtomicJSONStorage", "NodeNotFoundError", "PRIORITIES", "Store",

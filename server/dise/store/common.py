@@ -1,5 +1,5 @@
-"""What every store backend shares: who is writing (provenance, lease holders) and the
-queue's lease rules, so TinyDB and PostgreSQL answer alike."""
+"""What every store backend shares: who is writing (provenance, lease holders), the queue's
+priorities and lease rules, and registry updates, so TinyDB and PostgreSQL answer alike."""
 
 from __future__ import annotations
 
@@ -12,6 +12,11 @@ from dise import __version__
 
 #: Seconds a queue lease lasts unless renewed: a holder that dies frees its node after this.
 DEFAULT_LEASE_S = 600.0
+
+#: Queue priorities, most urgent first.
+PRIORITIES: tuple[str, ...] = ("high", "normal", "low")
+#: Priority -> its place in ``PRIORITIES`` (lower is more urgent).
+PRIORITY_RANK = {p: i for i, p in enumerate(PRIORITIES)}
 
 
 def made_by() -> str:

@@ -33,7 +33,7 @@ class MigrateReport:
 
 
 def _describe(store: Any) -> str:
-    from dise.store.postgres import redact
+    from dise.store.pg_core import redact
 
     url = getattr(store, "url", None)
     return redact(url) if url else str(store.path)

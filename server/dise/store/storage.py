@@ -14,11 +14,12 @@ language server is up can interleave writes with it. Here:
   read-modify-write, and re-reads the file first if someone else changed it, so two
   processes never lose each other's updates. Plain reads need no flock: the rename is atomic.
 * ``batch()`` defers the disk write to the end of the outermost batch (all or nothing).
-* Encoded JSON is cached per document and per table, so a write at 10,000 artifacts
-  re-encodes only the documents that changed and re-joins only the tables they live in.
-  ``FastTable`` reports each document it inserts, replaces or removes (``touch``); any other
-  TinyDB update goes through ``Table._update_table``, which drops the table's cache
-  (``forget``). Whoever edits the live data some other way must call one of the two.
+* Encoded JSON is cached per document and per table (``storage_json``), so a write at
+  10,000 artifacts re-encodes only the documents that changed and re-joins only the tables
+  they live in. ``FastTable`` (``storage_table``) reports each document it inserts,
+  replaces or removes (``touch``); any other TinyDB update goes through
+  ``Table._update_table``, which drops the table's cache (``forget``). Whoever edits the
+  live data some other way must call one of the two.
 * A file that is not valid JSON is never overwritten: it is copied aside and every access
   raises ``StoreCorruptError`` until someone fixes or moves it.
 """
@@ -32,24 +33,20 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from tinydb import TinyDB
 from tinydb.storages import Storage
-from tinydb.table import Document, Table
 
 from dise.errors import DiseError
+from dise.store.storage_json import Data, EncodedTable, encode_tables
 
 try:  # POSIX only; elsewhere only threads of one process are serialised.
     import fcntl
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-Data = dict[str, dict[str, Any]]
 #: (inode, size, mtime in ns): any write by anyone (always a rename) changes it.
 _Signature = tuple[int, int, int] | None
 
@@ -62,40 +59,8 @@ class StoreIOError(DiseError):
     """The store file could not be read or written (permissions, disk full, ...)."""
 
 
-def _dumps(value: Any) -> str:
-    """Compact JSON: whitespace would cost megabytes at 10,000 artifacts."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
 def _signature_of(st: os.stat_result) -> tuple[int, int, int]:
     return (st.st_ino, st.st_size, st.st_mtime_ns)
-
-
-def _fragment(doc_id: str, doc: Any) -> bytes:
-    return f"{_dumps(str(doc_id))}:{_dumps(doc)}".encode("utf-8")
-
-
-@dataclass
-class _EncodedTable:
-    """The JSON of one table: per document, and joined (``None`` until needed again)."""
-
-    docs: dict[str, Any]
-    fragments: dict[str, bytes]
-    changed: set[str] = field(default_factory=set)
-    body: bytes | None = None
-
-    @classmethod
-    def of(cls, docs: dict[str, Any]) -> "_EncodedTable":
-        return cls(docs, {key: _fragment(key, doc) for key, doc in docs.items()})
-
-    def catch_up(self) -> None:
-        for key in self.changed:
-            doc = self.docs.get(key)
-            if doc is None:
-                self.fragments.pop(key, None)
-            else:
-                self.fragments[key] = _fragment(key, doc)
-        self.changed.clear()
 
 
 class AtomicJSONStorage(Storage):
@@ -114,7 +79,7 @@ class AtomicJSONStorage(Storage):
         self._batch_depth = 0
         self._dirty = False
         self._lock_fd: int | None = None
-        self._encoded: dict[str, _EncodedTable] = {}
+        self._encoded: dict[str, EncodedTable] = {}
         with self._lock:
             self._refresh()
             self._remove_stale_temps()
@@ -277,21 +242,7 @@ class AtomicJSONStorage(Storage):
     # -- writing ------------------------------------------------------------------------
     def _encode(self, data: Data) -> list[bytes]:
         """The file's bytes, one piece per table, re-encoding only what changed."""
-        for name in [n for n in self._encoded if n not in data]:
-            del self._encoded[name]
-        pieces = [b"{"]
-        for i, (name, docs) in enumerate(data.items()):
-            encoded = self._encoded.get(name)
-            if encoded is not None and encoded.docs is docs:
-                encoded.catch_up()
-            if encoded is None or encoded.docs is not docs \
-                    or len(encoded.fragments) != len(docs):  # changed behind our back
-                encoded = self._encoded[name] = _EncodedTable.of(docs)
-            if encoded.body is None:
-                encoded.body = b",".join(encoded.fragments.values())
-            pieces += [f'{"," if i else ""}{_dumps(name)}:{{'.encode("utf-8"), encoded.body, b"}"]
-        pieces.append(b"}")
-        return pieces
+        return encode_tables(self._encoded, data)
 
     def _flush(self) -> None:
         """Temp file + fsync + rename; on any failure the old file stays and memory reloads."""
@@ -374,95 +325,3 @@ class AtomicJSONStorage(Storage):
                     pass
         finally:
             self._release_flock()
-
-
-class FastTable(Table):
-    """A TinyDB table whose insert/replace/remove by id cost O(1), not O(table size).
-
-    TinyDB's own updates copy the whole table twice per call (a minute for 10,000 inserts).
-    These write into the storage's live dict and ``touch`` the documents they change, so
-    the storage re-encodes only those. Any other update goes through ``_update_table``,
-    which makes the storage ``forget`` the table's cached JSON.
-    """
-
-    _id_generation = -1
-    _cache_generation = -1
-
-    def _live(self) -> tuple[Data, dict[str, Any]]:
-        tables = self._storage.read()
-        return tables, tables.setdefault(self.name, {})
-
-    def _touch(self, doc_id: Any) -> None:
-        touch = getattr(self._storage, "touch", None)
-        if touch is not None:
-            touch(self.name, str(doc_id))
-
-    def _read_table(self) -> dict[str, Mapping]:
-        table = super()._read_table()
-        gen = getattr(self._storage, "generation", 0)
-        if gen != self._cache_generation:  # reloaded from disk: cached searches are stale
-            self._query_cache.clear()
-            self._cache_generation = gen
-        return table
-
-    def _get_next_id(self) -> int:
-        raw = self._read_table()
-        gen = getattr(self._storage, "generation", 0)
-        if self._next_id is None or self._id_generation != gen:
-            self._next_id = max(map(int, raw), default=0) + 1
-            self._id_generation = gen
-        doc_id = self._next_id
-        self._next_id = doc_id + 1
-        return doc_id
-
-    def insert(self, document: Mapping) -> int:
-        if not isinstance(document, Mapping):
-            raise ValueError("Document is not a Mapping")
-        tables, raw = self._live()
-        if isinstance(document, Document):
-            doc_id = document.doc_id
-            self._next_id = None
-        else:
-            doc_id = self._get_next_id()
-        if str(doc_id) in raw:
-            raise ValueError(f"Document with ID {doc_id} already exists")
-        raw[str(doc_id)] = dict(document)
-        self._touch(doc_id)
-        self._storage.write(tables)
-        self.clear_cache()
-        return doc_id
-
-    def replace(self, doc_id: int, document: Mapping) -> None:
-        """Swap one document for a new one (KeyError if there is none with this id)."""
-        tables, raw = self._live()
-        if str(doc_id) not in raw:
-            raise KeyError(doc_id)
-        raw[str(doc_id)] = dict(document)
-        self._touch(doc_id)
-        self._storage.write(tables)
-        self.clear_cache()
-
-    def remove(self, cond: Callable | None = None, doc_ids: Any = None) -> list[int]:
-        if doc_ids is None:
-            return super().remove(cond=cond)
-        tables, raw = self._live()
-        removed = [doc_id for doc_id in doc_ids if raw.pop(str(doc_id), None) is not None]
-        for doc_id in removed:
-            self._touch(doc_id)
-        if removed:
-            self._storage.write(tables)
-            self.clear_cache()
-        return removed
-
-    def _update_table(self, updater: Callable[[dict[int, Mapping]], None]) -> None:
-        forget = getattr(self._storage, "forget", None)
-        if forget is not None:
-            forget(self.name)
-        super()._update_table(updater)
-
-
-class StoreDB(TinyDB):
-    """TinyDB over ``AtomicJSONStorage`` with ``FastTable`` tables."""
-
-    table_class = FastTable
-    default_storage_class = AtomicJSONStorage
