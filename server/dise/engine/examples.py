@@ -62,7 +62,7 @@ from dise.engine.example_readers import (
     table,
 )
 from dise.engine.types import TestCase
-from dise.sandbox.verdict import CLOSE_CALL
+from dise.sandbox.probes import CLOSE_CALL
 
 @dataclass
 class ExampleReport:
@@ -256,6 +256,6 @@ def example_test(ex: Example) -> TestCase:
     if tol is None:
         code = f"assert {ex.call} == {want}"
     else:
-        # Compared outside the sandbox within the tolerance (dise.sandbox.verdict.CLOSE_CALL).
+        # Compared outside the sandbox within the tolerance (dise.sandbox.probes.CLOSE_CALL).
         code = f"assert {CLOSE_CALL}({ex.call}, {want}, {tol!r})"
     return TestCase(kind="example", code=code, call=ex.call, want=want, source=ex.source)

@@ -4,7 +4,7 @@ A smoke test calls the function with typical values of its parameters' types
 (``dise.engine.testgen.smoke_tests``). Before this check it passed whenever the call did not
 raise, so ``def count(s: str) -> int`` whose body forgot its ``return`` passed every smoke
 test. When the return annotation is one we can read, the smoke test is written as
-``assert _dise_returns(CALL, "ANNOTATION")``; ``sandbox.verdict`` rewrites that to a probe of
+``assert _dise_returns(CALL, "ANNOTATION")``; ``sandbox.probes`` rewrites that to a probe of
 CALL's value, and the parent compares the value's kind (the harness's tag: ``int``, ``none``,
 ``list``…) with the annotation here, like ``_dise_close`` for floats. The candidate only
 reports a value; it never sees, nor can forge, the check.

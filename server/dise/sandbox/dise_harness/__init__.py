@@ -1,6 +1,6 @@
 """The program that runs inside the sandbox process: load the candidate, run the test code, report.
 
-A package of its own, started by ``dise.sandbox.runner`` as ``python -s -B -P -m dise_harness
+A package of its own, started by ``dise.sandbox.process`` as ``python -s -B -P -m dise_harness
 JOB`` with only this package's parent folder on ``PYTHONPATH``, in a fresh run directory (under
 bubblewrap or unshare where the machine allows; bubblewrap mounts the package read-only). It
 imports nothing from ``dise`` and only the standard library, so importing it here
