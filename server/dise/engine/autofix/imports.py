@@ -17,6 +17,7 @@ from pyflakes import messages as pyflakes_messages
 from dise.engine.autofix.parsing import parses
 from dise.engine.types import RunReport
 
+
 def _from(module: str, *names: str) -> dict[str, str]:
     return {name: f"from {module} import {name}" for name in names}
 

@@ -17,6 +17,7 @@ from dise.engine.autofix.parsing import parses
 #: Spaces per indentation level when tabs or broken indentation are rewritten.
 INDENT_WIDTH = 4
 
+
 def string_continuation_lines(code: str) -> set[int]:
     """0-based lines that start inside a multi-line string (their indent is content)."""
     inside: set[int] = set()

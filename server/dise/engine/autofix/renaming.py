@@ -10,6 +10,7 @@ import tokenize
 
 from dise.engine.autofix.parsing import parses
 
+
 def _top_functions(tree: ast.Module) -> list[ast.FunctionDef | ast.AsyncFunctionDef]:
     return [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
 
