@@ -4,16 +4,16 @@ import ast
 
 import pytest
 
-from dise.engine.autofix import (
-    autofix,
-    fix_indentation,
+from dise.engine.autofix import autofix
+from dise.engine.autofix.imports import (
     insert_imports,
     merge_import_lines,
     missing_imports,
     needed_imports,
-    rename_function,
     split_imports,
 )
+from dise.engine.autofix.indentation import fix_indentation
+from dise.engine.autofix.renaming import rename_function
 from dise.engine.types import RunReport, TestResult
 
 

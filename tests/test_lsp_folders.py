@@ -2,7 +2,7 @@
 
 Two folders, ``backend/`` and ``webapp/``, each have a test of ``slugify`` with a different
 expectation. The engine is the test double (tests/support/lsp_double.py), which freezes the tests the
-real discovery (``dise.engine.testgen.workspace_tests``) finds in the folder the server gave
+real discovery (``dise.engine.testgen.workspace``) finds in the folder the server gave
 the request, so a test can see which folder that was.
 """
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from dise.config import load_config
-from dise.engine.testgen import smoke_tests
+from dise.engine.testgen.smoke import smoke_tests
 from dise.engine.types import FunctionSpec
 from dise.sandbox import run_candidate
 from dise.sandbox.returns import accepted_tags

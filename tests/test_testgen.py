@@ -4,17 +4,12 @@ import ast
 
 import pytest
 
-from dise.engine import testgen
-from dise.engine.testgen import (
-    SMOKE_ALLOWED_EXCEPTIONS,
-    derive_tests,
-    doctest_tests,
-    given_tests,
-    model_tests,
-    smoke_tests,
-    summarize_kinds,
-    workspace_tests,
-)
+from dise.engine.testgen import derive_tests, summarize_kinds
+from dise.engine.testgen import model as model_written  # tests_prompt would be collected
+from dise.engine.testgen.model import model_tests
+from dise.engine.testgen.smoke import SMOKE_ALLOWED_EXCEPTIONS, smoke_tests
+from dise.engine.testgen.workspace import workspace_tests
+from dise.engine.testgen.written import doctest_tests, given_tests
 from dise.engine.types import FunctionSpec, Request
 from dise.engine.types import TestCase as Case  # not collected by pytest
 
@@ -167,7 +162,7 @@ def test_smoke_tests_treat_value_error_as_rejection_and_type_error_as_crash():
 def test_tests_prompt_asks_for_assert_lines():
     spec = FunctionSpec("slugify", "def slugify(title: str) -> str:", "Make a URL slug.",
                         [("title", "str")], "str")
-    messages = testgen.tests_prompt(spec, "Turn a title into a URL slug", 3)
+    messages = model_written.tests_prompt(spec, "Turn a title into a URL slug", 3)
     assert [m["role"] for m in messages] == ["system", "user"]
     text = messages[-1]["content"]
     assert "3" in text and "assert" in text and "def slugify(title: str) -> str:" in text
@@ -204,6 +199,6 @@ def test_model_tests_that_contradict_each_other_are_dropped():
               "assert is_valid_email('x@y.co.uk') == True\n"
               "assert is_valid_email('x@y.co.uk') == False\n"
               "assert is_valid_email('nope') == False\n")
-    codes = [t.code for t in testgen.model_tests(answer, "is_valid_email", 5)]
+    codes = [t.code for t in model_tests(answer, "is_valid_email", 5)]
     assert codes == ["assert is_valid_email('a@b.co') == True",
                      "assert is_valid_email('nope') == False"]

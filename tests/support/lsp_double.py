@@ -34,7 +34,7 @@ from dise.engine.types import (
     ProgressFn,
     Request,
 )
-from dise.engine.testgen import workspace_tests
+from dise.engine.testgen.workspace import workspace_tests
 from dise.store import Store, slugify
 
 DEFAULT_DELAY_S = 0.3

@@ -15,12 +15,8 @@ import io
 import tokenize
 from dataclasses import dataclass
 
-from dise.engine.autofix import (
-    import_lines,
-    merge_import_lines,
-    needed_imports,
-    string_continuation_lines,
-)
+from dise.engine.autofix.imports import import_lines, merge_import_lines, needed_imports
+from dise.engine.autofix.indentation import string_continuation_lines
 from dise.engine.extract import strip_examples
 from dise.engine.stubs.finding import (
     DEFAULT_INDENT,

@@ -1,58 +1,15 @@
-"""Sentinel: a model-free first look at a request (intent, task type, a function name).
+"""The sentinel's rules: keyword and regex evidence for intent and task type, and the text
+preparation they run on (``normalise``, then ``lead_of`` drops the "write a function to"
+preamble so the lead verb comes first).
 
-It runs on every request before anything slow, so it is plain keyword/regex scoring
-(well under a millisecond per request) and never raises on odd input.
-
-Intent
-    ``batch`` only when the request asks for it in words ("batch", "thorough", "robust",
-    "production quality", "optimal", "best possible", "take your time", "comprehensive",
-    "well tested", ...). Everything else, short requests and "quickly/just/simple/now/asap"
-    included, is ``interactive``: someone in an editor is waiting for the answer, so the
-    cheap path is the right default and batch work must be opted into.
-
-Task types (what a developer would call the job)
-    validation  a yes/no judgement about an input: validate, check/verify/test whether,
-                "is valid", "is X or not", regex "matches a string that ...".
-    parsing     text in, structure out: parse, tokenize, decode, extract values from text,
-                convert a string to a list/dict/number/date, CSV/JSON/URL/log lines.
-    math        numbers are the subject: primes, divisors, digits, sums and products of
-                numbers, factorial, gcd, sequences (fibonacci, catalan, nth ...), bits,
-                geometry (area, volume, radius ...), statistics.
-    string      characters, words and sentences: reverse, replace, case, whitespace,
-                vowels, palindromes, substrings, counting characters.
-    collection  lists, tuples, dicts, sets, arrays, matrices: sort, filter, merge,
-                flatten, group, pick elements, reshape data.
-    io          files, paths, directories, reading/writing, CSV/JSON files, network,
-                environment variables, stdin/stdout.
-    other       none of the above has any evidence (e.g. a request in another language).
-
-Scoring: the lead verb of the request (after "write a function to ...") is weighed heavily
-(check/validate → validation, parse/tokenize → parsing, read/write a file → io); nouns add
-evidence for their type, and the container named as the input ("in the given string",
-"of a list") gets a bonus. Ties break in ``TIE_ORDER``.
+Tables only, plus those two helpers; ``dise.engine.sentinel`` scores with them and
+``dise.engine.sentinel.names`` builds a function name from the same lead text.
 """
 
 from __future__ import annotations
 
-import keyword
 import re
 import unicodedata
-from dataclasses import dataclass
-
-from dise.engine.request_names import named_function
-from dise.engine.types import TASK_TYPES
-
-#: When scores tie, the earlier type wins: the more specific jobs first.
-TIE_ORDER: tuple[str, ...] = ("validation", "parsing", "io", "math", "string", "collection",
-                              "other")
-#: Below this much evidence the type is ``other``.
-MIN_EVIDENCE = 1.0
-#: Words kept in a proposed function name.
-NAME_MAX_WORDS = 3
-#: Name proposed when the request gives nothing usable.
-FALLBACK_NAME = "solution"
-#: Only the start of a very long request is read: the ask comes first and regexes stay fast.
-MAX_ANALYSED_CHARS = 2000
 
 _BATCH = [
     r"\bbatch\b", r"\bthorough(ly)?\b", r"\brobust(ly|ness)?\b", r"\bproduction\b",
@@ -76,7 +33,7 @@ _PREAMBLE = re.compile(
 )
 
 # Lead-verb rules: the first words of the request after the preamble.
-_LEAD_RULES: list[tuple[str, re.Pattern[str], float]] = [
+LEAD_RULES: list[tuple[str, re.Pattern[str], float]] = [
     ("validation", re.compile(r"^(?:check|checks|checking|verify|verifies|validate|validates|"
                               r"test|tests|determine|determines|decide|decides|tell|tells|"
                                r"see)\b(?! the (?:number|count|sum|length))"), 5.0),
@@ -180,12 +137,12 @@ _RULES: list[tuple[str, str, float]] = [
 ]
 
 #: Input-container phrases ("in the given string", "of a list") add weight to that type.
-_CONTAINER = re.compile(
+CONTAINER = re.compile(
     r"\b(?:in|of|from|into|to|on|takes(?: in)?|given|by|with|across)\s+(?:an?\s+|the\s+)?"
     r"(?:given\s+|specified\s+|two\s+|three\s+|nested\s+|mixed\s+|sorted\s+|binary\s+)*"
     r"(string|strings|sentence|text|word|list|lists|tuple|tuples|array|arrays|dictionary|"
     r"dictionaries|dict|set|matrix|number|numbers|integer|integers|file|files)\b")
-_CONTAINER_TYPE = {
+CONTAINER_TYPE = {
     "string": "string", "strings": "string", "sentence": "string", "text": "string",
     "word": "string", "list": "collection", "lists": "collection", "tuple": "collection",
     "tuples": "collection", "array": "collection", "arrays": "collection",
@@ -193,15 +150,15 @@ _CONTAINER_TYPE = {
     "set": "collection", "matrix": "collection", "number": "math", "numbers": "math",
     "integer": "math", "integers": "math", "file": "io", "files": "io",
 }
-_CONTAINER_WEIGHT = 2.0
+CONTAINER_WEIGHT = 2.0
 
 #: The first of these nouns in the request is the object of the lead verb.
-_OBJECT = re.compile(
+OBJECT = re.compile(
     r"\b(string|strings|substring|substrings|character|characters|word|words|sentence|"
     r"sentences|text|letter|letters|vowels?|list|lists|sublists?|tuple|tuples|dictionary|"
     r"dictionaries|dict|array|arrays|matrix|matrices|elements?|items?|number|numbers|integer|"
     r"integers|digits?|primes?|file|files|path|paths|directory)\b")
-_OBJECT_TYPE = {
+OBJECT_TYPE = {
     **{w: "string" for w in ("string", "strings", "substring", "substrings", "character",
                              "characters", "word", "words", "sentence", "sentences", "text",
                              "letter", "letters", "vowel", "vowels")},
@@ -212,29 +169,19 @@ _OBJECT_TYPE = {
                            "prime", "primes")},
     **{w: "io" for w in ("file", "files", "path", "paths", "directory")},
 }
-_OBJECT_WEIGHT = 2.0
+OBJECT_WEIGHT = 2.0
 
 #: Phrases whose words mislead the noun rules ("count the number of ..." is not math).
-_NOISE = re.compile(r"\b(?:the )?(?:total )?number of\b|\bhttps?://\S+|\bwww\.\S+|"
+NOISE = re.compile(r"\b(?:the )?(?:total )?number of\b|\bhttps?://\S+|\bwww\.\S+|"
                     r"\bgeeksforgeeks\S*|\bin python\b|\bpython\b")
 
-_COMPILED = [(t, re.compile(p), w) for t, p, w in _RULES]
-_BATCH_RE = [re.compile(p) for p in _BATCH]
-_INTERACTIVE_RE = [re.compile(p) for p in _INTERACTIVE]
+COMPILED_RULES = [(t, re.compile(p), w) for t, p, w in _RULES]
+BATCH_RE = [re.compile(p) for p in _BATCH]
+INTERACTIVE_RE = [re.compile(p) for p in _INTERACTIVE]
 
 
-@dataclass
-class Classification:
-    intent: str
-    task_type: str
-    #: Share of the evidence held by the winning type (0..1); 0 for ``other``.
-    confidence: float
-    function_name_hint: str
-    #: Per-type evidence, for logs and tuning.
-    scores: dict[str, float]
-
-
-def _normalise(text: str) -> str:
+def normalise(text: str) -> str:
+    """Lower case without accents, odd punctuation and repeated whitespace."""
     text = unicodedata.normalize("NFKD", text)
     text = "".join(c for c in text if not unicodedata.combining(c))
     text = text.lower().replace("\u2019", "'")
@@ -251,174 +198,10 @@ _TAKES = re.compile(r"^takes?(?: in)? [^.]*?(?:,\s*)?(?:and\s+)?(?=(?:returns?|c
                     r"sorts?|converts?|generates?|prints?)\b)")
 
 
-def _lead(text: str) -> str:
+def lead_of(text: str) -> str:
     """The request without its "write a function to" preamble: the lead verb comes first."""
     late = _LATE_ASK.search(text)
     if late:
         text = text[late.start() + 1:]
     lead = _PREAMBLE.sub("", text, count=1).strip(" ,.:;")
     return _TAKES.sub("", lead, count=1)
-
-
-def classify_intent(text: str) -> str:
-    """``batch`` only when the request asks for thoroughness in words; else ``interactive``."""
-    norm = _normalise(text)
-    batch = sum(bool(p.search(norm)) for p in _BATCH_RE)
-    quick = sum(bool(p.search(norm)) for p in _INTERACTIVE_RE)
-    return "batch" if batch > quick else "interactive"
-
-
-def score_task_types(text: str) -> dict[str, float]:
-    """Evidence per task type for ``text`` (all types present, zeros included)."""
-    norm = _normalise(text)
-    lead = _lead(norm)
-    body = _NOISE.sub(" ", lead)
-    scores = dict.fromkeys(TASK_TYPES, 0.0)
-    for task_type, pattern, weight in _LEAD_RULES:
-        if pattern.search(lead):
-            scores[task_type] += weight
-            break
-    for task_type, pattern, weight in _COMPILED:
-        hits = len(pattern.findall(body))
-        if hits:
-            # Repeated words add a little, not linearly: one clear noun beats chatter.
-            scores[task_type] += weight * (1.0 + 0.25 * (hits - 1))
-    first = _OBJECT.search(body)
-    if first:
-        scores[_OBJECT_TYPE[first.group(1)]] += _OBJECT_WEIGHT
-    for match in _CONTAINER.finditer(body):
-        scores[_CONTAINER_TYPE[match.group(1)]] += _CONTAINER_WEIGHT
-    return scores
-
-
-def classify_task_type(text: str) -> tuple[str, float, dict[str, float]]:
-    scores = score_task_types(text)
-    ranked = sorted((t for t in TASK_TYPES if t != "other"),
-                    key=lambda t: (-scores[t], TIE_ORDER.index(t)))
-    best = ranked[0]
-    total = sum(scores.values())
-    if scores[best] < MIN_EVIDENCE or total <= 0:
-        return "other", 0.0, scores
-    return best, round(scores[best] / total, 3), scores
-
-
-# --- function name hint ------------------------------------------------------------------
-
-_NAME_STOP = {
-    "a", "an", "the", "given", "specified", "all", "any", "each", "every", "some", "its",
-    "their", "this", "that", "these", "those", "my", "your", "two", "three", "python",
-    "function", "method", "please", "quickly", "quick", "just", "simple", "now", "asap",
-    "thorough", "thoroughly", "robust", "production", "quality", "production-quality",
-    "optimal", "fast", "efficient", "it", "them", "takes", "in", "can", "be", "been",
-    "does", "do", "will", "should", "has", "have", "made",
-    "escribe", "una", "funcion", "que", "de", "la", "el", "los", "las", "un", "y",
-}
-#: Words that end the object phrase a name is built from.
-_NAME_BREAK = {
-    "of", "into", "from", "to", "in", "with", "for", "by", "between", "and", "or", "on",
-    "at", "as", "using", "without", "where", "when", "if", "whether", "then", "but", "so",
-    "than", "return", "returns", "is", "are", "such", "that", "which", "who", "whose",
-}
-#: Nouns that read better with what follows "of" ("length of the longest word").
-_NAME_OF_NOUNS = {"sum", "product", "length", "difference", "number", "count", "list",
-                  "value", "values", "maximum", "minimum", "average", "area", "volume"}
-#: Verbs too generic to lead a name ("find the sum" → ``sum``...).
-_WEAK_VERBS = {"find", "compute", "calculate", "caluclate", "get", "return", "returns",
-               "write", "create", "make", "implement", "determine", "give", "obtain",
-               "produce", "generate", "takes", "take", "finds", "computes", "calculates",
-               "gets", "creates", "makes", "generates", "produces"}
-
-
-def _snake(words: list[str]) -> str:
-    name = "_".join(w for w in (re.sub(r"[^a-z0-9]", "", w) for w in words) if w)
-    name = re.sub(r"_+", "_", name).strip("_")
-    if not name:
-        return FALLBACK_NAME
-    if name[0].isdigit():
-        name = f"f_{name}"
-    if keyword.iskeyword(name):
-        name = f"{name}_"
-    return name
-
-
-def _validation_name(lead: str) -> str | None:
-    """``check whether X is (a) Y`` → ``is_Y`` (``is_valid_X`` when Y is "valid")."""
-    m = re.search(r"\b(?:whether|if)\s+(?:(?:the|a|an|given|specified)\s+)*"
-                  r"([a-z0-9_ ]+?)\s+(?:is|are)\s+(?:(?:a|an)\s+)?([a-z0-9_ -]+?)"
-                  r"(?:\s+or not)?\s*(?:[.,;]|$)", lead)
-    if m:
-        subject = [w for w in m.group(1).split() if w not in _NAME_STOP][-2:]
-        pred = [w for w in re.split(r"[\s-]+", m.group(2)) if w not in _NAME_STOP]
-        if pred[:1] == ["valid"]:
-            return _snake(["is", "valid", *subject])
-        if pred and len(pred) <= NAME_MAX_WORDS:
-            return _snake(["is", *pred])
-    m = re.match(r"(?:check|checks|verify|verifies|test|tests|determine|determines|find|"
-                 r"calculate)\s+(?:whether|if)\s+(.*)", lead)
-    if m:
-        words = [w for w in m.group(1).split() if w not in _NAME_STOP and w not in _NAME_BREAK
-                 and re.search(r"[a-z]", w) and w != "."]
-        if words:
-            return _snake(["check", *words[:NAME_MAX_WORDS - 1]])
-    m = re.match(r"(?:validate|validates|verify|verifies)\s+(.*)", lead)
-    if m:
-        words = []
-        for w in m.group(1).split():
-            if w in _NAME_BREAK:
-                break
-            if w not in _NAME_STOP:
-                words.append(w)
-        if words:  # a validator answers yes/no about one thing: is_valid_email_address
-            words = words[:NAME_MAX_WORDS - 2]
-            return _snake(["is", "valid", *words[:-1], _singular(words[-1])])
-    return None
-
-
-def _singular(word: str) -> str:
-    """``addresses`` → ``address``, ``emails`` → ``email``; good enough for names."""
-    if word.endswith(("sses", "xes", "ches", "shes")):
-        return word[:-2]
-    if word.endswith("ies") and len(word) > 4:
-        return word[:-3] + "y"
-    if word.endswith("s") and not word.endswith(("ss", "us", "is")):
-        return word[:-1]
-    return word
-
-
-def function_name_hint(text: str) -> str:
-    """The name the request gives (``request_names``: "is_valid_email(s: str)", "called
-    clamp", "`größe`"), else a snake_case name from its lead verb and object."""
-    named = named_function(text)
-    if named is not None:
-        return named.name
-    lead = _NOISE.sub(" ", _lead(_normalise(text)))
-    lead = re.sub(r"[.,;:!?]+(\s+|$)", " . ", lead)
-    named = _validation_name(lead)
-    if named:
-        return named
-    words = [w for w in re.split(r"\s+", lead) if w]
-    picked: list[str] = []
-    for word in words:
-        if word == "." and picked:
-            break
-        if word in _NAME_BREAK and picked and (picked[-1] not in _WEAK_VERBS):
-            if word == "of" and len(picked) == 1 and picked[0] in _NAME_OF_NOUNS:
-                continue
-            break
-        if word in _NAME_STOP or word in _NAME_BREAK or word == "." or not re.search(r"[a-z]", word):
-            continue
-        if picked and picked[-1] in _WEAK_VERBS:
-            picked.pop()
-        picked.append(word)
-        if len(picked) >= NAME_MAX_WORDS:
-            break
-    return _snake(picked)
-
-
-def classify(text: str) -> Classification:
-    """Intent, task type, confidence and a function name for a request; never raises."""
-    text = (text or "")[:MAX_ANALYSED_CHARS]
-    task_type, confidence, scores = classify_task_type(text)
-    return Classification(intent=classify_intent(text), task_type=task_type,
-                          confidence=confidence, function_name_hint=function_name_hint(text),
-                          scores=scores)
