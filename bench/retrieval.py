@@ -293,7 +293,7 @@ def _mbpp_split(n_eval: int, n_memory: int, seed: int) -> tuple[list[dict], list
 
 def seed_memory_with_mbpp(store, problems: list[dict], cfg) -> int:
     """Store MBPP reference solutions that pass their asserts in the sandbox (verified)."""
-    from dise.engine.pipeline import spec_for
+    from dise.engine.request_spec import spec_for
     from dise.engine.types import Request, TestCase
     from dise.sandbox import run_candidate
 
@@ -320,7 +320,7 @@ def bench_bare_fewshot(cfg, embedder, n: int, n_memory: int, seed: int, gen_name
     from phase1 import hidden_pass
 
     from dise.engine import extract, prompts
-    from dise.engine.pipeline import spec_for
+    from dise.engine.request_spec import spec_for
     from dise.engine.retrieval import Memory
     from dise.engine.types import Request
     from dise.llm.select import resolve_backend
@@ -374,7 +374,8 @@ def phase1_with_and_without_fewshot(n: int = 20, n_memory: int = 200, seed: int 
     from phase1 import hidden_pass
 
     from dise.config import load_config
-    from dise.engine.pipeline import Engine, spec_for
+    from dise.engine.core import Engine
+    from dise.engine.request_spec import spec_for
     from dise.engine.retrieval import RetrievalConfig
     from dise.engine.types import DiseError, Request
     from dise.store import Store
