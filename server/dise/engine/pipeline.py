@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING
 from dise.config import GeneratorConfig
 from dise.engine import (
     autofix,
-    context,
     credibility,
     examples,
     extract,
     prompts,
+    reshape,
     scoring,
     sentinel,
     stubs,
@@ -239,7 +239,7 @@ class Run(RecallSteps, SavingSteps):
 
     def _only_function(self, code: str, spec: FunctionSpec) -> str:
         if code and self.ctx is not None and self.ctx.kind == "method":
-            code = context.only_function(code, spec.name)
+            code = reshape.only_function(code, spec.name)
         return code
 
     def _run(self, code: str, spec: FunctionSpec, tests: list[TestCase]) -> RunReport:

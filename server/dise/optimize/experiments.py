@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dise.config import Config, OptimizeConfig
-from dise.engine import autofix, candidates, context, core, extract, prompts, scoring
+from dise.engine import autofix, candidates, context, core, extract, prompts, reshape, scoring
 from dise.engine.sourcefile import read_source
 from dise.engine.types import (
     Artifact,
@@ -292,7 +292,7 @@ def request_for(artifact: Artifact, tests: Sequence[TestCase]) -> tuple[Request,
     """The Phase 1 request and spec, rebuilt from the stored artifact and its frozen tests.
 
     A function Phase 1 wrote into a file keeps its context: the file as it is now, with the
-    function emptied back to its stub (``context.restub``), is the request's ``file_source``,
+    function emptied back to its stub (``reshape.restub``), is the request's ``file_source``,
     so the prompt shows its class, imports and helpers and ``context_for`` tests each
     candidate there. A file that is gone or no longer holds the function gives the bare
     request, as before."""
@@ -308,7 +308,7 @@ def request_for(artifact: Artifact, tests: Sequence[TestCase]) -> tuple[Request,
             source = read_source(path).text
         except (OSError, DiseError):
             source = ""
-        stubbed = context.restub(source, qualname) if source else None
+        stubbed = reshape.restub(source, qualname) if source else None
         ctx = context.locate(stubbed or "", spec)
         if ctx is not None:
             request.file_source = stubbed
@@ -397,7 +397,7 @@ def run_variant(engine: Any, artifact: Artifact, tests: Sequence[TestCase], vari
 
 def _only_function(code: str, spec: FunctionSpec, ctx) -> str:
     """For a method, the method alone even when the model answered with its whole class."""
-    return context.only_function(code, spec.name) if code and ctx is not None and \
+    return reshape.only_function(code, spec.name) if code and ctx is not None and \
         ctx.kind == "method" else code
 
 
