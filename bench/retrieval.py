@@ -225,7 +225,7 @@ def bench_reuse(cfg, embedder) -> None:
         sims = _similarities(embedder)
         print(f"   similarity of paraphrase pairs: min {min(sims[0]):.2f} median "
               f"{statistics.median(sims[0]):.2f}; closest control: max {max(sims[1]):.2f} "
-              f"(3 direction/antonym swaps >= 0.93 are stopped by retrieval.contradiction)")
+              f"(3 direction/antonym swaps >= 0.93 are stopped by reuse.contradiction)")
         store.close()
 
 
@@ -241,12 +241,8 @@ def _similarities(embedder) -> tuple[list[float], list[float]]:
 # -- 4. sentinel: keywords vs prototypes ----------------------------------------------------
 def bench_sentinel(embedder, folds: int, seed: int) -> None:
     from dise.engine import sentinel
-    from dise.engine.retrieval import (
-        SEED_PROTOTYPES,
-        PrototypeClassifier,
-        RetrievalConfig,
-        load_prototypes,
-    )
+    from dise.engine.prototypes import SEED_PROTOTYPES, PrototypeClassifier, load_prototypes
+    from dise.engine.retrieval import RetrievalConfig
 
     if not LABELLED.is_file():
         print(f"\n4. Sentinel comparison skipped: {LABELLED} is missing.")
