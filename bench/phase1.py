@@ -81,7 +81,8 @@ def main() -> int:
     os.environ["DISE_HOME"] = tempfile.mkdtemp(prefix="dise-bench-")
     from dise.config import load_config
     from dise.engine import extract, prompts
-    from dise.engine.pipeline import Engine, spec_for
+    from dise.engine.core import Engine
+    from dise.engine.request_spec import spec_for
     from dise.engine.types import DiseError, Request
     from dise.llm import llamacpp
     from dise.llm.select import resolve_backend

@@ -358,7 +358,7 @@ def main(args) -> int:
     sys.path.insert(0, str(ROOT / "server"))
     from dise.config import load_config
     from dise.engine import stubs
-    from dise.engine.pipeline import Engine
+    from dise.engine.core import Engine
     from dise.llm.select import resolve_backend
 
     cfg = load_config()

@@ -65,7 +65,7 @@ SWEEP = (1, 2, 3)
 def make_engine(home: Path, args: argparse.Namespace, *, retrieval: bool = True):
     """An engine on its own DISE_HOME with the bench's knobs."""
     from dise.config import load_config
-    from dise.engine.pipeline import Engine
+    from dise.engine.core import Engine
 
     optimize: dict[str, Any] = {"when_idle": False, "workers": args.workers,
                                 "node_time_limit_s": float(args.node_time)}

@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT / "server"))
 sys.path.insert(0, str(ROOT / "tests"))  # support.*: the scripted Ollama, the Ray head
 
 from dise.config import load_config  # noqa: E402
-from dise.engine.pipeline import Engine  # noqa: E402
+from dise.engine.core import Engine  # noqa: E402
 from dise.engine.types import CancelToken, Request  # noqa: E402
 from dise.optimize.executors import Experiment, ThreadExecutor  # noqa: E402
 from dise.optimize.experiments import Variant  # noqa: E402

@@ -225,7 +225,7 @@ def bench_reuse(cfg, embedder) -> None:
         sims = _similarities(embedder)
         print(f"   similarity of paraphrase pairs: min {min(sims[0]):.2f} median "
               f"{statistics.median(sims[0]):.2f}; closest control: max {max(sims[1]):.2f} "
-              f"(3 direction/antonym swaps >= 0.93 are stopped by retrieval.contradiction)")
+              f"(3 direction/antonym swaps >= 0.93 are stopped by reuse.contradiction)")
         store.close()
 
 
@@ -241,12 +241,8 @@ def _similarities(embedder) -> tuple[list[float], list[float]]:
 # -- 4. sentinel: keywords vs prototypes ----------------------------------------------------
 def bench_sentinel(embedder, folds: int, seed: int) -> None:
     from dise.engine import sentinel
-    from dise.engine.retrieval import (
-        SEED_PROTOTYPES,
-        PrototypeClassifier,
-        RetrievalConfig,
-        load_prototypes,
-    )
+    from dise.engine.prototypes import SEED_PROTOTYPES, PrototypeClassifier, load_prototypes
+    from dise.engine.retrieval import RetrievalConfig
 
     if not LABELLED.is_file():
         print(f"\n4. Sentinel comparison skipped: {LABELLED} is missing.")
@@ -293,7 +289,7 @@ def _mbpp_split(n_eval: int, n_memory: int, seed: int) -> tuple[list[dict], list
 
 def seed_memory_with_mbpp(store, problems: list[dict], cfg) -> int:
     """Store MBPP reference solutions that pass their asserts in the sandbox (verified)."""
-    from dise.engine.pipeline import spec_for
+    from dise.engine.request_spec import spec_for
     from dise.engine.types import Request, TestCase
     from dise.sandbox import run_candidate
 
@@ -320,7 +316,7 @@ def bench_bare_fewshot(cfg, embedder, n: int, n_memory: int, seed: int, gen_name
     from phase1 import hidden_pass
 
     from dise.engine import extract, prompts
-    from dise.engine.pipeline import spec_for
+    from dise.engine.request_spec import spec_for
     from dise.engine.retrieval import Memory
     from dise.engine.types import Request
     from dise.llm.select import resolve_backend
@@ -374,7 +370,8 @@ def phase1_with_and_without_fewshot(n: int = 20, n_memory: int = 200, seed: int 
     from phase1 import hidden_pass
 
     from dise.config import load_config
-    from dise.engine.pipeline import Engine, spec_for
+    from dise.engine.core import Engine
+    from dise.engine.request_spec import spec_for
     from dise.engine.retrieval import RetrievalConfig
     from dise.engine.types import DiseError, Request
     from dise.store import Store

@@ -9,7 +9,7 @@ from support.scripted_backend import ScriptedBackend
 from dise.config import load_config
 from dise.engine import stubs
 from dise.engine.extract import extract_code, strip_examples
-from dise.engine.pipeline import Engine
+from dise.engine.core import Engine
 from dise.engine.types import Request
 
 FUNCTION = "def add(a, b):\n    return a + b\n"

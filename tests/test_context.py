@@ -10,7 +10,7 @@ import pytest
 
 from dise.config import load_config
 from dise.engine import context, prompts, stubs
-from dise.engine.pipeline import Engine
+from dise.engine.core import Engine
 from dise.engine.types import FunctionSpec, Request, TestCase
 
 from support.scripted_backend import ScriptedBackend

@@ -16,7 +16,7 @@ from dise import cli
 from dise.cli import generate, output
 from dise.config import load_config
 from dise.engine import credibility, scoring, verdict
-from dise.engine.pipeline import Engine
+from dise.engine.core import Engine
 from dise.engine.types import Request, RunReport, TestCase, TestResult
 from dise.lsp.index import Known
 from dise.lsp.verdicts import failing_tests_diagnostics

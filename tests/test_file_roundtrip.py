@@ -19,7 +19,7 @@ from support.fake_ollama import FakeOllama
 from support.scripted_backend import ScriptedBackend
 
 from dise import cli
-from dise.engine.pipeline import Engine
+from dise.engine.core import Engine
 from dise.engine.sourcefile import SourceFileError, read_source, write_source
 
 SERVER = str(Path(__file__).resolve().parents[1] / "server")

@@ -20,7 +20,7 @@ from support.store_data import make_artifact
 from dise import cli
 from dise.cli.optimize import _targets
 from dise.config import load_config
-from dise.engine.pipeline import Engine
+from dise.engine.core import Engine
 from dise.engine.types import Request
 from dise.store import NodeNotFoundError, Store, slugify
 

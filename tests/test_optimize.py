@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from dise.config import load_config
-from dise.engine.pipeline import Engine
+from dise.engine.core import Engine
 from dise.engine.types import Cancelled, CancelToken, DiseError, Request
 from dise.optimize import NodeBusy, Optimizer, load_state, optimize_node
 from dise.optimize import state as st

@@ -13,7 +13,7 @@ from dise.cli.optimize import run as run_optimize
 from dise.cli.optimize import shell_optimize
 from dise.cli.status import describe_next_run, status_lines
 from dise.config import load_config
-from dise.engine.pipeline import Engine
+from dise.engine.core import Engine
 from dise.engine.types import DiseError, Request
 from dise.optimize.state import record_activity
 from support.optimize_worker import ASSERTS, GOOD, REQUEST, VariantBackend

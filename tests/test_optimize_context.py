@@ -8,8 +8,8 @@ from __future__ import annotations
 import pytest
 
 from dise.config import load_config
-from dise.engine import pipeline, stubs
-from dise.engine.pipeline import Engine
+from dise.engine import core, stubs
+from dise.engine.core import Engine
 from dise.engine.types import Request
 from dise.optimize import experiments
 
@@ -41,7 +41,7 @@ METHOD = "```python\ndef area(self):\n    return self.w * self.h\n```"
 def written(tmp_path, monkeypatch):
     """Phase 1 on ``area`` in a real file, its answer written into the file as the CLI does."""
     backend = ScriptedBackend(METHOD)
-    monkeypatch.setattr(pipeline, "resolve_backend", lambda gen, cfg: backend)
+    monkeypatch.setattr(core, "resolve_backend", lambda gen, cfg: backend)
     path = tmp_path / "shapes.py"
     path.write_text(SHAPES)
     stub = stubs.find_stub(SHAPES, name="area")
@@ -79,7 +79,7 @@ def test_a_phase2_candidate_for_a_method_is_tested_in_its_class(written):
 def test_a_wrong_method_body_fails_its_doctest_in_phase2(written, monkeypatch):
     engine, artifact, tests, _, _ = written
     wrong = ScriptedBackend("```python\ndef area(self):\n    return self.w + self.h\n```")
-    monkeypatch.setattr(pipeline, "resolve_backend", lambda gen, cfg: wrong)
+    monkeypatch.setattr(core, "resolve_backend", lambda gen, cfg: wrong)
     outcome = experiments.run_variant(engine, artifact, tests,
                                       experiments.Variant("qwen-0.5b", 0.0))
     assert outcome.test_kinds.get("doctest") == [0, 1]

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from dise.config import load_config
-from dise.engine.pipeline import Engine
+from dise.engine.core import Engine
 from dise.engine.types import Request
 from dise.llm import catalog
 from dise.optimize import load_state, optimize_node

@@ -11,7 +11,7 @@ import threading
 import pytest
 
 from dise.config import load_config
-from dise.engine.pipeline import Engine
+from dise.engine.core import Engine
 from dise.engine.types import Request
 from dise.optimize import Optimizer, load_state
 from support.weak_setup import WEAK_GENERATOR, weak_then_quick

@@ -8,8 +8,8 @@ from __future__ import annotations
 import pytest
 
 from dise.config import load_config
-from dise.engine import pipeline
-from dise.engine.pipeline import Engine
+from dise.engine import core
+from dise.engine.core import Engine
 from dise.engine.types import Request, TestCase
 from dise.optimize import load_state, model_inputs, optimize_node
 from support.optimize_worker import ASSERTS, REQUEST, VariantBackend
@@ -29,7 +29,7 @@ def make_engine(**optimize) -> Engine:
 
 
 def serve(monkeypatch, backend) -> None:
-    monkeypatch.setattr(pipeline, "resolve_backend", lambda gen, cfg: backend)
+    monkeypatch.setattr(core, "resolve_backend", lambda gen, cfg: backend)
 
 
 def run_with_proposals(monkeypatch, proposals: str):
@@ -110,7 +110,7 @@ def test_weights_model_inputs_below_tests_and_ignore_raised_answers():
 @pytest.mark.model
 def test_the_real_model_proposes_calls_the_sandbox_can_run(models_dir):
     cfg = load_config({"models_dir": str(models_dir)})
-    backend = pipeline.resolve_backend(cfg.generator("qwen-0.5b"), cfg)
+    backend = core.resolve_backend(cfg.generator("qwen-0.5b"), cfg)
     tests = [TestCase("given", "assert is_valid_email('a@b.com') is True")]
     got = model_inputs.propose(backend, "is_valid_email", "def is_valid_email(address: str):",
                                "Quickly write a function to validate email addresses",

@@ -13,7 +13,8 @@ import pytest
 
 from dise.cli.status import status_lines
 from dise.config import load_config
-from dise.engine.pipeline import Engine, GenerationFailed
+from dise.engine.core import Engine
+from dise.engine.pipeline import GenerationFailed
 from dise.engine.types import Request
 from dise.llm.base import BackendError, ModelNotInstalled
 from dise.llm.select import resolve_backend

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from dise.config import ConfigError, load_config
-from dise.engine.pipeline import Engine
+from dise.engine.core import Engine
 from dise.engine.types import Request
 from dise.llm import catalog
 from dise.optimize import Optimizer, load_state

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 
 from dise.config import load_config
-from dise.engine.pipeline import Engine
+from dise.engine.core import Engine
 from dise.optimize import Optimizer
 
 RECORDED_CPU = {"cpu_count": 2, "mem_total_kb": 24684100, "error": "NVMLError_LibraryNotFound(12)"}

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from dise.config import load_config
-from dise.engine.pipeline import BadRequest, Engine, GenerationFailed
+from dise.engine.core import Engine
+from dise.engine.pipeline import GenerationFailed
+from dise.engine.request_spec import BadRequest
 from dise.engine.types import CancelToken, Cancelled, Request
 
 from support.scripted_slot import model_slot, scripted, slot_factory  # noqa: F401 (fixtures)

@@ -12,7 +12,8 @@ from support.fake_ollama import FakeOllama
 
 from dise.config import load_config
 from dise.engine.extract import extract_asserts, extract_code, strip_reasoning
-from dise.engine.pipeline import Engine, GenerationFailed
+from dise.engine.core import Engine
+from dise.engine.pipeline import GenerationFailed
 from dise.engine.types import Request
 from dise.llm.ollama_backend import OllamaBackend
 

@@ -14,7 +14,8 @@ from support.scripted_backend import ScriptedBackend
 
 from dise.config import load_config
 from dise.engine import sentinel
-from dise.engine.pipeline import Engine, spec_for
+from dise.engine.core import Engine
+from dise.engine.request_spec import spec_for
 from dise.engine.request_names import apply_signature, named_function, spec_from_text
 from dise.engine.types import Request
 

@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from dise.config import Config
-from dise.engine.retrieval import Memory, RetrievalConfig, contradiction, load_prototypes
+from dise.engine.prototypes import load_prototypes
+from dise.engine.retrieval import Memory, RetrievalConfig
+from dise.engine.reuse import contradiction
 from dise.store import Store
 from dise.store.embedder import Embedder
 from support.index_data import make_artifact, memory

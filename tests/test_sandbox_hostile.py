@@ -233,7 +233,7 @@ def test_pipeline_stores_a_forging_secret_reading_answer_as_failing(level, monke
     import json
 
     from dise.config import load_config
-    from dise.engine import pipeline
+    from dise.engine import core
 
     from support.scripted_backend import ScriptedBackend
 
@@ -246,7 +246,7 @@ def test_pipeline_stores_a_forging_secret_reading_answer_as_failing(level, monke
     backend = ScriptedBackend(FORGING_ANSWER.replace("SECRET_FILE", repr(str(secret_file))))
     cfg = load_config()
     cfg.sandbox.isolation = level
-    engine = pipeline.Engine(cfg, backend_factory=lambda gen, cfg: backend)
+    engine = core.Engine(cfg, backend_factory=lambda gen, cfg: backend)
     artifact = engine.generate(Request(text="return x doubled",
                                        asserts=["assert double(3) == 6",
                                                 "assert double(-1) == -2"]))

@@ -12,8 +12,8 @@ from support.index_data import make_artifact
 from support.scripted_backend import ScriptedBackend
 
 from dise.config import load_config
-from dise.engine import pipeline
-from dise.engine.pipeline import Engine
+from dise.engine import core
+from dise.engine.core import Engine
 from dise.engine.types import Request
 from dise.store.follow import ChangeFollower
 from dise.store.index import VectorIndex
@@ -35,7 +35,7 @@ def user_engine(home: Path, url: str) -> Engine:
 
 def test_second_user_gets_the_first_users_function_retested(pg_url, tmp_path, monkeypatch):
     backend = ScriptedBackend(EMAIL)
-    monkeypatch.setattr(pipeline, "resolve_backend", lambda gen, cfg: backend)
+    monkeypatch.setattr(core, "resolve_backend", lambda gen, cfg: backend)
     alice = user_engine(tmp_path / "alice", pg_url)
     bob = user_engine(tmp_path / "bob", pg_url)
     assert isinstance(alice.store, PgStore) and alice.store.path != bob.store.path
@@ -118,7 +118,7 @@ def test_phase2_on_the_shared_store_holds_the_lease_and_stores_for_everyone(
             env={"DISE_HOME": str(tmp_path / home)}))
 
     backend = VariantBackend()
-    monkeypatch.setattr(pipeline, "resolve_backend", lambda gen, cfg: backend)
+    monkeypatch.setattr(core, "resolve_backend", lambda gen, cfg: backend)
     alice, bob = engine("alice"), engine("bob")
     node = alice.generate(Request(text=REQUEST, asserts=ASSERTS)).node_id
     assert bob.store.queue_position(node) == 1  # Bob's server sees Alice's queue

@@ -21,7 +21,7 @@ from support.weak_setup import (NAME, STUB, WEAK_ANSWER, WEAK_GENERATOR, WEAK_TA
 
 from dise.config import load_config
 from dise.engine.extract import extract_code
-from dise.engine.pipeline import Engine
+from dise.engine.core import Engine
 from dise.engine.types import Request
 
 TESTS = Path(__file__).resolve().parent

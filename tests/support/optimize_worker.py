@@ -72,7 +72,7 @@ def worker_config() -> dict:
 
 def main() -> int:
     from dise.config import load_config
-    from dise.engine import pipeline
+    from dise.engine import core
     from dise.engine.types import Request
     from dise.optimize import Optimizer
 
@@ -80,7 +80,7 @@ def main() -> int:
     hang_from = float(sys.argv[2]) if len(sys.argv) > 2 else None
     cfg = load_config(worker_config())
     model = {"backend": VariantBackend()}
-    engine = pipeline.Engine(cfg, backend_factory=lambda gen, cfg: model["backend"])
+    engine = core.Engine(cfg, backend_factory=lambda gen, cfg: model["backend"])
     if not engine.store.nodes():
         engine.generate(Request(text=REQUEST, asserts=ASSERTS))
     model["backend"] = VariantBackend({0.6: GOOD}, delay=delay, hang_from=hang_from)

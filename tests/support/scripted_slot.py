@@ -21,7 +21,7 @@ def model_slot():
 def slot_factory(slot: dict):
     """A ``backend_factory`` answering ``slot["backend"]`` for every generator, or the real
     backend (``dise.llm.select.resolve_backend``) when no double was installed (model tests)."""
-    from dise.engine.pipeline import resolve_backend
+    from dise.engine.core import resolve_backend
     return lambda gen, cfg: slot["backend"] if "backend" in slot else resolve_backend(gen, cfg)
 
 

@@ -18,7 +18,7 @@ EngineFactory = Callable[[Config], Any]
 
 def make_engine(cfg: Config) -> Any:
     """The real ``Engine`` for ``cfg`` (imported late: keeps ``dise --help`` instant)."""
-    from dise.engine.pipeline import Engine
+    from dise.engine.core import Engine
 
     return Engine(cfg)
 

@@ -14,17 +14,28 @@ Nested functions: the enclosing function is composed with the candidate inside; 
 candidate uses nothing from the enclosing scope it is also defined at top level so its own tests
 run. When the enclosing function binds names the candidate may need, tests that call the nested
 function directly are "not runnable" (``StubContext.split_runnable``): set aside, never failed.
+
+The syntax-tree helpers live in ``dise.engine.scopes``; ``only_function`` and ``restub``
+(a method out of its class, a function back to its stub) in ``dise.engine.reshape``.
 """
 
 from __future__ import annotations
 
 import ast
-import builtins
-import re
 import textwrap
 from dataclasses import dataclass, field
 
 from dise.engine import stubs
+from dise.engine.scopes import (
+    bound_names,
+    find_path,
+    first_line,
+    names_in,
+    needed_statements,
+    scope_path,
+    span_of,
+    uses_enclosing,
+)
 from dise.engine.types import DiseError, FunctionSpec, TestCase
 
 #: Characters of context (imports, class, helpers) shown to the model at most; small models
@@ -32,7 +43,6 @@ from dise.engine.types import DiseError, FunctionSpec, TestCase
 MAX_PROMPT_CONTEXT_CHARS = 2400
 #: A helper or ``__init__`` longer than this many lines is shown as its signature only.
 MAX_SHOWN_LINES = 30
-_BUILTINS = frozenset(dir(builtins))
 
 
 @dataclass
@@ -74,7 +84,8 @@ class StubContext:
         helpers = [self._shown(n) for n in self._named_helpers(holder)]
         if self.kind == "method":
             main = self._class_outline(holder)
-        elif self.kind == "nested" and holder.end_lineno - _start(holder) <= 3 * MAX_SHOWN_LINES:
+        elif self.kind == "nested" and \
+                holder.end_lineno - first_line(holder) <= 3 * MAX_SHOWN_LINES:
             main = self._segment(holder)  # the enclosing function, the stub verbatim inside
         else:
             main = self.stub_text()
@@ -132,11 +143,11 @@ class StubContext:
 
     def _named_helpers(self, holder: ast.stmt) -> list[ast.stmt]:
         """Top-level definitions the stub's docstring or class mentions, in file order."""
-        words = set(_words(self.stub.docstring)) | set(_words(self.stub.spec.signature))
+        words = set(names_in(self.stub.docstring)) | set(names_in(self.stub.spec.signature))
         if self.kind == "method":
             words |= {n.id for n in ast.walk(holder) if isinstance(n, ast.Name)}
         return [n for n in self.tree.body if n is not holder
-                and _bound(n) & words and not isinstance(n, (ast.Import, ast.ImportFrom))]
+                and bound_names(n) & words and not isinstance(n, (ast.Import, ast.ImportFrom))]
 
     def _shown(self, node: ast.stmt) -> str:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and \
@@ -156,15 +167,15 @@ class StubContext:
         spliced = spliced.replace("\r\n", "\n")
         tree = ast.parse(spliced)
         lines = spliced.split("\n")
-        holder, target = _find_path(tree, self.qualname)
+        holder, target = find_path(tree, self.qualname)
         if holder is None or target is None:
             raise DiseError(f"{self.name} is not where the stub was after splicing")
-        keep = _needed(tree, holder, [t.code for t in tests])
+        keep = needed_statements(tree, holder, [t.code for t in tests])
         out: list[str] = []
         for node in tree.body:
             if node not in keep:
                 continue
-            text = "\n".join(lines[_start(node):node.end_lineno])
+            text = "\n".join(lines[first_line(node):node.end_lineno])
             if isinstance(node, (ast.Import, ast.ImportFrom)) and \
                     not (isinstance(node, ast.ImportFrom) and node.module == "__future__"):
                 text = "try:\n" + textwrap.indent(text, "    ") + "\nexcept ImportError:\n    pass"
@@ -174,7 +185,7 @@ class StubContext:
         runnable, skipped = list(tests), []
         if self.kind == "nested" and not hoisted:
             runnable, skipped = self.split_runnable(tests)
-        return Composed(module, _span_of(module, self.qualname), runnable, skipped)
+        return Composed(module, span_of(module, self.qualname), runnable, skipped)
 
     def with_forgotten_imports(self, candidate: str) -> str:
         """``candidate`` with the standard-library imports it forgot and the splice adds to the
@@ -204,7 +215,7 @@ class StubContext:
         outer = self.qualname[0]
         runnable, skipped = [], []
         for test in tests:
-            names = set(_words(test.code))
+            names = set(names_in(test.code))
             (skipped if self.name in names and outer not in names else runnable).append(test)
         return runnable, skipped
 
@@ -223,16 +234,16 @@ class StubContext:
         """Code that makes the function reachable by its name at module level, when it is not
         already, and whether a nested function could be lifted out of its enclosing one."""
         name = self.name
-        if self.kind == "function" or name in {n for s in tree.body for n in _bound(s)}:
+        if self.kind == "function" or name in {n for s in tree.body for n in bound_names(s)}:
             return "", True
         if self.kind == "method":
             path = self.class_path
             return (f"\n_dise_attr = {path}.__dict__[{name!r}]\n"
                     f"{name} = (getattr(_dise_attr, 'fget', None) or "
                     f"getattr(_dise_attr, 'func', None) or getattr({path}, {name!r}))\n"), True
-        if _uses_enclosing(tree, self.qualname):
+        if uses_enclosing(tree, self.qualname):
             return "", False
-        text = "\n".join(lines[_start(target):target.end_lineno])
+        text = "\n".join(lines[first_line(target):target.end_lineno])
         return "\n\n" + textwrap.dedent(text) + "\n", True
 
     def lint_filter(self, lint: list[str], span: tuple[int, int]) -> list[str]:
@@ -253,7 +264,7 @@ class StubContext:
         return "\n".join(self.lines[self._start(node):node.end_lineno])
 
     def _start(self, node: ast.stmt) -> int:
-        return _start(node)
+        return first_line(node)
 
 
 @dataclass
@@ -266,30 +277,6 @@ class Composed:
     runnable: list[TestCase]
     #: Tests that call a nested function which needs its enclosing scope: not run, not failed.
     not_runnable: list[TestCase]
-
-
-def only_function(code: str, name: str) -> str:
-    """``code`` with a class that holds method ``name`` (the model answered with the whole
-    class) replaced by that method alone, dedented; other code is kept. Unchanged when the
-    function is already at top level or the code does not parse."""
-    try:
-        tree = ast.parse(code)
-    except (SyntaxError, ValueError):
-        return code
-    if any(isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == name
-           for n in tree.body):
-        return code
-    lines = code.split("\n")
-    for node in tree.body:
-        if not isinstance(node, ast.ClassDef):
-            continue
-        method = next((m for m in node.body if isinstance(m, (ast.FunctionDef,
-                       ast.AsyncFunctionDef)) and m.name == name), None)
-        if method is not None:
-            text = textwrap.dedent("\n".join(lines[_start(method):method.end_lineno]))
-            return "\n".join(lines[:_start(node)] + text.split("\n")
-                             + lines[node.end_lineno:]).strip() + "\n"
-    return code
 
 
 def locate(source: str, spec: FunctionSpec | None) -> StubContext | None:
@@ -308,7 +295,7 @@ def locate(source: str, spec: FunctionSpec | None) -> StubContext | None:
     if not (exact or found):
         return None
     stub = (exact or found)[0]
-    path = _path_to(tree, stub.def_line + 1, spec.name)
+    path = scope_path(tree, stub.def_line + 1, spec.name)
     if path is None:
         return None
     qualname, kinds = path
@@ -316,133 +303,3 @@ def locate(source: str, spec: FunctionSpec | None) -> StubContext | None:
     ctx = StubContext(stub=stub, source=source, lines=source.split("\n"), qualname=qualname,
                       kind=kind, tree=tree)
     return ctx
-
-
-def restub(source: str, qualname: list[str]) -> str | None:
-    """``source`` with the function at ``qualname`` (``["Rectangle", "area"]``) turned back into
-    the stub it was: decorators, signature and docstring as written, body ``...``.
-
-    Why: Phase 2 writes new bodies for a function the file now holds in full; emptied again, it
-    is found by ``locate`` and every candidate is shown and tested in the same context as in
-    Phase 1 (a method in its class). None when the file does not parse or holds no such
-    function."""
-    source = source.replace("\r\n", "\n").replace("\r", "\n").lstrip("\ufeff")
-    try:
-        tree = ast.parse(source)
-    except (SyntaxError, ValueError):
-        return None
-    _, node = _find_path(tree, qualname) if qualname else (None, None)
-    if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-        return None
-    if stubs.is_stub(node):
-        return source
-    documented = isinstance(node.body[0], ast.Expr) and isinstance(
-        node.body[0].value, ast.Constant) and isinstance(node.body[0].value.value, str)
-    first = node.body[1] if documented else node.body[0]
-    start = _start(first)
-    if start < (node.body[0].end_lineno if documented else node.lineno):
-        return None  # the body shares a line with the def or the docstring
-    lines = source.split("\n")
-    indent = lines[start][:len(lines[start]) - len(lines[start].lstrip())]
-    return "\n".join(lines[:start] + [indent + "..."] + lines[node.end_lineno:])
-
-
-# --- helpers ---------------------------------------------------------------------------------
-
-def _start(node: ast.AST) -> int:
-    """0-based first line of a statement, decorators included."""
-    return min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])]) - 1
-
-
-def _words(text: str) -> list[str]:
-    return re.findall(r"[A-Za-z_]\w*", text or "")
-
-
-def _bound(node: ast.stmt) -> set[str]:
-    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-        return {node.name}
-    if isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
-        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-        return {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
-    if isinstance(node, (ast.Import, ast.ImportFrom)):
-        return {(a.asname or a.name).split(".")[0] for a in node.names}
-    return set()
-
-
-def _loaded(node: ast.AST) -> set[str]:
-    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)} | \
-        {n.value.id for n in ast.walk(node)
-         if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name)}
-
-
-def _needed(tree: ast.Module, holder: ast.stmt, test_codes: list[str]) -> set[ast.stmt]:
-    """Imports, the holder, and the top-level definitions reachable from them and the tests."""
-    defs = [n for n in tree.body
-            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Assign,
-                              ast.AnnAssign))]
-    keep: set[ast.stmt] = {n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))}
-    keep.add(holder)
-    wanted = _loaded(holder)
-    for code in test_codes:
-        wanted |= set(_words(code))
-    changed = True
-    while changed:
-        changed = False
-        for node in defs:
-            if node not in keep and _bound(node) & wanted:
-                keep.add(node)
-                wanted |= _loaded(node)
-                changed = True
-    return keep
-
-
-def _path_to(tree: ast.Module, lineno: int, name: str) -> tuple[list[str], list[str]] | None:
-    """Names and kinds ("class"/"def") of the scopes around the def at ``lineno``."""
-    def walk(node: ast.AST, names: list[str], kinds: list[str]):
-        for child in ast.iter_child_nodes(node):
-            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)) and \
-                    child.name == name and child.lineno == lineno:
-                return names + [name], kinds
-            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                kind = "class" if isinstance(child, ast.ClassDef) else "def"
-                found = walk(child, names + [child.name], kinds + [kind])
-                if found:
-                    return found
-        return None
-
-    return walk(tree, [], [])
-
-
-def _find_path(tree: ast.Module, qualname: list[str]):
-    """(top-level statement holding the function, the function node) for ``qualname``."""
-    holder = next((n for n in tree.body if getattr(n, "name", None) == qualname[0]), None)
-    node = holder
-    for name in qualname[1:]:
-        node = next((n for n in getattr(node, "body", []) if getattr(n, "name", None) == name),
-                    None)
-        if node is None:
-            return holder, None
-    return holder, node
-
-
-def _span_of(module: str, qualname: list[str]) -> tuple[int, int]:
-    tree = ast.parse(module)
-    _, node = _find_path(tree, qualname)
-    if node is None:
-        return (0, 0)
-    start = min([node.lineno] + [d.lineno for d in node.decorator_list])
-    return start, node.end_lineno
-
-
-def _uses_enclosing(tree: ast.Module, qualname: list[str]) -> bool:
-    """Whether the nested function reads a name bound by an enclosing function."""
-    _, node = _find_path(tree, qualname)
-    if node is None:
-        return True
-    own = {a.arg for a in ast.walk(node.args) if isinstance(a, ast.arg)}
-    own |= {n.id for n in ast.walk(node) if isinstance(n, ast.Name)
-            and isinstance(n.ctx, ast.Store)}
-    module_names = {n for s in tree.body for n in _bound(s)}
-    free = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)
-            and isinstance(n.ctx, ast.Load)} - own - module_names - _BUILTINS
-    return bool(free)

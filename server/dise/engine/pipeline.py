@@ -1,61 +1,51 @@
-"""Phase 1: request → sentinel → generator → generate → sandboxed tests → fix → score → store.
+"""Phase 1 of one request: sentinel → tests → generate → sandboxed tests → fix → score → store.
 
-``Engine`` is the one API every face calls (CLI, language server, benchmarks). It is
-synchronous and thread-safe: faces run it in a worker thread and pass a ``ProgressFn``
-and a ``CancelToken``.
+``Run`` holds one request's timings and state so each stage stays a small method: it
+classifies the request (``sentinel``), collects tests (``testgen``), recalls or generates
+(``dise.engine.recall``), tests each candidate in its file context, autofixes, lets the model
+repair with the test output (``_test_and_fix``), scores and stores (``dise.engine.saving``).
+``dise.engine.core.Engine.generate`` makes one per request.
 """
 
 from __future__ import annotations
 
-import ast
-import builtins
-import dataclasses
-import logging
-import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
-from dise.config import Config, GeneratorConfig, load_config
+from dise.config import GeneratorConfig
 from dise.engine import (
     autofix,
-    context,
     credibility,
     examples,
     extract,
     prompts,
+    reshape,
     scoring,
     sentinel,
     stubs,
     testgen,
 )
-from dise.engine.request_names import apply_signature, spec_from_text
+from dise.engine.candidates import Candidate, needs_repair, repair_view, run_in_context
+from dise.engine.recall import RecallSteps
+from dise.engine.request_names import apply_signature
+from dise.engine.request_spec import spec_for, validate_request
+from dise.engine.saving import SavingSteps
 from dise.engine.types import (
     Artifact,
-    Cancelled,
     CancelToken,
     DiseError,
-    LinkedToken,
     FunctionSpec,
     ProgressFn,
     Request,
     RunReport,
     TestCase,
 )
-from dise.llm.select import eligible_generators, resolve_backend
-from dise.sandbox import run_candidate
-from dise.store import Store, open_store
 
-log = logging.getLogger(__name__)
-
-_WORD = re.compile(r"[^\W\d_]{3,}", re.UNICODE)
-
-
-class BadRequest(DiseError):
-    """The request cannot describe a function."""
+if TYPE_CHECKING:
+    from dise.engine.core import Engine
 
 
 class GenerationFailed(DiseError):
@@ -65,193 +55,13 @@ class GenerationFailed(DiseError):
                  node_id: str = "") -> None:
         super().__init__(message)
         self.raw = raw
-        #: The request's tests, so the failure can be kept (``_Run.keep_failed``).
+        #: The request's tests, so the failure can be kept (``Run.keep_failed``).
         self.tests = list(tests or [])
         #: The node the failed request was stored as ("" when it was not).
         self.node_id = node_id
 
 
-@dataclass
-class Candidate:
-    code: str
-    report: RunReport
-    origin: str
-    fixes: list[str] = field(default_factory=list)
-    #: The tests the report is for (aligned by index); with them, ranking weighs the user's
-    #: tests first and the model's by credibility.
-    tests: list[TestCase] | None = None
-
-    def rank(self) -> tuple[int, int, float, int]:
-        """Loads, then trusted tests passed, then weighted pass rate, then fewer lint."""
-        report = self.report
-        trusted = sum(r.passed for r, t in zip(report.results, self.tests or [])
-                      if t.trusted) if self.tests else 0
-        weighted = round(scoring.weighted_pass_rate(report, self.tests), 6) \
-            if self.tests else report.passed
-        return (0 if report.load_error else 1, trusted, weighted, -len(report.lint))
-
-
-def repair_view(report: RunReport, tests: list[TestCase] | None) -> RunReport:
-    """``report`` as the fixers may see it: without the failures of model tests that are not
-    to be repaired toward (``credibility.repairable``: a trusted test contradicts them)."""
-    if not tests or len(tests) != len(report.results):
-        return report
-    keep = [r for r, t in zip(report.results, tests) if r.passed or credibility.repairable(t)]
-    return dataclasses.replace(report, results=keep)
-
-
-def needs_repair(report: RunReport, tests: list[TestCase] | None) -> bool:
-    """Something worth fixing: it does not load, or a test it may be repaired toward fails."""
-    if report.load_error or report.total == 0:
-        return True
-    return bool(repair_view(report, tests).failures(1))
-
-
-def trusted_failures(report: RunReport, tests: list[TestCase], limit: int = 5) -> list[str]:
-    """``code -> error`` of the user's tests the run failed (at most ``limit``), for messages."""
-    out = []
-    for result, test in zip(report.results, tests):
-        if test.trusted and not result.passed:
-            shown = test.source or test.call or test.code.splitlines()[-1]
-            out.append(f"{shown} -> {result.error or report.load_error}")
-    return out[:limit]
-
-
-def validate_request(request: Request) -> None:
-    """Reject empty or meaningless requests before any model time is spent."""
-    text = (request.text or "").strip()
-    if request.spec and request.spec.name:
-        return
-    if not text:
-        raise BadRequest('The request is empty: describe the function, e.g. '
-                         'dise generate "check whether a string is a palindrome".')
-    if len(text) > 20_000:
-        raise BadRequest(f"The request is {len(text):,} characters long: describe one function "
-                         "in a few sentences (at most 20,000 characters).")
-    if not _WORD.search(text):
-        raise BadRequest(f"The request {text[:40]!r} does not describe a function: say what it "
-                         'should do, e.g. "reverse the words in a sentence".')
-
-
-def spec_for(request: Request, name_hint: str) -> FunctionSpec:
-    """The function to write: the stub's spec, else the name the given asserts call, else the
-    name, signature, parameter names and return type the request itself gives
-    ("is_valid_email(s: str) -> bool", "called clamp", "with parameters nums and k"), else
-    a name from the naming convention."""
-    if request.spec and request.spec.name:
-        return request.spec
-    for line in request.asserts:
-        name = _called_name(line)
-        if name:
-            named = spec_from_text(request.text, name)
-            return named if named is not None and named.name == name else \
-                FunctionSpec(name=name, docstring=request.text.strip())
-    named = spec_from_text(request.text, name_hint or "generated_function")
-    if named is not None:
-        return named
-    return FunctionSpec(name=name_hint or "generated_function", docstring=request.text.strip())
-
-
-def _called_name(assert_line: str) -> str:
-    try:
-        tree = ast.parse(assert_line.strip())
-    except SyntaxError:
-        return ""
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
-            if not hasattr(builtins, node.func.id):
-                return node.func.id
-    return ""
-
-
-#: ``BackendFactory(generator, cfg) -> Backend``: how an engine gets the model for a generator.
-BackendFactory = Callable[[GeneratorConfig, Config], Any]
-
-
-class Engine:
-    """Phase 1 over one store. Thread-safe; heavy work happens in the calling thread.
-
-    ``backend_factory`` (default ``dise.llm.select.resolve_backend``) makes the backend for a
-    generator; tests and embedders inject a double or another client here. The optimiser's
-    experiments use the same factory.
-    """
-
-    def __init__(self, cfg: Config | None = None, store: Store | None = None, *,
-                 backend_factory: BackendFactory | None = None) -> None:
-        self.cfg = cfg or load_config()
-        self.backend_factory = backend_factory
-        self._store = store
-        self._memory = None
-        self._store_lock = threading.Lock()
-
-    @property
-    def store(self) -> Store:
-        """Opened on first use so that starting a face costs no disk work."""
-        with self._store_lock:
-            if self._store is None:
-                self._store = open_store(self.cfg)
-            return self._store
-
-    @property
-    def memory(self):
-        """Retrieval over the store (``dise.engine.retrieval.Memory``), made on first use; the
-        embedding model loads on the first query or ``warm_up()``."""
-        from dise.engine.retrieval import Memory  # numpy/faiss only when memory is used
-
-        store = self.store  # takes _store_lock itself: call it first
-        with self._store_lock:
-            if self._memory is None:
-                self._memory = Memory(self.cfg, store)
-            return self._memory
-
-    @memory.setter
-    def memory(self, memory) -> None:
-        """Faces and tests may supply their own (e.g. one already warmed up)."""
-        self._memory = memory
-
-    def backend(self, gen: GeneratorConfig):
-        """The backend that runs ``gen`` (a ``dise.llm.Backend``), from ``backend_factory``."""
-        return (self.backend_factory or resolve_backend)(gen, self.cfg)
-
-    # -- generator choice -------------------------------------------------------------
-    def choose_generator(self, request: Request, task_type: str) -> tuple[GeneratorConfig, str]:
-        """Forced generator, else the registry's best for this task type, else the default.
-
-        Returns the generator and why it was chosen. Generators whose model does not fit in
-        the available memory are skipped.
-        """
-        if request.generator:
-            return self.cfg.generator(request.generator), "forced"
-        eligible = set(eligible_generators(self.cfg))
-        best = self.store.best_generator(task_type)
-        if best and best.get("generator") in self.cfg.generators and best["generator"] in eligible:
-            gen = self.cfg.generators[best["generator"]]
-            if best.get("temperature") is not None:
-                gen = dataclasses.replace(gen, temperature=best["temperature"])
-            return gen, f"registry best for {task_type}"
-        default = self.cfg.generator()
-        if default.name in eligible or not eligible:
-            return default, "default"
-        return self.cfg.generators[min(eligible)], "default does not fit in memory"
-
-    # -- the pipeline -----------------------------------------------------------------
-    def generate(self, request: Request, *, progress: ProgressFn | None = None,
-                 cancel: CancelToken | None = None) -> Artifact:
-        """Run Phase 1 for ``request`` and return the stored artifact."""
-        run = _Run(self, request, progress or (lambda stage, msg: None), cancel or CancelToken())
-        return run.execute()
-
-    def status(self, node_id: str) -> dict:
-        """Latest version, lineage and queue position of a node, named by its id or its
-        function's name (``NodeNotFoundError``, a DiseError, when neither is stored)."""
-        store = self.store
-        node_id = store.resolve(node_id)  # a node id or the function's name
-        versions = store.versions(node_id)
-        return {"latest": versions[-1], "versions": versions,
-                "queue_position": store.queue_position(node_id)}
-
-
-class _Run:
+class Run(RecallSteps, SavingSteps):
     """One Phase 1 request: holds its timings so stages stay small functions."""
 
     def __init__(self, engine: Engine, request: Request, progress: ProgressFn,
@@ -336,52 +146,6 @@ class _Run:
         self.progress("done", f"fitness {artifact.fitness_score:.2f}")
         return artifact
 
-    def _generate_while_recalling(self, text: str, request: Request, spec: FunctionSpec,
-                                  tests: list[TestCase], gen: GeneratorConfig, backend
-                                  ) -> tuple[Candidate, list[TestCase]]:
-        """Generate while the store is searched for a function to reuse (the embedding model
-        loads meanwhile, instead of before the generation); a reuse that passes this request's
-        tests stops the generation. An empty store loads nothing."""
-        if not self.cfg.retrieval.enabled or self.engine.store.count() == 0:
-            self.memory = None  # an empty store has nothing to recall: nothing is loaded
-            return self._generate(request, spec, tests, gen, backend, [])
-        outer = self.cancel
-        self.cancel = linked = LinkedToken(outer)
-        box: dict = {}
-
-        def recall() -> None:
-            try:
-                box["reused"], _ = self._recall(text, spec, tests)
-                if box["reused"] is not None:
-                    linked.cancel()  # the generation is not needed any more
-            except BaseException as exc:  # noqa: BLE001 - reported below, in the caller
-                box["error"] = exc
-
-        worker = threading.Thread(target=recall, name="dise-recall", daemon=True)
-        worker.start()
-        failure: DiseError | None = None
-        try:
-            generated = self._generate(request, spec, tests, gen, backend, [])
-        except Cancelled:
-            if outer.cancelled:
-                raise
-            generated = None
-        except DiseError as exc:  # e.g. no usable code: a passing reuse still answers
-            failure, generated = exc, None
-        finally:
-            worker.join()
-            self.cancel = outer
-        if "error" in box and not isinstance(box["error"], Cancelled):
-            log.warning("looking for a function to reuse failed: %s", box["error"])
-        if box.get("reused") is not None:
-            self.generation_time = 0.0  # the stored function is not the model's work now
-            return box["reused"]
-        if failure is not None:
-            raise failure
-        if generated is None:  # only the reuse cancels the generation, so this is rare
-            return self._generate(request, spec, tests, gen, backend, [])
-        return generated
-
     def _generate(self, request: Request, spec: FunctionSpec, tests: list[TestCase],
                   gen: GeneratorConfig, backend, examples: list[tuple[str, str]]
                   ) -> tuple[Candidate, list[TestCase]]:
@@ -449,56 +213,6 @@ class _Run:
                                 "background optimisation.", raw=exc.raw, tests=exc.tests,
                                 node_id=artifact.node_id)
 
-    def _recall(self, text: str, spec: FunctionSpec, tests: list[TestCase]
-                ) -> tuple[tuple[Candidate, list[TestCase]] | None, list[tuple[str, str]]]:
-        """Reuse a near-identical verified function, else few-shot examples (issue 5).
-
-        An empty store has nothing to recall, so the embedding model is not even loaded.
-        """
-        self.memory = None
-        if not self.cfg.retrieval.enabled or self.engine.store.count() == 0:
-            return None, []
-        with self.stage("retrieval", "looking for verified functions like this one…"):
-            self.memory = memory = self.engine.memory
-            match = memory.reuse_match(text)
-            reused = self._reuse(match, spec, tests) if match else None
-            examples = [] if reused else memory.examples(text, k=self.few_shot_k)
-        if examples and self.few_shot_k != self.cfg.retrieval.few_shot_k:
-            self.tools.append(f"{len(examples)} few-shot examples (learned setup)")
-        if memory.reason:  # embedding model not installed: say it once, go on without
-            self.progress("retrieval", memory.reason)
-            self.tools.append(memory.reason)
-        return reused, examples
-
-    def _learned_few_shot(self, task_type: str) -> int:
-        """Examples per prompt in the setup Phase 2 learned for this task type (its registry
-        tool: ``few_shot_k`` > 0 when a few-shot approach won), else the configured number.
-        The learned repair rounds are not applied: Phase 1 always keeps its own repair round,
-        since a "plain" win says nothing against repairing."""
-        tool = (self.engine.store.best_generator(task_type) or {}).get("tool") or {}
-        return max(int(tool.get("few_shot_k") or 0), self.cfg.retrieval.few_shot_k)
-
-    def _reuse(self, match, spec: FunctionSpec, tests: list[TestCase]
-               ) -> tuple[Candidate, list[TestCase]] | None:
-        """A stored passing artifact for a near-identical request, if it also passes this
-        request's own tests (run now, in the sandbox); None otherwise."""
-        old = match.artifact
-        code = old.code if old.function_name == spec.name else \
-            f"{old.code.rstrip()}\n\n\n{spec.name} = {old.function_name}\n"
-        if not spec.signature:
-            shape = stubs.spec_of(old.code, old.function_name)
-            if shape is not None:
-                shape = dataclasses.replace(shape, name=spec.name)
-                tests = testgen.dedupe(tests + testgen.smoke_tests(shape))
-        tests = credibility.assess(tests)
-        cand = Candidate(code, self._run(code, spec, tests), f"reused {old.artifact_id}",
-                         tests=tests)
-        if not cand.report.all_passed:
-            self.tools.append(f"not reused {old.artifact_id}: fails this request's tests")
-            return None
-        self.tools.append(f"reused {old.artifact_id} (similarity {match.score:.2f})")
-        return cand, tests
-
     def _model_tests(self, backend, gen: GeneratorConfig, request: Request,
                      spec: FunctionSpec) -> list[TestCase]:
         limit = self.cfg.pipeline.model_tests_max
@@ -525,7 +239,7 @@ class _Run:
 
     def _only_function(self, code: str, spec: FunctionSpec) -> str:
         if code and self.ctx is not None and self.ctx.kind == "method":
-            code = context.only_function(code, spec.name)
+            code = reshape.only_function(code, spec.name)
         return code
 
     def _run(self, code: str, spec: FunctionSpec, tests: list[TestCase]) -> RunReport:
@@ -577,92 +291,6 @@ class _Run:
             if not needs_repair(best.report, tests):
                 break
         return best
-
-    def _store(self, request: Request, spec: FunctionSpec, cls, gen: GeneratorConfig, backend,
-               best: Candidate, tests: list[TestCase], scores) -> Artifact:
-        store = self.engine.store
-        with store.batch():  # one atomic write for the node, its tests and its queue entry
-            return self._save(store, request, spec, cls, gen, backend, best, tests, scores)
-
-    def _save(self, store: Store, request: Request, spec: FunctionSpec, cls, gen, backend,
-              best: Candidate, tests: list[TestCase], scores) -> Artifact:
-        node_id = store.allocate_node_id(spec.name)
-        if self.ctx is not None:  # tested with the imports the splice adds: store them too
-            best.code = self.ctx.with_forgotten_imports(best.code)
-        imports, _ = autofix.split_imports(best.code)
-        report = best.report
-        kinds: dict[str, list[int]] = {}
-        for result in report.results:
-            if not result.runnable:
-                continue
-            entry = kinds.setdefault(result.kind, [0, 0])
-            entry[0] += int(result.passed)
-            entry[1] += 1
-        artifact = Artifact(
-            node_id=node_id, version=1, function_name=spec.name, code=best.code,
-            prompt=request.text or spec.docstring, task_type=cls.task_type, intent=cls.intent,
-            generator_used=gen.name, model=backend.model_label, backend=backend.name,
-            temperature=gen.temperature, generation_time=round(self.generation_time, 3),
-            test_passed=report.all_passed, tests_passed=report.passed, tests_total=report.total,
-            test_kinds=kinds, quality_score=scores.quality, latency=report.latency,
-            coverage=scores.coverage, fitness_score=scores.fitness, tool_usage=self.tools,
-            phase="phase1", timestamp=time.time(), tests=[t.to_dict() for t in tests],
-            imports=imports, lint=report.lint,
-            stage_times={k: round(v, 4) for k, v in self.times.items()},
-            extra={"load_error": report.load_error, "killed": report.killed,
-                   "isolation": report.isolation,
-                   "not_runnable": [f"{r.code} -> {r.error}" for r in report.not_runnable]
-                   + [f"{t.code} -> not runnable in context: it calls a nested function "
-                      "that needs its enclosing scope" for t in self.not_runnable.values()],
-                   "failures": [f"{f.code} -> {f.error}" for f in report.failures()],
-                   "evidence": scores.evidence,
-                   "trusted_failures": trusted_failures(report, tests),
-                   "examples": {"skipped": list(self.found.skipped),
-                                "contradictions": list(self.found.contradictions)},
-                   "speed": scores.speed, "origin": best.origin,
-                   "signature": spec.signature, "file": request.file_path,
-                   "context": ".".join(self.ctx.qualname) if self.ctx is not None else "",
-                   **({"failed": self.failed} if getattr(self, "failed", "") else {})},
-        )
-        if self.not_runnable:
-            self.tools.append(f"{len(self.not_runnable)} tests not runnable in context "
-                              "(they call a nested function that needs its enclosing scope)")
-        store.save(artifact)
-        first = self.first or best
-        frozen, witnesses = tests, []
-        if not first.report.load_error and first.code.strip():
-            # the first, independent generation votes on the model's tests for later candidates
-            frozen = credibility.vote(tests, [r.passed for r in first.report.results])
-            witnesses = [credibility.code_id(first.code)]
-        store.freeze_tests(node_id, frozen, witnesses=witnesses)
-        failed = sum(not r.passed for r, t in zip(report.results, tests) if t.trusted)
-        if artifact.fitness_score < self.cfg.pipeline.optimise_below:
-            store.enqueue(node_id, "high", f"fitness {artifact.fitness_score:.2f} < "
-                          f"{self.cfg.pipeline.optimise_below}")
-        elif failed:
-            store.enqueue(node_id, "high", f"{failed} of your tests fail")
-        return artifact
-
-
-def run_in_context(ctx, code: str, name: str, tests: list[TestCase], cfg: Config,
-                   cancel: CancelToken | None = None) -> RunReport:
-    """Run ``tests`` against ``code``; with ``ctx`` (a ``context.StubContext``) the candidate
-    is tested inside the user's file, cut down to what it needs (``StubContext.compose``: a
-    method in its class), and lint is kept to its own lines. Phase 1 and Phase 2 both judge
-    with this. Falls back to the candidate alone when it cannot be spliced."""
-    if not code.strip():
-        return RunReport(load_error="no code")
-    composed = None
-    if ctx is not None:
-        try:
-            composed = ctx.compose(code, tests)
-        except DiseError as exc:  # e.g. no such function: the plain run says why
-            log.debug("not tested in context: %s", exc)
-    if composed is None:
-        return run_candidate(code, name, tests, cfg.sandbox, cancel=cancel)
-    report = run_candidate(composed.module, name, tests, cfg.sandbox, cancel=cancel)
-    report.lint = ctx.lint_filter(report.lint, composed.span)
-    return report
 
 
 class _Background:

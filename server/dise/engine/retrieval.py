@@ -16,22 +16,21 @@ all-MiniLM-L6-v2 (``dise.store.embedder``) into the FAISS index next to the stor
 
 When the model or a library is missing, ``Memory`` logs one line saying what to install and
 every method answers "nothing found": DiSE keeps working without retrieval.
+
+The prototype classifier lives in ``dise.engine.prototypes``; what rules a reuse out
+(``contradiction``) and the offer itself (``ReuseMatch``) in ``dise.engine.reuse``.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import re
 import threading
-from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from dise.engine.types import TASK_TYPES, Artifact
+from dise.engine.prototypes import SEED_PROTOTYPES, PrototypeClassifier, load_prototypes
+from dise.engine.reuse import ReuseMatch, contradiction
+from dise.engine.types import Artifact
 from dise.store.follow import ChangeFollower, has_change_log
 from dise.store.embedder import Embedder, RetrievalUnavailable, artifact_text, request_key
 from dise.store.index import IndexSettings, VectorIndex
@@ -45,155 +44,6 @@ from dise.config import RetrievalConfig  # noqa: E402  (kept importable from her
 def retrieval_config(cfg: Any) -> RetrievalConfig:
     """``cfg.retrieval``, or the defaults for a config object without it."""
     return getattr(cfg, "retrieval", None) or RetrievalConfig()
-
-
-#: Hand-written requests per task type, as developers type them; the prototype classifier's
-#: base (MBPP-style prompts have no io requests and few parsing ones).
-SEED_PROTOTYPES: tuple[tuple[str, str], ...] = (
-    ("validate an email address", "validation"),
-    ("check whether a string is a valid IPv4 address", "validation"),
-    ("return True if the password is strong enough", "validation"),
-    ("verify that a credit card number passes the Luhn check", "validation"),
-    ("check if a year is a leap year", "validation"),
-    ("parse a query string into a dict", "parsing"),
-    ("parse an ISO 8601 date string into a datetime", "parsing"),
-    ("tokenize an arithmetic expression into numbers and operators", "parsing"),
-    ("extract all key=value pairs from a log line", "parsing"),
-    ("convert a CSV line with quoted fields into a list of values", "parsing"),
-    ("compute the greatest common divisor of two integers", "math"),
-    ("return the nth fibonacci number", "math"),
-    ("calculate the area of a circle from its radius", "math"),
-    ("sum the digits of a number", "math"),
-    ("compute the standard deviation of a list of numbers", "math"),
-    ("reverse the words in a sentence", "string"),
-    ("count the vowels in a string", "string"),
-    ("convert camelCase to snake_case", "string"),
-    ("remove all whitespace from a string", "string"),
-    ("capitalize the first letter of every word", "string"),
-    ("flatten a nested list", "collection"),
-    ("sort a list of dicts by a key", "collection"),
-    ("group items of a list by a key function", "collection"),
-    ("merge two dictionaries summing values of common keys", "collection"),
-    ("remove duplicates from a list keeping the order", "collection"),
-    ("read a JSON file and return its contents", "io"),
-    ("write a list of rows to a CSV file", "io"),
-    ("list all files with a given extension in a directory", "io"),
-    ("count the lines in a text file", "io"),
-    ("read an environment variable with a default value", "io"),
-)
-
-
-def load_prototypes(path: str | Path) -> list[tuple[str, str]]:
-    """(prompt, task_type) pairs from a JSON-lines file such as tests/data/sentinel_mbpp.jsonl."""
-    rows = []
-    for line in Path(path).read_text("utf-8").splitlines():
-        if line.strip():
-            row = json.loads(line)
-            if row.get("task_type") in TASK_TYPES:
-                rows.append((row["prompt"], row["task_type"]))
-    return rows
-
-
-class PrototypeClassifier:
-    """Task type by a similarity-weighted vote of the ``k`` nearest labelled prototypes."""
-
-    def __init__(self, embedder: Any, labelled: Sequence[tuple[str, str]], k: int) -> None:
-        self.embedder, self.k = embedder, k
-        self.labels = [label for _, label in labelled]
-        self.vectors = embedder.embed([request_key(text) for text, _ in labelled])
-
-    def classify(self, text: str) -> tuple[str, float]:
-        """(task type, share of the neighbours' similarity that voted for it)."""
-        return self.classify_vector(self.embedder.embed([request_key(text)])[0])
-
-    def classify_vector(self, vector: np.ndarray) -> tuple[str, float]:
-        if not self.labels:
-            return "other", 0.0
-        sims = self.vectors @ vector
-        top = np.argsort(-sims)[: self.k]
-        votes: dict[str, float] = {}
-        for i in top:
-            votes[self.labels[i]] = votes.get(self.labels[i], 0.0) + max(float(sims[i]), 0.0)
-        total = sum(votes.values())
-        if total <= 0:
-            return "other", 0.0
-        best = max(votes, key=lambda t: (votes[t], -TASK_TYPES.index(t)))
-        return best, round(votes[best] / total, 3)
-
-
-#: Words that flip a request's meaning while barely moving its embedding ("sort by the
-#: first element" vs "by the second" scores 0.94): two requests naming different members of
-#: one group are never the same request. Words are compared lowercased, plural "s" dropped.
-CONTRAST_GROUPS: tuple[frozenset[str], ...] = tuple(frozenset(g.split()) for g in (
-    "first second third last",
-    "min max minimum maximum smallest largest biggest lowest highest shortest longest",
-    "ascending descending increasing decreasing",
-    "even odd",
-    "upper lower uppercase lowercase",
-    "left right",
-    "prefix suffix",
-    "start end beginning",
-    "before after",
-    "encode decode encrypt decrypt compress decompress serialize deserialize",
-    "vowel consonant",
-    "sum product",
-    "union intersection",
-    "add remove insert delete",
-    "positive negative",
-    "true false",
-))
-#: The word that splits a conversion into its source and target ("X to Y", "X into Y").
-_DIRECTION = frozenset({"to", "into"})
-_STOP = frozenset({"a", "an", "the", "of", "in", "on", "for", "and", "or", "with", "by", "from",
-                   "is", "are", "be", "it", "its", "that", "this", "which", "given", "return",
-                   "returns"})
-_WORD = re.compile(r"[a-z0-9_]+")
-
-
-def _words(text: str) -> list[str]:
-    return [w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w
-            for w in _WORD.findall(request_key(text).lower())]
-
-
-def _sides(words: list[str]) -> dict[str, str]:
-    """Content word -> "source"/"target" around the first "to"/"into" (empty if none)."""
-    cut = next((i for i, w in enumerate(words) if w in _DIRECTION), None)
-    if cut is None:
-        return {}
-    before = {w for w in words[:cut] if w not in _STOP}
-    after = {w for w in words[cut + 1:] if w not in _STOP}
-    return {**{w: "source" for w in before - after}, **{w: "target" for w in after - before}}
-
-
-def contradiction(a: str, b: str) -> str:
-    """Why two similar-looking requests ask for different things ("" when none is seen).
-
-    Sentence embeddings barely see word order or antonyms: "camelCase to snake_case" and
-    "snake_case to camelCase" score 0.99. Reuse must not confuse them, so this checks the
-    two things embeddings miss: swapped source/target and contrasting words.
-    """
-    wa, wb = _words(a), _words(b)
-    sa, sb = _sides(wa), _sides(wb)
-    for w in sa.keys() & sb.keys():
-        if sa[w] != sb[w]:
-            return f"{w!r} is the {sa[w]} in one request and the {sb[w]} in the other"
-    set_a, set_b = set(wa), set(wb)
-    for group in CONTRAST_GROUPS:
-        in_a, in_b = set_a & group, set_b & group
-        if in_a and in_b and in_a != in_b:
-            return f"{'/'.join(sorted(in_a))} vs {'/'.join(sorted(in_b))}"
-    return ""
-
-
-@dataclass
-class ReuseMatch:
-    """A stored passing artifact offered for a new request, and why."""
-
-    artifact: Artifact
-    #: Cosine similarity of the new request with the matched stored request.
-    score: float
-    #: The version whose request matched (the offered artifact may be a later version).
-    matched_id: str
 
 
 class Memory:

@@ -7,7 +7,7 @@ loop, and a failure is told to the user once and retried on next use. With ``sto
 first use.
 
 ``EngineFactory``: ``(Config, Store) -> engine``; ``default_engine_factory`` builds
-``dise.engine.pipeline.Engine``. Tests pass a double's factory to ``create_server``.
+``dise.engine.core.Engine``. Tests pass a double's factory to ``create_server``.
 """
 
 from __future__ import annotations
@@ -26,12 +26,12 @@ EngineFactory = Callable[[Config, Any], Any]
 
 
 def default_engine_factory(cfg: Config, store: Any) -> Any:
-    """The real pipeline (``dise.engine.pipeline.Engine``); an import failure becomes a
+    """The real pipeline (``dise.engine.core.Engine``); an import failure becomes a
     ``DiseError`` saying how to repair the install."""
     try:
-        from dise.engine.pipeline import Engine
+        from dise.engine.core import Engine
     except ImportError as exc:
-        raise DiseError(f"The DiSE engine (dise.engine.pipeline) could not be loaded: {exc}; "
+        raise DiseError(f"The DiSE engine (dise.engine.core) could not be loaded: {exc}; "
                         "reinstall dise (pip install -e .) and restart the editor.") from exc
     return Engine(cfg, store)
 

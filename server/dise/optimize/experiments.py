@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dise.config import Config, OptimizeConfig
-from dise.engine import autofix, context, extract, pipeline, prompts, scoring
+from dise.engine import autofix, candidates, context, core, extract, prompts, reshape, scoring
 from dise.engine.sourcefile import read_source
 from dise.engine.types import (
     Artifact,
@@ -196,7 +196,7 @@ def plan(cfg: OptimizeConfig, artifact: Artifact, generators: Sequence[str], *,
 def backend_for(engine: Any, gen: Any, cfg: Config) -> Any:
     """The backend for ``gen`` from the engine's ``backend_factory``
     (``Engine(backend_factory=…)``), else ``resolve_backend``."""
-    factory = getattr(engine, "backend_factory", None) or pipeline.resolve_backend
+    factory = getattr(engine, "backend_factory", None) or core.resolve_backend
     return factory(gen, cfg)
 
 
@@ -206,7 +206,7 @@ def unavailable(generator: str, cfg: Config, backend_factory: Any = None) -> str
     ``backend_factory``: an engine's (default ``resolve_backend``).
     """
     try:
-        (backend_factory or pipeline.resolve_backend)(cfg.generator(generator), cfg)
+        (backend_factory or core.resolve_backend)(cfg.generator(generator), cfg)
     except (DiseError, ValueError) as exc:
         return str(exc)
     return ""
@@ -292,7 +292,7 @@ def request_for(artifact: Artifact, tests: Sequence[TestCase]) -> tuple[Request,
     """The Phase 1 request and spec, rebuilt from the stored artifact and its frozen tests.
 
     A function Phase 1 wrote into a file keeps its context: the file as it is now, with the
-    function emptied back to its stub (``context.restub``), is the request's ``file_source``,
+    function emptied back to its stub (``reshape.restub``), is the request's ``file_source``,
     so the prompt shows its class, imports and helpers and ``context_for`` tests each
     candidate there. A file that is gone or no longer holds the function gives the bare
     request, as before."""
@@ -308,7 +308,7 @@ def request_for(artifact: Artifact, tests: Sequence[TestCase]) -> tuple[Request,
             source = read_source(path).text
         except (OSError, DiseError):
             source = ""
-        stubbed = context.restub(source, qualname) if source else None
+        stubbed = reshape.restub(source, qualname) if source else None
         ctx = context.locate(stubbed or "", spec)
         if ctx is not None:
             request.file_source = stubbed
@@ -336,11 +336,11 @@ def measure(code: str, function_name: str, tests: Sequence[TestCase], cfg: Confi
             cancel: CancelToken | None = None, ctx=None) -> tuple[RunReport, scoring.Scores]:
     """Run ``code`` on ``tests`` in the sandbox and score it, exactly as Phase 1 does (in the
     user's file with ``ctx``, ``context_for``)."""
-    report = pipeline.run_in_context(ctx, code, function_name, list(tests), cfg, cancel)
+    report = candidates.run_in_context(ctx, code, function_name, list(tests), cfg, cancel)
     return report, scoring.score(report, cfg.scoring, list(tests))
 
 
-def outcome_of(variant: Variant, best: pipeline.Candidate, cfg: Config, **extra: Any) -> Outcome:
+def outcome_of(variant: Variant, best: candidates.Candidate, cfg: Config, **extra: Any) -> Outcome:
     scores = scoring.score(best.report, cfg.scoring, best.tests)
     report = best.report
     return Outcome(variant=variant.to_dict(), code=best.code, fitness=scores.fitness,
@@ -397,34 +397,34 @@ def run_variant(engine: Any, artifact: Artifact, tests: Sequence[TestCase], vari
 
 def _only_function(code: str, spec: FunctionSpec, ctx) -> str:
     """For a method, the method alone even when the model answered with its whole class."""
-    return context.only_function(code, spec.name) if code and ctx is not None and \
+    return reshape.only_function(code, spec.name) if code and ctx is not None and \
         ctx.kind == "method" else code
 
 
 def _fix_and_repair(code: str, raw: str, request: Request, spec: FunctionSpec,
                     tests: list[TestCase], backend: Any, gen: Any, cfg: Config,
-                    repair_rounds: int, cancel: CancelToken, ctx=None) -> pipeline.Candidate:
+                    repair_rounds: int, cancel: CancelToken, ctx=None) -> candidates.Candidate:
     """Phase 1's test → auto-fix → repair loop, with the repair rounds the approach allows."""
-    def judge(source: str, origin: str, fixes: list[str] | None = None) -> pipeline.Candidate:
+    def judge(source: str, origin: str, fixes: list[str] | None = None) -> candidates.Candidate:
         report, _ = measure(source, spec.name, tests, cfg, cancel, ctx)
-        return pipeline.Candidate(source, report, origin, list(fixes or []), tests=tests)
+        return candidates.Candidate(source, report, origin, list(fixes or []), tests=tests)
 
     best = judge(code, "model")
-    if not pipeline.needs_repair(best.report, tests):
+    if not candidates.needs_repair(best.report, tests):
         return best
-    fixed = autofix.autofix(code or raw, spec.name, pipeline.repair_view(best.report, tests),
+    fixed = autofix.autofix(code or raw, spec.name, candidates.repair_view(best.report, tests),
                             budget_s=cfg.pipeline.autofix_budget_s)
     if fixed.fixes and fixed.code.strip() and fixed.code != code:
         cand = judge(fixed.code, "autofix", fixed.fixes)
         if cand.rank() >= best.rank():
             best = cand
     for _ in range(repair_rounds):
-        if not pipeline.needs_repair(best.report, tests):
+        if not candidates.needs_repair(best.report, tests):
             break
         cancel.raise_if_cancelled()
         # never toward a model test the user's tests contradict (credibility 0)
         messages = prompts.repair_messages(request, spec, best.code or raw,
-                                           pipeline.repair_view(best.report, tests))
+                                           candidates.repair_view(best.report, tests))
         answer = backend.generate(messages, temperature=gen.temperature,
                                   max_tokens=gen.max_tokens, seed=gen.seed, cancel=cancel)
         repaired = _only_function(extract.extract_code(answer, spec.name).code, spec, ctx)

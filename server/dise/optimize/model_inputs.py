@@ -126,7 +126,7 @@ def for_node(engine: Any, artifact: Any, tests: Sequence[TestCase], usable: Sequ
     persisted state) and a note for the run; the default generator asks when it is usable,
     else the first usable one. Nothing (and a note) when the model fails. Raises
     ``Cancelled``."""
-    from dise.engine import pipeline
+    from dise.engine import core
     from dise.engine.types import Cancelled, DiseError
 
     if k <= 0 or not usable:
@@ -135,7 +135,7 @@ def for_node(engine: Any, artifact: Any, tests: Sequence[TestCase], usable: Sequ
     name = cfg.pipeline.default_generator if cfg.pipeline.default_generator in usable \
         else usable[0]
     try:
-        backend = pipeline.resolve_backend(cfg.generator(name), cfg)
+        backend = core.resolve_backend(cfg.generator(name), cfg)
         found = propose(backend, artifact.function_name,
                         str(artifact.extra.get("signature") or ""), artifact.prompt or "",
                         tests, k, cancel=cancel)
