@@ -59,6 +59,9 @@ class IncrementalStage:
             s.pending = [step.to_dict()]
             self._persist()
             outcome = self._attempt_until_done(step)
+            if outcome is None:  # out of time: the step is not counted
+                s.stop_reason = self._hard_stop()
+                break
             if outcome.error:  # a broken setup is no "no gain": stop stepping, say why
                 self._record(step, outcome)
                 s.stop_reason = f"temperature steps stopped: {step.generator} failed"
@@ -78,7 +81,8 @@ class IncrementalStage:
         s.stage = "done"
         self._persist()
 
-    def _attempt_until_done(self, variant: Variant) -> Outcome:
+    def _attempt_until_done(self, variant: Variant) -> Outcome | None:
+        """Run ``variant``, again after each pre-emption; None when the time limit ran out."""
         while True:
             self._gate()
             token = self.control.attempt_token()
@@ -86,5 +90,7 @@ class IncrementalStage:
                 return self._attempt(variant, token)
             except Cancelled:
                 self.control.cancel.raise_if_cancelled()
+                if self.control.expired:
+                    return None
             finally:
                 self.control.release(token)

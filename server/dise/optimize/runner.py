@@ -16,7 +16,8 @@ stopped at any moment and resumed by the next call.
 * Stage 3: temperature steps of ``temperature_step`` from the best setup, up, then down; each
   direction stops at its first step without gain. A further gain is one more version.
 * Whole run: stops at fitness above ``target_fitness``, after ``max_attempts`` attempts or
-  ``node_time_limit_s`` working seconds.
+  ``node_time_limit_s`` working seconds; the time limit cancels the experiments in flight
+  (``Control.count_down``), which are not counted.
 
 Each experiment runs through an executor (``executors``; ``executor_for`` picks it): in this
 process, or as a Ray task; either way the outcome comes back here and is recorded here.
@@ -122,9 +123,19 @@ class _NodeRun(ExperimentStage, IncrementalStage, Judging, VersionSaving):
             st.save_state(self.store, self.state)
 
     def _gate(self) -> None:
+        """Wait while the run may not work (paused, interactive work): the time limit's
+        countdown stops meanwhile, since that time is not working time."""
         self._account()
+        self.control.stop_countdown()
         self.control.gate()
         self._mark = time.monotonic()
+        self._count_down()
+
+    def _count_down(self) -> None:
+        """(Re)start the time limit's countdown with the working time left: when it runs
+        out, the experiments in flight are cancelled (not counted) and the run stops."""
+        self._account()
+        self.control.count_down(self.ocfg.node_time_limit_s - self.state.elapsed_s)
 
     def _message(self, text: str = "") -> dict[str, Any]:
         s = self.state
@@ -157,10 +168,13 @@ class _NodeRun(ExperimentStage, IncrementalStage, Judging, VersionSaving):
                                         [TestCase.from_dict(t) for t in latest.tests])
         self.state = self._claim(latest)
         try:
+            self._count_down()
             return self._run(latest)
         except BaseException:
             self._release()
             raise
+        finally:
+            self.control.stop_countdown()
 
     def _release(self) -> None:
         """Interrupted (stop, Ctrl-C, an error): keep the state, let any process resume it."""
@@ -213,7 +227,7 @@ class _NodeRun(ExperimentStage, IncrementalStage, Judging, VersionSaving):
         if s.attempts >= o.max_attempts:
             return f"attempt budget spent ({o.max_attempts} experiments)"
         self._account()
-        if s.elapsed_s >= o.node_time_limit_s:
+        if self.control.expired or s.elapsed_s >= o.node_time_limit_s:
             return f"time limit reached ({o.node_time_limit_s:.0f} s)"
         return ""
 

@@ -40,6 +40,9 @@ class ExperimentStage:
                 break
             except Cancelled:
                 self.control.cancel.raise_if_cancelled()  # stopped: leave; else pre-empted
+                if self.control.expired:  # out of time: the run ends unmeasured
+                    s.stop_reason = self._hard_stop()
+                    return
             finally:
                 self.control.release(token)
         s.baseline_fitness, s.baseline_passed = scores.fitness, report.passed
@@ -145,7 +148,9 @@ class ExperimentStage:
                             outcome = future.result()
                         except Cancelled:
                             self.control.cancel.raise_if_cancelled()
-                            continue  # pre-empted: still pending, runs again after the gate
+                            # pre-empted: still pending, runs again after the gate; out of
+                            # time: not counted, the next _hard_stop ends the stage
+                            continue
                         self._record(variant, outcome)
             finally:
                 for _, token in running.values():
