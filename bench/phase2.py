@@ -181,7 +181,7 @@ def pass_a(engine, problems: list[dict], args, work: Path, out: dict) -> list[di
 def best_single_generator(cfg) -> str:
     """The pool's largest usable generator (the "just use the bigger model" baseline)."""
     from dise.llm.select import model_ram_bytes
-    from dise.optimize.experiments import generator_pool
+    from dise.optimize.pool import generator_pool
 
     usable, _ = generator_pool(cfg)
     usable = usable or [cfg.pipeline.default_generator]
@@ -190,7 +190,7 @@ def best_single_generator(cfg) -> str:
 
 def replay_registry(win_log: list, min_wins: int, cfg) -> dict[str, dict]:
     """The registry each task type would hold had ``registry_min_wins`` been ``min_wins``:
-    the runner's rule (``runner._NodeRun._save``) replayed over pass A's wins in order."""
+    the runner's rule (``versions.VersionSaving._maybe_save``) replayed over pass A's wins in order."""
     counts: dict[tuple, int] = {}
     chosen: dict[str, dict] = {}
     for task_type, setup, _node in win_log:
@@ -408,7 +408,7 @@ def main() -> int:
         report(json.loads(Path(args.from_json).read_text()))
         return 0
     os.environ.setdefault("DISE_MODELS_DIR", str(Path("~/.cache/dise-models").expanduser()))
-    from dise.optimize.experiments import generator_pool
+    from dise.optimize.pool import generator_pool
 
     work = Path(tempfile.mkdtemp(prefix="dise-bench2-"))
     engine = make_engine(work / "home-a", args)

@@ -34,7 +34,7 @@ from dise.config import load_config  # noqa: E402
 from dise.engine.core import Engine  # noqa: E402
 from dise.engine.types import CancelToken, Request  # noqa: E402
 from dise.optimize.executors import Experiment, ThreadExecutor  # noqa: E402
-from dise.optimize.experiments import Variant  # noqa: E402
+from dise.optimize.variants import Variant  # noqa: E402
 
 TASK = "Return the sum of the squares of the decimal digits of a non-negative integer n."
 ASSERTS = ["assert sum_digit_squares(12) == 5", "assert sum_digit_squares(0) == 0",

@@ -250,7 +250,8 @@ def test_real_model_stub_with_arrow_examples_gets_example_tests(tmp_path, monkey
 def test_phase2_uses_the_weights_never_repairs_toward_contradicted_tests_and_records_votes(
         tmp_path, monkeypatch, scripted, model_slot):
     from dise.optimize import optimize_node
-    from dise.optimize.experiments import Variant, run_variant
+    from dise.optimize.experiments import run_variant
+    from dise.optimize.variants import Variant
 
     monkeypatch.setenv("DISE_HOME", str(tmp_path))
     engine = Engine(load_config({

@@ -20,7 +20,7 @@ from dise.llm import select
 from dise.llm.base import (BackendError, GenerationTimeout, ServerAuthFailed,
                            ServerModelMissing, ServerUnavailable)
 from dise.llm.openai_backend import KEYRING_SERVICE, OpenAIBackend, display_url
-from dise.optimize.experiments import generator_pool
+from dise.optimize.pool import generator_pool
 from dise.types import CancelToken
 from support.standin_openai import StandInOpenAI
 

@@ -12,6 +12,7 @@ from dise.engine import core, stubs
 from dise.engine.core import Engine
 from dise.engine.types import Request
 from dise.optimize import experiments
+from dise.optimize.variants import Variant
 
 from support.scripted_backend import ScriptedBackend
 
@@ -67,7 +68,7 @@ def test_a_phase2_candidate_for_a_method_is_tested_in_its_class(written):
     engine, artifact, tests, backend, _ = written
     backend.calls.clear()
     outcome = experiments.run_variant(engine, artifact, tests,
-                                      experiments.Variant("qwen-0.5b", 0.0))
+                                      Variant("qwen-0.5b", 0.0))
     assert outcome.test_kinds.get("doctest") == [1, 1], outcome.failures
     assert "class Rectangle" in backend.calls[0][-1]["content"]  # shown its class too
     report, _ = experiments.measure(artifact.code, "area", tests, engine.cfg, None,
@@ -81,7 +82,7 @@ def test_a_wrong_method_body_fails_its_doctest_in_phase2(written, monkeypatch):
     wrong = ScriptedBackend("```python\ndef area(self):\n    return self.w + self.h\n```")
     monkeypatch.setattr(core, "resolve_backend", lambda gen, cfg: wrong)
     outcome = experiments.run_variant(engine, artifact, tests,
-                                      experiments.Variant("qwen-0.5b", 0.0))
+                                      Variant("qwen-0.5b", 0.0))
     assert outcome.test_kinds.get("doctest") == [0, 1]
 
 

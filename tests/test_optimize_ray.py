@@ -28,7 +28,7 @@ from dise.llm import catalog
 from dise.optimize import Optimizer, load_state
 from dise.optimize.executors import ThreadExecutor, resources_for, slots
 from dise.optimize.ray_executor import address_of
-from dise.optimize.runner import executor_for
+from dise.optimize.control import executor_for
 from dise.store import Store
 from support.ray_head import CLIENT_ENV, SERVER, RayHead, free_port
 from support.scripted_ollama import ScriptedOllama

@@ -118,7 +118,7 @@ def unavailable_now(cfg: Any, backend_factory: Any = None) -> list[dict[str, str
     """Phase 2's pool generators that cannot run now, each {"generator", "reason", "how"}
     (a bad pool setting comes back as one entry with the error)."""
     from dise.errors import DiseError
-    from dise.optimize.experiments import generator_pool
+    from dise.optimize.pool import generator_pool
 
     try:
         return generator_pool(cfg, None, backend_factory)[1]

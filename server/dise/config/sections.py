@@ -106,7 +106,9 @@ class OptimizeConfig:
     target_fitness: float = 0.95
     #: End the experiments after this many attempts in a row without a better candidate.
     patience: int = 3
-    #: Resource budget per node and run: experiments, and wall-clock seconds across restarts.
+    #: Resource budget per node and run: experiments, and working seconds across restarts
+    #: (time paused or behind interactive work is not counted); when the time runs out, the
+    #: experiments in flight are cancelled (not counted) and the run ends.
     max_attempts: int = 12
     node_time_limit_s: float = 900.0
     #: Stage 3: temperature steps around the best setup, and their bounds.

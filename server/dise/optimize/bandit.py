@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from dise.optimize.experiments import Variant
+from dise.optimize.variants import Variant
 
 #: Weight of a sibling arm's result (same generator and approach, other temperature or seed).
 SIBLING_WEIGHT = 0.5

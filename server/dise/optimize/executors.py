@@ -10,7 +10,7 @@ tests in the sandbox" (``experiments.run_variant``), and returns its ``Outcome``
   a Ray task whose resource request is sized to its generator (``resources_for``); the
   calling thread waits for it, so results come back to the optimiser that holds the node.
 
-``runner.executor_for`` picks one from the configuration. An executor that can no longer
+``control.executor_for`` picks one from the configuration. An executor that can no longer
 reach its cluster raises ``ClusterUnavailable``: the run
 stops with its state saved (resumable as after any stop) and the optimiser says so once.
 """
@@ -24,7 +24,8 @@ from typing import Any, Protocol
 
 from dise.config import Config
 from dise.engine.types import Artifact, CancelToken, DiseError, TestCase
-from dise.optimize.experiments import Outcome, Variant, run_variant
+from dise.optimize.experiments import run_variant
+from dise.optimize.variants import Outcome, Variant
 
 EXECUTORS = ("thread", "ray")
 

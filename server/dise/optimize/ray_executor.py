@@ -29,7 +29,8 @@ from urllib.parse import urlsplit
 from dise.config import Config, ConfigError
 from dise.engine.types import Cancelled, CancelToken, DiseError
 from dise.optimize.executors import ClusterUnavailable, Experiment, fits, resources_for, slots
-from dise.optimize.experiments import Outcome, run_variant
+from dise.optimize.experiments import run_variant
+from dise.optimize.variants import Outcome
 
 log = logging.getLogger(__name__)
 

@@ -124,7 +124,7 @@ class Triggers:
         if not (due or force):
             return None
         self._models_checked = now
-        from dise.optimize.experiments import generator_pool
+        from dise.optimize.pool import generator_pool
         try:
             usable, self.unavailable = generator_pool(self.cfg, self.info,
                                                       self.backend_factory)
