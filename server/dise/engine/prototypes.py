@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from dise.engine.types import TASK_TYPES
-from dise.store.index import request_key
+from dise.store.embedder import request_key
 
 
 #: Hand-written requests per task type, as developers type them; the prototype classifier's

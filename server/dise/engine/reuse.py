@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 
 from dise.engine.types import Artifact
-from dise.store.index import request_key
+from dise.store.embedder import request_key
 
 
 #: Words that flip a request's meaning while barely moving its embedding ("sort by the
