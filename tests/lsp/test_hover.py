@@ -60,3 +60,27 @@ async def test_the_hover_follows_the_threshold_in_the_settings(tmp_path) -> None
     hover = await hover_text(ctx, uri, line_of(ctx.text(uri), "def is_valid_email"))
     assert "done: fitness ≥ 0.5" in hover and "queued" not in hover
     ctx.close_backend()
+
+
+async def test_a_hover_right_after_opening_waits_for_the_stored_records(tmp_path) -> None:
+    import asyncio
+
+    from support.feature_scenes import fake_context
+
+    first = fake_context(tmp_path / "ws")
+    uri = first.open("mod.py", stub_file())
+    await generate(first, uri, STUB_LINE)
+    generated = first.text(uri)
+    first.close_backend()
+
+    ctx = fake_context(tmp_path / "ws")          # a new server: nothing in memory
+    ctx.hold = True                              # the io thread is busy
+    uri = ctx.open("mod.py", generated)
+    ctx.did_open(uri)
+    hover = asyncio.ensure_future(hover_text(ctx, uri, line_of(generated, "def is_valid_email")))
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert not hover.done() and ctx.pending      # waiting for the store's records
+    await ctx.release()
+    assert "0.62" in await hover
+    ctx.close_backend()
