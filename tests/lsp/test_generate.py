@@ -8,6 +8,7 @@ import pytest
 from lsprotocol import types as lsp
 
 from dise.lsp.features.generate import Generate
+from dise.lsp.features.known import KnownFunctions
 from support.feature_scenes import code_actions, fake_context, line_of
 from support.lsp_double import MARKER
 from support.lsp_harness import COMMENT_LINE, FINISHED_LINE, STUB_LINE, stub_file
@@ -90,7 +91,6 @@ async def test_an_edit_the_editor_refuses_is_reported_and_not_recorded(ctx) -> N
     result = await run(ctx, uri, STUB_LINE)
     assert result["applied"] is False and "did not apply" in result["reason"]
     assert ctx.text(uri) == stub_file()
-    from dise.lsp.features.known import KnownFunctions
     assert ctx.feature(KnownFunctions).index.entries(uri) is None
 
 

@@ -3,9 +3,11 @@ sees on a function DiSE generated, on one they edited since, and on anything els
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
-from support.feature_scenes import NAMESAKES, generate, hover_text, line_of
+from support.feature_scenes import NAMESAKES, fake_context, generate, hover_text, line_of
 from support.lsp_harness import STUB_LINE, stub_file
 
 pytestmark = pytest.mark.asyncio
@@ -52,8 +54,6 @@ async def test_a_namesake_above_the_generated_function_gets_no_hover(ctx) -> Non
 
 
 async def test_the_hover_follows_the_threshold_in_the_settings(tmp_path) -> None:
-    from support.feature_scenes import fake_context
-
     ctx = fake_context(tmp_path / "ws", {"pipeline": {"optimise_below": 0.5}})
     uri = ctx.open("mod.py", stub_file())
     await generate(ctx, uri, STUB_LINE)
@@ -63,10 +63,6 @@ async def test_the_hover_follows_the_threshold_in_the_settings(tmp_path) -> None
 
 
 async def test_a_hover_right_after_opening_waits_for_the_stored_records(tmp_path) -> None:
-    import asyncio
-
-    from support.feature_scenes import fake_context
-
     first = fake_context(tmp_path / "ws")
     uri = first.open("mod.py", stub_file())
     await generate(first, uri, STUB_LINE)

@@ -9,8 +9,8 @@ test (the real runs are test_lsp_better_version.py's, end to end).
 
 from __future__ import annotations
 
-import dataclasses
 import asyncio
+import dataclasses
 
 import pytest
 from lsprotocol import types as lsp
