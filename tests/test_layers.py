@@ -81,10 +81,10 @@ def test_no_test_module_imports_another():
 
     tests = Path(__file__).resolve().parent
     found = []
-    for path in sorted(tests.glob("*.py")) + sorted((tests / "support").glob("*.py")):
+    for path in sorted(p for p in tests.rglob("*.py") if "data" not in p.relative_to(tests).parts):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
                 [node.module or ""] if isinstance(node, ast.ImportFrom) else []
-            found += [f"{path.name}: {n}" for n in names
+            found += [f"{path.relative_to(tests)}: {n}" for n in names
                       if n.split(".")[-1].startswith("test_") or n == "conftest"]
     assert found == []

@@ -2,69 +2,36 @@
 ``edit`` in ``codeAction.resolveSupport``).
 
 The server runs the real optimiser, sandbox and scoring over ``lsp_phase2_double`` (a weak
-first version, then a correct one), as in test_lsp_phase2.py. Resolving the Accept quick fix
+first version, then a correct one), as in test_lsp_accept.py. Resolving the Accept quick fix
 gives the editor the edit itself (versioned for the document it was computed from) and a
 command that records the acceptance once the text is in the file: the server sends no
 ``workspace/applyEdit``. The command path (older clients, edited functions) is
-test_lsp_phase2.py's.
+test_lsp_accept.py's.
 """
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
-from typing import Any, AsyncIterator
 
 import pytest
 from lsprotocol import types as lsp
 
-from support.lsp_harness import PROFILES, Editor, server_env, wait_until
+from support.lsp_harness import PROFILES, Editor, wait_until
+from support.lsp_phase2_session import better, def_line, generated, optimised
+from support.lsp_phase2_session import session as phase2_session
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(180)]
-ENGINE = "support.lsp_phase2_double:Phase2DoubleEngine"
-QUICK = {"optimize": {"experiment_generators": ["qwen-0.5b"], "temperatures": [0.3],
-                      "approaches": ["plain"], "max_attempts": 1, "patience": 1,
-                      "incremental_max_steps": 0, "poll_interval_s": 0.1}}
-STUB = ('"""Counting."""\n\n\n'
-        "def add_one(x: int) -> int:\n"
-        '    """Return x plus one."""\n')
 
 
-@contextlib.asynccontextmanager
-async def session(tmp_path: Path, profile: str) -> AsyncIterator[Editor]:
-    (tmp_path / "ws").mkdir()
-    ed = Editor(profile, tmp_path / "ws",
-                server_env(ENGINE, DISE_HOME=str(tmp_path / "home"), DISE_CODE_ACTION_RESOLVE="1"), QUICK)
-    ed.asked = []
-
-    @ed.client.feature(lsp.WINDOW_SHOW_MESSAGE_REQUEST)
-    def on_ask(ls: Any, params: lsp.ShowMessageRequestParams):
-        ed.asked.append(params.message)
-        return lsp.MessageActionItem(title="Keep mine")
-
-    init = await ed.start()
-    assert init.capabilities.code_action_provider.resolve_provider
-    try:
-        yield ed
-    finally:
-        await ed.stop()
-
-
-def better(ed: Editor, uri: str) -> list[lsp.Diagnostic]:
-    return [d for d in ed.client.diagnostics.get(uri, []) if d.code == "better-version"]
-
-
-def def_line(ed: Editor, uri: str) -> int:
-    return next(i for i, t in enumerate(ed.text(uri).splitlines()) if "def add_one" in t)
+def session(tmp_path: Path, profile: str):
+    """A Phase 2 session whose server resolves Accept (``DISE_CODE_ACTION_RESOLVE=1``)."""
+    return phase2_session(tmp_path, profile, DISE_CODE_ACTION_RESOLVE="1")
 
 
 async def with_better_version(ed: Editor) -> str:
-    uri = ed.open("counting.py", STUB)
-    [action] = [a for a in await ed.actions(uri, 3) if "add_one" in a.title]
-    assert (await ed.run_action(action))["applied"]
-    answer = await ed.execute("dise.optimize", {"uri": uri, "line": def_line(ed, uri)})
-    assert answer["queued"], answer
-    await wait_until(lambda: better(ed, uri), "the better-version diagnostic")
+    assert ed.init.capabilities.code_action_provider.resolve_provider
+    uri = await generated(ed)
+    await optimised(ed, uri)
     return uri
 
 

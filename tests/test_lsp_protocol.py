@@ -24,6 +24,8 @@ from typing import Any, AsyncIterator, Callable
 import pytest
 from lsprotocol import types as lsp
 from support.lsp_harness import REPO, STUB_LINE, Editor, server_env, stub_file, wait_until
+from support.lsp_phase2_session import action_titled, better, def_line, generated
+from support.lsp_phase2_session import session as phase2_session
 from pygls.exceptions import JsonRpcException
 from pygls.uris import from_fs_path
 
@@ -157,31 +159,15 @@ async def test_a_refused_edit_records_nothing_as_inserted(workspace, how):
         assert not any("Traceback" in m.message for m in ed.client.log_messages)
 
 
-PHASE2_ENGINE = "support.lsp_phase2_double:Phase2DoubleEngine"
-#: A short optimiser run (as in test_lsp_phase2.py): one variant, no incremental steps.
-QUICK = {"optimize": {"experiment_generators": ["qwen-0.5b"], "temperatures": [0.3],
-                      "approaches": ["plain"], "max_attempts": 1, "patience": 1,
-                      "incremental_max_steps": 0, "poll_interval_s": 0.1}}
-ADD_ONE = '"""Counting."""\n\n\ndef add_one(x: int) -> int:\n    """Return x plus one."""\n'
-
-
 @pytest.mark.parametrize("how", ["refuse", "error"])
 @pytest.mark.asyncio
 async def test_a_refused_accept_records_nothing_as_accepted(tmp_path, how):
-    (tmp_path / "ws").mkdir()
-    ed = Editor("visual-studio-code", tmp_path / "ws",
-                server_env(PHASE2_ENGINE, DISE_HOME=str(tmp_path / "home")), QUICK)
-    await ed.start()
-    try:
-        uri = ed.open("counting.py", ADD_ONE)
-        [action] = [a for a in await ed.actions(uri, 3) if "add_one" in a.title]
-        assert (await ed.run_action(action))["applied"]
-        line = next(i for i, t in enumerate(ed.text(uri).splitlines()) if "def add_one" in t)
+    async with phase2_session(tmp_path) as ed:
+        uri = await generated(ed)
+        line = def_line(ed, uri)
         await ed.execute("dise.optimize", {"uri": uri, "line": line})
-        await wait_until(lambda: [d for d in ed.client.diagnostics.get(uri, [])
-                                  if d.code == "better-version"], "a better version")
-        actions = await ed.actions(uri, line, only=[lsp.CodeActionKind.QuickFix])
-        accept = next(a for a in actions if "Accept optimized version" in a.title)
+        await wait_until(lambda: better(ed, uri), "a better version")
+        accept = await action_titled(ed, uri, "Accept optimized version")
         before = ed.text(uri)
         ed.refuse_edits = how if how == "error" else True
         result = await ed.run_action(accept)
@@ -191,8 +177,6 @@ async def test_a_refused_accept_records_nothing_as_accepted(tmp_path, how):
         assert ed.text(uri) == before
         status = await ed.execute("dise.status", {"uri": uri, "line": line})
         assert status["currentVersion"] == 1 and status["betterVersion"] == 2
-    finally:
-        await ed.stop()
 
 
 # -- the raw process: exit codes and the log when the client leaves ----------------------------
