@@ -40,9 +40,10 @@ log = logging.getLogger(__name__)
 DEFAULT_FEATURES: tuple[type[Feature], ...] = (
     Lifecycle, KnownFunctions, Optimizer, BetterVersion, Accept, Generate, Hover, Lenses, Status)
 
-
-
+#: ``DISE_CODE_ACTION_RESOLVE=0`` turns ``codeAction/resolve`` off: every client then gets
+#: Accept through its command (the server's ``workspace/applyEdit``), as before it existed.
 RESOLVE_ENV = "DISE_CODE_ACTION_RESOLVE"
+
 
 def create_server(cfg_overrides: dict[str, Any] | None = None, *,
                   engine_factory: EngineFactory | None = None,
@@ -80,10 +81,7 @@ def _register(server: DiseServer) -> None:
                            f"failed: {detail(exc)}")
 
     initialize = owned.pop(lsp.INITIALIZE, (None, None))[0]
-    # Accept through codeAction/resolve is opt-in (DISE_CODE_ACTION_RESOLVE=1): VS Code
-    # (code-server 4.100) then fails the generate actions' commands with "Actual command not
-    # found" (tests/test_vscode.py), so by default every client takes the command path.
-    resolves = lsp.CODE_ACTION_RESOLVE in owned and os.environ.get(RESOLVE_ENV, "") == "1"
+    resolves = lsp.CODE_ACTION_RESOLVE in owned and os.environ.get(RESOLVE_ENV, "1") != "0"
 
     def on_initialize(ls: Any, params: lsp.InitializeParams) -> None:
         server.bind_loop()
