@@ -30,7 +30,7 @@ from dise.lsp.features.lenses import Lenses
 from dise.lsp.features.lifecycle import Lifecycle
 from dise.lsp.features.optimizer import Optimizer
 from dise.lsp.features.status import Status
-from dise.lsp.protocol import ACTION_KIND, detail
+from dise.lsp.protocol import ACTION_KIND, detail, resolve_enabled
 from dise.lsp.server import DiseServer
 
 log = logging.getLogger(__name__)
@@ -39,10 +39,6 @@ log = logging.getLogger(__name__)
 #: listed before the "generate" actions).
 DEFAULT_FEATURES: tuple[type[Feature], ...] = (
     Lifecycle, KnownFunctions, Optimizer, BetterVersion, Accept, Generate, Hover, Lenses, Status)
-
-#: ``DISE_CODE_ACTION_RESOLVE=0`` turns ``codeAction/resolve`` off: every client then gets
-#: Accept through its command (the server's ``workspace/applyEdit``), as before it existed.
-RESOLVE_ENV = "DISE_CODE_ACTION_RESOLVE"
 
 
 def create_server(cfg_overrides: dict[str, Any] | None = None, *,
@@ -81,7 +77,7 @@ def _register(server: DiseServer) -> None:
                            f"failed: {detail(exc)}")
 
     initialize = owned.pop(lsp.INITIALIZE, (None, None))[0]
-    resolves = lsp.CODE_ACTION_RESOLVE in owned and os.environ.get(RESOLVE_ENV, "1") != "0"
+    resolves = lsp.CODE_ACTION_RESOLVE in owned and resolve_enabled()
 
     def on_initialize(ls: Any, params: lsp.InitializeParams) -> None:
         server.bind_loop()
