@@ -1,37 +1,76 @@
-"""Accept as a ``codeAction/resolve`` edit, through pytest-lsp (both client profiles list
-``edit`` in ``codeAction.resolveSupport``).
+"""Accept as a ``codeAction/resolve`` edit (on by default), through pytest-lsp (both client
+profiles list ``edit`` in ``codeAction.resolveSupport``).
 
 The server runs the real optimiser, sandbox and scoring over ``lsp_phase2_double`` (a weak
 first version, then a correct one), as in test_lsp_accept.py. Resolving the Accept quick fix
 gives the editor the edit itself (versioned for the document it was computed from) and a
 command that records the acceptance once the text is in the file: the server sends no
-``workspace/applyEdit``. The command path (older clients, edited functions) is
-test_lsp_accept.py's.
+``workspace/applyEdit``. The generate actions resolve to themselves and still run. A
+client without ``edit`` in its resolve support, or a server started with
+``DISE_CODE_ACTION_RESOLVE=0``, gets Accept through its command (the rest of the command path
+is test_lsp_accept.py's).
 """
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
+from typing import Any, AsyncIterator
 
 import pytest
 from lsprotocol import types as lsp
 
-from support.lsp_harness import PROFILES, Editor, wait_until
-from support.lsp_phase2_session import better, def_line, generated, optimised
-from support.lsp_phase2_session import session as phase2_session
+from pytest_lsp import client_capabilities
+from support.lsp_harness import PROFILES, Editor, server_env, wait_until
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(180)]
+ENGINE = "support.lsp_phase2_double:Phase2DoubleEngine"
+QUICK = {"optimize": {"experiment_generators": ["qwen-0.5b"], "temperatures": [0.3],
+                      "approaches": ["plain"], "max_attempts": 1, "patience": 1,
+                      "incremental_max_steps": 0, "poll_interval_s": 0.1}}
+STUB = ('"""Counting."""\n\n\n'
+        "def add_one(x: int) -> int:\n"
+        '    """Return x plus one."""\n')
 
 
-def session(tmp_path: Path, profile: str):
-    """A Phase 2 session whose server resolves Accept (``DISE_CODE_ACTION_RESOLVE=1``)."""
-    return phase2_session(tmp_path, profile, DISE_CODE_ACTION_RESOLVE="1")
+@contextlib.asynccontextmanager
+async def session(tmp_path: Path, profile: str, *, resolves: bool = True,
+                  capabilities: lsp.ClientCapabilities | None = None,
+                  **env: str) -> AsyncIterator[Editor]:
+    (tmp_path / "ws").mkdir()
+    ed = Editor(profile, tmp_path / "ws",
+                server_env(ENGINE, DISE_HOME=str(tmp_path / "home"), **env), QUICK,
+                capabilities=capabilities)
+    ed.asked = []
+
+    @ed.client.feature(lsp.WINDOW_SHOW_MESSAGE_REQUEST)
+    def on_ask(ls: Any, params: lsp.ShowMessageRequestParams):
+        ed.asked.append(params.message)
+        return lsp.MessageActionItem(title="Keep mine")
+
+    init = await ed.start()
+    assert bool(init.capabilities.code_action_provider.resolve_provider) is resolves
+    try:
+        yield ed
+    finally:
+        await ed.stop()
+
+
+def better(ed: Editor, uri: str) -> list[lsp.Diagnostic]:
+    return [d for d in ed.client.diagnostics.get(uri, []) if d.code == "better-version"]
+
+
+def def_line(ed: Editor, uri: str) -> int:
+    return next(i for i, t in enumerate(ed.text(uri).splitlines()) if "def add_one" in t)
 
 
 async def with_better_version(ed: Editor) -> str:
-    assert ed.init.capabilities.code_action_provider.resolve_provider
-    uri = await generated(ed)
-    await optimised(ed, uri)
+    uri = ed.open("counting.py", STUB)
+    [action] = [a for a in await ed.actions(uri, 3) if "add_one" in a.title]
+    assert (await ed.run_action(action))["applied"]
+    answer = await ed.execute("dise.optimize", {"uri": uri, "line": def_line(ed, uri)})
+    assert answer["queued"], answer
+    await wait_until(lambda: better(ed, uri), "the better-version diagnostic")
     return uri
 
 
@@ -96,3 +135,43 @@ async def test_an_edited_function_is_left_to_the_command_that_asks(tmp_path: Pat
         result = await ed.execute(resolved.command.command, *resolved.command.arguments)
         assert not result["applied"] and ed.asked and "edited" in ed.asked[-1]
         assert ed.text(uri) == mine
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+async def test_a_generate_action_resolves_to_itself_and_still_runs(tmp_path: Path,
+                                                                   profile: str) -> None:
+    """What VS Code and Neovim do with every chosen action of a server that resolves."""
+    async with session(tmp_path, profile) as ed:
+        uri = ed.open("counting.py", STUB)
+        [action] = [a for a in await ed.actions(uri, 3) if "add_one" in a.title]
+        assert action.data is None and action.edit is None
+        resolved = await resolve(ed, action)
+        assert resolved.edit is None and resolved.command == action.command
+        assert (await ed.run_action(resolved))["applied"]
+        assert "def add_one" in ed.text(uri) and ed.text(uri) != STUB
+
+
+def _without_edit_resolve(profile: str) -> lsp.ClientCapabilities:
+    caps = client_capabilities(profile)
+    caps.text_document.code_action.resolve_support = None
+    return caps
+
+
+@pytest.mark.parametrize("how", ["client without resolve support", "DISE_CODE_ACTION_RESOLVE=0"])
+async def test_without_resolve_accept_is_the_command_that_sends_the_edit(tmp_path: Path,
+                                                                         how: str) -> None:
+    if how.startswith("client"):
+        opened = session(tmp_path, "visual-studio-code",
+                         capabilities=_without_edit_resolve("visual-studio-code"))
+    else:
+        opened = session(tmp_path, "visual-studio-code", resolves=False,
+                         DISE_CODE_ACTION_RESOLVE="0")
+    async with opened as ed:
+        uri = await with_better_version(ed)
+        accept = await accept_action(ed, uri)
+        assert accept.data is None and accept.edit is None
+        result = await ed.run_action(accept)
+        assert result["applied"] and result["version"] == 2, result
+        assert len(ed.applied) == 2           # the generation's edit and the Accept's
+        assert "operator.add(x, 1)" in ed.text(uri)
+        await wait_until(lambda: not better(ed, uri), "the diagnostic to go away")

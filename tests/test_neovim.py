@@ -98,6 +98,10 @@ def check_session(data: dict[str, Any]) -> str:
     assert data["filetype"] == "python"
     assert f"DiSE: Generate `{NAME}`" in data["actions"]
     assert data["command_result"]["applied"] is True
+    # Chosen through vim.lsp.buf.code_action: Neovim resolved the generate action first (the
+    # server offers codeAction/resolve), got it back as it was, and ran its command.
+    assert data["resolved"] == {"edit": False, "command": "dise.generate", "applied": False}
+    assert data["command_name"] == "dise.generate"
     errors = [m["message"] for m in data["messages"] if m["type"] == LSP_MESSAGE_ERROR]
     assert errors == [], errors
     assert f"DiSE: Generate `{NAME}`" in data["lenses_before"]

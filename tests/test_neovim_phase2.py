@@ -1,5 +1,7 @@
 """Phase 2 in a real headless Neovim: the better-version diagnostic and lens arrive, the quick
-fix replaces the function, and both go away (tests/nvim/drive_better.lua drives it).
+fix replaces the function, and both go away (tests/nvim/drive_better.lua drives it). The quick
+fix is chosen through Neovim's own ``vim.lsp.buf.code_action``, which resolves it: the server's
+``codeAction/resolve`` gives Neovim the edit, and Neovim applies it itself.
 
 The server runs the real optimiser, sandbox and scoring, configured through a ``dise.toml`` in
 ``DISE_HOME`` as a user would: once over ``lsp_phase2_double`` (a scripted engine, quick), and
@@ -81,6 +83,12 @@ def assert_better_version_flow(data: dict) -> None:
     assert diagnostic["source"] == "dise" and diagnostic["lnum"] == diagnostic["def_line"]
     assert any(t.startswith("⚡ Better version available") for t in data["lenses_better"])
     assert data["accept_result"]["applied"] is True
+    # Neovim (0.7 and 0.11) resolved the quick fix: the server gave it the edit, Neovim
+    # applied it itself (the server sent no workspace/applyEdit) and ran the recording command.
+    assert data["accept_data"] is True
+    assert data["accept_resolved"] == {"edit": True, "command": "dise.acceptOptimized",
+                                       "applied": True}, data["accept_resolved"]
+    assert data["server_edits"] == data["server_edits_before_accept"]
     assert data["diagnostics_gone"] is True
     assert data["lenses_gone"] is True, data["lenses_after"]
 

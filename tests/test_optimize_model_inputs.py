@@ -87,6 +87,21 @@ def test_a_resumed_run_does_not_ask_again_and_a_failing_model_costs_only_a_note(
     assert any(h["better"] for h in state.history)  # the run went on without them
 
 
+def test_the_engine_s_backend_factory_answers_the_proposals(monkeypatch):
+    """An engine built with a backend factory (a test double's) asks it, never the real
+    model (the LSP Phase 2 double loaded the real 0.5B here)."""
+    def real(gen, cfg):
+        raise AssertionError("resolve_backend asked instead of the engine's factory")
+    monkeypatch.setattr(pipeline, "resolve_backend", real)
+    backend = VariantBackend(default="is_even(7)\nis_even(10)")
+    engine = Engine(make_engine().cfg, backend_factory=lambda gen, cfg: backend)
+    v1 = type("A", (), {"function_name": "is_even", "extra": {"signature": "def is_even(n)"},
+                        "prompt": REQUEST})()
+    found, note = model_inputs.for_node(engine, v1, [], ["qwen-0.5b"], 4)
+    assert found == ["(7,)", "(10,)"], (found, note)
+    assert len(backend.calls) == 1
+
+
 def test_proposals_keep_literal_calls_of_the_right_arity_not_already_tested():
     tests = [TestCase("given", "assert add(2, 3) == 5")]
     backend = VariantBackend({0.0: "```python\n>>> add(1, 2)\nadd(2, 3)\nadd(1)\nadd(x, 1)\n"

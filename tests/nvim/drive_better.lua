@@ -4,7 +4,8 @@
 --   DISE_NVIM_PARAMS=params.json nvim --headless --clean -c "luafile drive_better.lua"
 --
 -- generate the stub → `dise.optimize` → wait (vim.wait) for the better-version diagnostic and
--- lens → the "Accept optimized version" quick fix, run through its command → both gone.
+-- lens → the "Accept optimized version" quick fix, chosen through vim.lsp.buf.code_action
+-- (Neovim resolves it and applies the server's edit itself) → both gone.
 -- params.json and the result file: see driver.lua; this driver also reads
 -- "optimize_wait_ms" (limit of the wait for the optimiser) and "expect" (optional text the
 -- accepted version must contain; without it, any change of the function will do).
@@ -28,8 +29,8 @@ d.run(function()
   local uri = vim.uri_from_bufnr(buf)
 
   d.step("generate")
-  local generate = d.pick(d.code_actions(buf, d.def_line(buf, params.name)), "DiSE: Generate")
-  result.generate_result = d.run_action(client, buf, generate)
+  result.generate_result = d.choose_action(client, buf, d.def_line(buf, params.name),
+                                           "DiSE: Generate").command
   if not vim.wait(params.wait_ms, function() return d.buffer_text(buf) ~= original end, 20) then
     d.fail("the generated function never reached the buffer")
   end
@@ -66,7 +67,15 @@ d.run(function()
   local accept = d.pick(d.code_actions(buf, d.def_line(buf, params.name), diagnostics),
                         "DiSE: Accept optimized version")
   result.accept_kind = accept.kind
-  result.accept_result = d.run_action(client, buf, accept)
+  result.accept_data = accept.data ~= nil
+  -- Chosen through vim.lsp.buf.code_action, as a user does: Neovim resolves the action (the
+  -- server gives it the edit), applies the edit itself and runs the recording command.
+  result.server_edits_before_accept = result.server_edits
+  local chosen = d.choose_action(client, buf, d.def_line(buf, params.name),
+                                 "DiSE: Accept optimized version")
+  result.accept_result = chosen.command
+  result.accept_command = chosen.command_name
+  result.accept_resolved = d.resolve_summary(chosen.resolve)
   if not vim.wait(params.wait_ms, function()
     local text = d.buffer_text(buf)
     if params.expect and params.expect ~= vim.NIL then

@@ -2,7 +2,8 @@
 --
 --   DISE_NVIM_PARAMS=params.json nvim --headless --clean -c "luafile drive_generate.lua"
 --
--- open the stub → its "DiSE: Generate" lens → the code action, run through its command → the
+-- open the stub → its "DiSE: Generate" lens → the code action, chosen through
+-- vim.lsp.buf.code_action (resolved first where the server offers it) and run → the
 -- function in the buffer → write → the "DiSE: fitness" lens → hover. params.json and the
 -- result file: see driver.lua.
 
@@ -24,10 +25,15 @@ d.run(function()
   for _, action in ipairs(actions) do
     table.insert(result.actions, action.title)
   end
-  local chosen = d.pick(actions, "DiSE: Generate")
+  d.pick(actions, "DiSE: Generate")
 
   d.step("executeCommand")
-  result.command_result = d.run_action(client, buf, chosen)
+  -- Chosen through vim.lsp.buf.code_action, as a user does (Neovim resolves it first when
+  -- the server offers codeAction/resolve; the generate action comes back as it was).
+  local chosen = d.choose_action(client, buf, line, "DiSE: Generate")
+  result.command_result = chosen.command
+  result.command_name = chosen.command_name
+  result.resolved = d.resolve_summary(chosen.resolve)
 
   d.step("applied")
   if type(result.command_result) ~= "table" or result.command_result.applied ~= true then

@@ -1,5 +1,6 @@
 -- What the Neovim drivers (drive_generate.lua, drive_better.lua) share: reading params.json,
--- the result file, waiting on the dise client, and doing what vim.lsp.buf.code_action does.
+-- the result file, waiting on the dise client, and choosing code actions through
+-- vim.lsp.buf.code_action with the requests it sends watched.
 --
 --   local d = dofile(vim.fn.fnamemodify(debug.getinfo(1, "S").source:sub(2), ":h") .. "/driver.lua")
 --   d.run(function() ... end)
@@ -35,11 +36,19 @@ function d.step(name)
   d.save()
 end
 
--- What the server tells the user and the progress it reports, kept for the test to read.
+-- What the server tells the user, the edits it sends and the progress it reports, kept for
+-- the test to read.
 local show = vim.lsp.handlers["window/showMessage"]
 vim.lsp.handlers["window/showMessage"] = function(err, msg, ctx, config)
   table.insert(result.messages, { type = msg and msg.type, message = msg and msg.message })
   return show and show(err, msg, ctx, config)
+end
+-- Edits the server sends (workspace/applyEdit), counted; the default handler applies them.
+result.server_edits = 0
+local apply_edit = vim.lsp.handlers["workspace/applyEdit"]
+vim.lsp.handlers["workspace/applyEdit"] = function(err, params_, ctx, config)
+  result.server_edits = result.server_edits + 1
+  return apply_edit(err, params_, ctx, config)
 end
 local progress = vim.lsp.handlers["$/progress"]
 vim.lsp.handlers["$/progress"] = function(err, msg, ctx, config)
@@ -167,23 +176,104 @@ function d.pick(actions, prefix)
   d.fail("no action starting with " .. prefix .. " among " .. vim.inspect(titles))
 end
 
--- What vim.lsp.buf.code_action does with a chosen action: apply its edit, run its command.
--- The default workspace/applyEdit handler applies the server's edits while this waits.
-function d.run_action(client, buf, action)
-  if action.edit then
-    vim.lsp.util.apply_workspace_edit(action.edit, "utf-16")
+-- Watch the requests the client sends (as Neovim's own code sends them: `client.request` on
+-- 0.7, `client:request` on 0.11) and their answers, without changing them. Returns the list
+-- the entries {method, params, done, err, result} are appended to.
+function d.watch_requests(client)
+  if d.watched then
+    return d.watched
   end
-  local command = type(action.command) == "table" and action.command or action
-  local reply = d.request_sync(client, "workspace/executeCommand", {
-    command = command.command, arguments = command.arguments,
-  }, buf)
-  if not reply then
-    d.fail("workspace/executeCommand: no answer within " .. params.wait_ms .. " ms")
+  d.watched = {}
+  local original = client.request
+  client.request = function(...)
+    local args, n = { ... }, select("#", ...)
+    local first = rawequal(args[1], client) and 2 or 1    -- 0.11: client:request(...)
+    local method, handler = args[first], args[first + 2]
+    local entry = { method = method, params = args[first + 1], done = false }
+    table.insert(d.watched, entry)
+    local answer = handler or (client.handlers and client.handlers[method]) or vim.lsp.handlers[method]
+    args[first + 2] = function(err, res, ctx, config)
+      entry.done, entry.err, entry.result = true, err, res
+      if answer then
+        return answer(err, res, ctx, config)
+      end
+    end
+    return original(unpack(args, 1, math.max(n, first + 3)))
   end
-  if reply.err then
-    d.fail("workspace/executeCommand failed: " .. vim.inspect(reply.err))
+  return d.watched
+end
+
+-- Choose the action titled `prefix…` at `line` the way a user does: `vim.lsp.buf.code_action()`
+-- (Neovim's own code: it resolves the action when the server offers codeAction/resolve,
+-- applies the edit and runs the command) with `vim.ui.select` answered by title. Waits for
+-- the command's answer; returns {titles, resolve = the codeAction/resolve answer or nil,
+-- command = the workspace/executeCommand answer, command_name}.
+function d.choose_action(client, buf, line, prefix)
+  local watched = d.watch_requests(client)
+  local from = #watched
+  vim.api.nvim_win_set_buf(0, buf)
+  vim.api.nvim_win_set_cursor(0, { line + 1, 0 })
+  local seen = { titles = {} }
+  local select = vim.ui.select
+  vim.ui.select = function(items, _, on_choice)
+    vim.ui.select = select
+    for index, item in ipairs(items) do
+      local action = item.action or item[2]              -- 0.11: {action, ctx}; 0.7: {id, action}
+      table.insert(seen.titles, action.title)
+      if seen.chosen == nil and vim.startswith(action.title, prefix) then
+        seen.chosen = index
+      end
+    end
+    on_choice(seen.chosen and items[seen.chosen] or nil, seen.chosen)
   end
-  return reply.result
+  vim.lsp.buf.code_action()
+  local command
+  local ok = vim.wait(params.wait_ms, function()
+    if seen.titles[1] ~= nil and seen.chosen == nil then
+      return true
+    end
+    for i = from + 1, #watched do
+      if watched[i].method == "workspace/executeCommand" and watched[i].done then
+        command = watched[i]
+        return true
+      end
+    end
+    return false
+  end, 20)
+  vim.ui.select = select
+  if seen.chosen == nil then
+    d.fail("no action starting with " .. prefix .. " among " .. vim.inspect(seen.titles))
+  end
+  if not ok then
+    d.fail("vim.lsp.buf.code_action ran no command within " .. params.wait_ms .. " ms")
+  end
+  for i = from + 1, #watched do
+    if watched[i].method == "codeAction/resolve" then
+      if watched[i].err then
+        d.fail("codeAction/resolve failed: " .. vim.inspect(watched[i].err))
+      end
+      seen.resolve = watched[i].result
+    end
+  end
+  if command.err then
+    d.fail("workspace/executeCommand failed: " .. vim.inspect(command.err))
+  end
+  seen.command, seen.command_name = command.result, command.params.command
+  return seen
+end
+
+-- What a codeAction/resolve answer carried, for the result file: vim.NIL when there was none.
+function d.resolve_summary(resolved)
+  if type(resolved) ~= "table" then
+    return vim.NIL
+  end
+  local command = type(resolved.command) == "table" and resolved.command or {}
+  local args = type(command.arguments) == "table" and command.arguments[1] or nil
+  return {
+    edit = type(resolved.edit) == "table",
+    command = command.command or vim.NIL,
+    applied = type(args) == "table" and args.applied ~= nil,
+  }
 end
 
 -- Run the driver's steps, save the result and quit (`cquit 1` when a step failed).

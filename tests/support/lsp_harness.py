@@ -90,8 +90,11 @@ class Editor:
 
     def __init__(self, profile: str, workspace: Path, env: dict[str, str],
                  init_options: dict[str, Any] | None = None,
-                 folders: list[Path] | None = None) -> None:
+                 folders: list[Path] | None = None,
+                 capabilities: lsp.ClientCapabilities | None = None) -> None:
         self.profile, self.workspace, self.env = profile, workspace, env
+        #: Sent with initialize instead of the profile's (a client that lacks something).
+        self.capabilities = capabilities
         self.init_options = init_options
         #: Workspace folders sent with initialize (default: ``workspace`` alone); the
         #: first is also the root URI, as VS Code sends it.
@@ -115,7 +118,8 @@ class Editor:
         folders = [lsp.WorkspaceFolder(uri=from_fs_path(str(f)), name=f.name or "ws")
                    for f in self.folders]
         return await self.client.initialize_session(lsp.InitializeParams(
-            capabilities=client_capabilities(self.profile), root_uri=folders[0].uri,
+            capabilities=self.capabilities or client_capabilities(self.profile),
+            root_uri=folders[0].uri,
             workspace_folders=folders, initialization_options=self.init_options))
 
     async def stop(self) -> None:

@@ -56,6 +56,17 @@ export function generateActions<T extends ActionLike>(actions: readonly T[] | un
   return (actions ?? []).filter((a) => a.command?.command === SERVER_COMMANDS.generate);
 }
 
+/**
+ * Whether a chosen code action goes to the server's `codeAction/resolve`. VS Code resolves
+ * every chosen action of a server that can resolve, and the round trip widens the window in
+ * which VS Code may release the action list (and with it the action's command: "Actual
+ * command not found"). The server marks the actions it has something to resolve for with
+ * `data` (Accept on an unedited function: the edit); the others are run as they came.
+ */
+export function resolvesOnServer(action: { data?: unknown }): boolean {
+  return action.data !== undefined && action.data !== null;
+}
+
 export function noStubMessage(line: number): string {
   return `DiSE found no stub or "# dise:" comment at line ${line + 1}; write a def with a docstring (or a "# dise: what you want" comment) and run this again.`;
 }

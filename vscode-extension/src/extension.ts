@@ -36,6 +36,7 @@ import {
   optimizeArgs,
   optimizeResultMessage,
   parseArtifactQuery,
+  resolvesOnServer,
   serverSupports,
 } from "./commands";
 import { Launch, ProbeOutcome, StartProblem, chooseLaunch, classifyProbe } from "./launch";
@@ -205,6 +206,9 @@ class Dise {
       outputChannel: this.output,
       revealOutputChannelOn: RevealOutputChannelOn.Never,
       middleware: {
+        // Only the actions the server marked (Accept: it adds the edit) are resolved on the
+        // server; the generate actions run as they came (see resolvesOnServer).
+        resolveCodeAction: (item, token, next) => (resolvesOnServer(item as { data?: unknown }) ? next(item, token) : item),
         workspace: {
           // The server asks for its section when a change came without values: answer with
           // the mapped settings, never VS Code's raw `dise.*` object (the keys differ).

@@ -11,6 +11,7 @@ import {
   optimizeArgs,
   optimizeResultMessage,
   parseArtifactQuery,
+  resolvesOnServer,
   serverSupports,
 } from "../src/commands";
 
@@ -36,6 +37,12 @@ test("only DiSE's generate actions are run by the palette command", () => {
     { title: "Accept optimized version (v2)" },
   ];
   assert.deepEqual(generateActions(actions).map((a) => a.title), ["DiSE: Generate `add`"]);
+});
+
+test("only actions the server marked with data are resolved on the server", () => {
+  assert.equal(resolvesOnServer({ data: { dise: "accept", uri, nodeId: "add", version: 2 } }), true);
+  assert.equal(resolvesOnServer({}), false);
+  assert.equal(resolvesOnServer({ data: null }), false);
 });
 
 test("messages after generating and optimising", () => {

@@ -6,6 +6,7 @@ Pure functions over lsprotocol types and plain data; nothing here knows the serv
 
 from __future__ import annotations
 
+import os
 from typing import Any, Sequence
 
 from lsprotocol import types as lsp
@@ -27,6 +28,16 @@ STATE_NOTIFICATION = "dise/optimizerState"
 ACTION_KIND = lsp.CodeActionKind.RefactorRewrite
 #: Longest comment text shown in an action title before it is shortened.
 TITLE_TEXT_CHARS = 60
+
+#: ``DISE_CODE_ACTION_RESOLVE=0`` in the server's environment turns ``codeAction/resolve`` off:
+#: every client then gets Accept through its command (the server's ``workspace/applyEdit``).
+RESOLVE_ENV = "DISE_CODE_ACTION_RESOLVE"
+
+
+def resolve_enabled() -> bool:
+    """Whether the server offers ``codeAction/resolve`` (on unless ``RESOLVE_ENV`` is "0")."""
+    return os.environ.get(RESOLVE_ENV, "1") != "0"
+
 
 #: A splice in code points of a text: (start line, start char, end line, end char, new text).
 CodePointEdit = tuple[int, int, int, int, str]

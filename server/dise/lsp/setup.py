@@ -30,7 +30,7 @@ from dise.lsp.features.lenses import Lenses
 from dise.lsp.features.lifecycle import Lifecycle
 from dise.lsp.features.optimizer import Optimizer
 from dise.lsp.features.status import Status
-from dise.lsp.protocol import ACTION_KIND, detail
+from dise.lsp.protocol import ACTION_KIND, detail, resolve_enabled
 from dise.lsp.server import DiseServer
 
 log = logging.getLogger(__name__)
@@ -40,9 +40,6 @@ log = logging.getLogger(__name__)
 DEFAULT_FEATURES: tuple[type[Feature], ...] = (
     Lifecycle, KnownFunctions, Optimizer, BetterVersion, Accept, Generate, Hover, Lenses, Status)
 
-
-
-RESOLVE_ENV = "DISE_CODE_ACTION_RESOLVE"
 
 def create_server(cfg_overrides: dict[str, Any] | None = None, *,
                   engine_factory: EngineFactory | None = None,
@@ -80,10 +77,7 @@ def _register(server: DiseServer) -> None:
                            f"failed: {detail(exc)}")
 
     initialize = owned.pop(lsp.INITIALIZE, (None, None))[0]
-    # Accept through codeAction/resolve is opt-in (DISE_CODE_ACTION_RESOLVE=1): VS Code
-    # (code-server 4.100) then fails the generate actions' commands with "Actual command not
-    # found" (tests/test_vscode.py), so by default every client takes the command path.
-    resolves = lsp.CODE_ACTION_RESOLVE in owned and os.environ.get(RESOLVE_ENV, "") == "1"
+    resolves = lsp.CODE_ACTION_RESOLVE in owned and resolve_enabled()
 
     def on_initialize(ls: Any, params: lsp.InitializeParams) -> None:
         server.bind_loop()

@@ -11,7 +11,8 @@ A client whose ``codeAction.resolveSupport`` lists ``edit`` gets Accept on an un
 as a ``codeAction/resolve`` edit (after ruff-lsp's ``resolve_code_action``): the editor applies
 it itself, as one undo step and against the document version it was computed for, then runs
 the command with ``applied``. Edited functions (the user is asked first) and other clients use
-the command, which sends ``workspace/applyEdit``.
+the command, which sends ``workspace/applyEdit``; so does every client when the server runs
+with ``DISE_CODE_ACTION_RESOLVE=0``.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ from dise.lsp.protocol import (
     COMMAND_DISMISS,
     kind_wanted,
     object_argument,
+    resolve_enabled,
     supports,
     version_argument,
     workspace_edit,
@@ -119,6 +121,8 @@ class Accept(Feature):
         return [a for a in (accept, dismiss) if a is not None]
 
     def _resolves_edits(self) -> bool:
+        if not resolve_enabled():
+            return False
         caps = self.ctx.client_capabilities
         support = getattr(getattr(getattr(caps, "text_document", None), "code_action", None),
                           "resolve_support", None)
