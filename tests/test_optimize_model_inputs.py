@@ -92,7 +92,7 @@ def test_the_engine_s_backend_factory_answers_the_proposals(monkeypatch):
     model (the LSP Phase 2 double loaded the real 0.5B here)."""
     def real(gen, cfg):
         raise AssertionError("resolve_backend asked instead of the engine's factory")
-    monkeypatch.setattr(pipeline, "resolve_backend", real)
+    monkeypatch.setattr(core, "resolve_backend", real)
     backend = VariantBackend(default="is_even(7)\nis_even(10)")
     engine = Engine(make_engine().cfg, backend_factory=lambda gen, cfg: backend)
     v1 = type("A", (), {"function_name": "is_even", "extra": {"signature": "def is_even(n)"},
