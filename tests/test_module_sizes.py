@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "server" / "dise"
 #: The most lines a module may have.
@@ -25,7 +24,6 @@ def oversized(root: Path, limit: int = MAX_LINES) -> list[str]:
             for lines, path in sorted(sizes, key=lambda s: -s[0]) if lines > limit]
 
 
-@pytest.mark.xfail(strict=False, reason="until the module splits of issue 14 land")
 def test_no_module_of_the_package_passes_400_lines() -> None:
     found = oversized(PACKAGE)
     assert found == [], f"{len(found)} modules over {MAX_LINES} lines:\n" + "\n".join(found)
