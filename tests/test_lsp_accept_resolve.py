@@ -13,6 +13,8 @@ is test_lsp_accept.py's).
 
 from __future__ import annotations
 
+import asyncio
+
 import contextlib
 from pathlib import Path
 from typing import Any, AsyncIterator
@@ -22,15 +24,9 @@ from lsprotocol import types as lsp
 
 from pytest_lsp import client_capabilities
 from support.lsp_harness import PROFILES, Editor, server_env, wait_until
+from support.lsp_phase2_session import ENGINE, QUICK, STUB, better, def_line
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(180)]
-ENGINE = "support.lsp_phase2_double:Phase2DoubleEngine"
-QUICK = {"optimize": {"experiment_generators": ["qwen-0.5b"], "temperatures": [0.3],
-                      "approaches": ["plain"], "max_attempts": 1, "patience": 1,
-                      "incremental_max_steps": 0, "poll_interval_s": 0.1}}
-STUB = ('"""Counting."""\n\n\n'
-        "def add_one(x: int) -> int:\n"
-        '    """Return x plus one."""\n')
 
 
 @contextlib.asynccontextmanager
@@ -54,14 +50,6 @@ async def session(tmp_path: Path, profile: str, *, resolves: bool = True,
         yield ed
     finally:
         await ed.stop()
-
-
-def better(ed: Editor, uri: str) -> list[lsp.Diagnostic]:
-    return [d for d in ed.client.diagnostics.get(uri, []) if d.code == "better-version"]
-
-
-def def_line(ed: Editor, uri: str) -> int:
-    return next(i for i, t in enumerate(ed.text(uri).splitlines()) if "def add_one" in t)
 
 
 async def with_better_version(ed: Editor) -> str:
@@ -108,6 +96,31 @@ async def test_the_editor_applies_the_resolved_edit_and_the_server_records_it(
         assert status["currentVersion"] == 2 and status["betterVersion"] is None
         hover = await ed.hover_text(uri, def_line(ed, uri))
         assert "edited" not in hover.lower()
+
+
+async def test_a_resolved_accept_whose_command_is_lost_is_recorded_from_the_edit(
+        tmp_path: Path) -> None:
+    """VS Code can lose a resolved action's command ("Actual command not found") after
+    applying its edit: the document change alone records the acceptance (the function reads
+    as v2, not "edited since generated"), and a command that arrives late still works."""
+    async with session(tmp_path, "visual-studio-code") as ed:
+        uri = await with_better_version(ed)
+        resolved = await resolve(ed, await accept_action(ed, uri))
+        assert resolved.edit is not None and ed.apply_own_edit(resolved.edit)
+
+        async def current() -> int:
+            status = await ed.execute("dise.status", {"uri": uri, "line": def_line(ed, uri)})
+            return status["currentVersion"]
+
+        for _ in range(100):                  # no command: the text alone must tell
+            if await current() == 2:
+                break
+            await asyncio.sleep(0.1)
+        assert await current() == 2
+        await wait_until(lambda: not better(ed, uri), "the diagnostic to go away")
+        assert "edited" not in (await ed.hover_text(uri, def_line(ed, uri))).lower()
+        late = await ed.execute(resolved.command.command, *resolved.command.arguments)
+        assert late["applied"] and late["version"] == 2, late
 
 
 async def test_an_edit_the_editor_did_not_apply_is_not_recorded(tmp_path: Path) -> None:

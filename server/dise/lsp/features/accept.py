@@ -7,6 +7,12 @@ Dismiss), ``codeAction/resolve`` and ``dise.acceptOptimized``.
     ``applied`` (``{"digest", "qualname"}``, set by ``codeAction/resolve``) the editor already
     applied the edit: the server checks the file holds that text and records the acceptance.
 
+A resolved Accept is also confirmed without its command: the document change that brings the
+resolved text (within ``PENDING_S``) records the acceptance. VS Code can lose the command of
+a resolved action when its action list is replaced during the round trip ("Actual command not
+found") and still apply the edit; the function must then read as accepted, not as "edited
+since generated". A command that arrives later records nothing twice.
+
 A client whose ``codeAction.resolveSupport`` lists ``edit`` gets Accept on an unedited function
 as a ``codeAction/resolve`` edit (after ruff-lsp's ``resolve_code_action``): the editor applies
 it itself, as one undo step and against the document version it was computed for, then runs
@@ -17,6 +23,7 @@ with ``DISE_CODE_ACTION_RESOLVE=0``.
 
 from __future__ import annotations
 
+import time
 from typing import Any, Sequence
 
 from lsprotocol import types as lsp
@@ -59,10 +66,26 @@ from dise.lsp.render import accept_title
 
 #: Answers of the question asked before replacing a function the user edited.
 REPLACE, SHOW_DIFF, KEEP = "Replace my edits", "Show diff", "Keep mine"
+#: Seconds a resolved Accept waits for the document change that applies it.
+PENDING_S = 120.0
+#: Resolved Accepts remembered per document (the oldest are dropped).
+PENDING_MAX = 8
+
+
+def _key(uri: str, args: dict[str, Any]) -> tuple[str, str, int, str]:
+    """Identity of one resolved Accept: document, node, version and the applied digest."""
+    return (uri, str(args["nodeId"]), int(args["version"]), str(args["applied"]["digest"]))
 
 
 class Accept(Feature):
     """The quick fixes and the Accept command (Dismiss is ``BetterVersion``'s)."""
+
+    def __init__(self, ctx: Any) -> None:
+        super().__init__(ctx)
+        #: uri -> [(deadline, command arguments of a resolved Accept)], awaiting its edit
+        self._pending: dict[str, list[tuple[float, dict[str, Any]]]] = {}
+        #: resolved Accepts already recorded (by the document change or by the command)
+        self._recorded: set[tuple[str, str, int, str]] = set()
 
     @property
     def known(self) -> KnownFunctions:
@@ -150,7 +173,57 @@ class Accept(Feature):
             action.edit, args = resolved
             action.command = lsp.Command(title=action.title, command=COMMAND_ACCEPT,
                                          arguments=[args])
+            waiting = self._pending.setdefault(args["uri"], [])
+            waiting.append((time.monotonic() + PENDING_S, args))
+            del waiting[:-PENDING_MAX]
         return action
+
+    # -- a resolved Accept confirmed by the document change that applies it -------------
+    def did_change(self, uri: str) -> None:
+        if self._pending.get(uri):
+            self.ctx.run_task(self._confirm_pending(uri))
+
+    def did_close(self, uri: str) -> None:
+        self._pending.pop(uri, None)
+
+    async def _confirm_pending(self, uri: str) -> None:
+        """Record each resolved Accept whose text the document now holds; drop expired ones."""
+        now = time.monotonic()
+        waiting = [(d, a) for d, a in self._pending.get(uri, []) if d > now]
+        self._pending[uri] = waiting
+        snap = self.ctx.snapshot(uri)
+        if not waiting or snap is None:
+            return
+        for _deadline, args in waiting:
+            try:
+                store = await self.ctx.store(uri)
+                chosen = await self._chosen(store, str(args["nodeId"]), int(args["version"]))
+                holds = await self.ctx.in_parse(_holds, snap.lines, chosen.function_name,
+                                                args["applied"]["digest"])
+                if holds and _key(uri, args) not in self._recorded:
+                    await self._record(uri, args, chosen, store)
+            except (DiseError, KeyError, TypeError, ValueError) as exc:
+                self._forget(uri, args)
+                self.ctx.log(lsp.MessageType.Info,
+                             f"DiSE could not confirm an accepted version: {exc}")
+
+    def _forget(self, uri: str, args: dict[str, Any]) -> None:
+        key = _key(uri, args)
+        self._pending[uri] = [(d, a) for d, a in self._pending.get(uri, [])
+                              if _key(uri, a) != key]
+
+    async def _record(self, uri: str, args: dict[str, Any], chosen: Artifact,
+                      store: Any) -> None:
+        """Record a resolved Accept once (the change or the command, whichever comes first)."""
+        self._recorded.add(_key(uri, args))
+        self._forget(uri, args)
+        applied = args["applied"]
+        await self.known.record(uri, Known(node_id=str(args["nodeId"]),
+                                           name=chosen.function_name,
+                                           content_hash=applied["digest"], artifact=chosen,
+                                           qualname=str(applied.get("qualname") or "")),
+                                store, used=True)
+        self.ctx.refresh_code_lenses()
 
     async def _resolve_accept(self, uri: str, node_id: str,
                               version: int) -> tuple[lsp.WorkspaceEdit, dict[str, Any]] | None:
@@ -192,19 +265,19 @@ class Accept(Feature):
                             "as accepted.")
         store = await self.ctx.store(uri)
         chosen = await self._chosen(store, node_id, version)
-        digest = applied["digest"]
-        if not any(region_hash(snap.lines, r) == digest
-                   for r in all_regions(snap.lines, {chosen.function_name})):
+        args = {"uri": uri, "nodeId": node_id, "version": version, "applied": applied}
+        done = {"applied": True, "nodeId": node_id, "version": version,
+                "fitness": chosen.fitness_score}
+        if _key(uri, args) in self._recorded:     # the document change recorded it first
+            return done
+        if not await self.ctx.in_parse(_holds, snap.lines, chosen.function_name,
+                                       applied["digest"]):
             raise DiseError(f"v{version} of {chosen.function_name} is not in {file_name(uri)} "
                             "(the editor did not apply it, or it changed since); nothing was "
                             "recorded as accepted. Run the quick fix again.")
-        await self.known.record(uri, Known(node_id=node_id, name=chosen.function_name,
-                                           content_hash=digest, artifact=chosen,
-                                           qualname=str(applied.get("qualname") or "")),
-                                store, used=True)
-        self.ctx.refresh_code_lenses()
-        return {"applied": True, "nodeId": node_id, "version": version,
-                "fitness": chosen.fitness_score}
+        if _key(uri, args) not in self._recorded:
+            await self._record(uri, args, chosen, store)
+        return done
 
     async def _chosen(self, store: Any, node_id: str, version: int) -> Artifact:
         versions = await self.ctx.in_io(store.versions, node_id)
@@ -315,3 +388,8 @@ class Accept(Feature):
         return answer.title if answer is not None else None
 
 
+
+
+def _holds(lines: Sequence[str], name: str, digest: str) -> bool:
+    """Whether some ``def name`` in ``lines`` has the content hash ``digest`` (parse thread)."""
+    return any(region_hash(lines, r) == digest for r in all_regions(lines, {name}))
