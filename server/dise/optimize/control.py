@@ -87,7 +87,6 @@ class Control:
             timer.cancel()
 
 
-
 def executor_for(engine: Any) -> executors.Executor:
     """The executor ``[optimize] executor`` names: "thread" (default) or "ray" (Ray is
     imported only then). Raises ``ConfigError`` for another name or a bad Ray address."""

@@ -7,11 +7,8 @@ Dismiss), ``codeAction/resolve`` and ``dise.acceptOptimized``.
     ``applied`` (``{"digest", "qualname"}``, set by ``codeAction/resolve``) the editor already
     applied the edit: the server checks the file holds that text and records the acceptance.
 
-A resolved Accept is also confirmed without its command: the document change that brings the
-resolved text (within ``PENDING_S``) records the acceptance. VS Code can lose the command of
-a resolved action when its action list is replaced during the round trip ("Actual command not
-found") and still apply the edit; the function must then read as accepted, not as "edited
-since generated". A command that arrives later records nothing twice.
+A resolved Accept is also recorded by the document change that brings its text, in case the
+editor lost its command (``lsp.pending_accepts``); a later command records nothing twice.
 
 A client whose ``codeAction.resolveSupport`` lists ``edit`` gets Accept on an unedited function
 as a ``codeAction/resolve`` edit (after ruff-lsp's ``resolve_code_action``): the editor applies
@@ -23,7 +20,6 @@ with ``DISE_CODE_ACTION_RESOLVE=0``.
 
 from __future__ import annotations
 
-import time
 from typing import Any, Sequence
 
 from lsprotocol import types as lsp
@@ -52,6 +48,7 @@ from dise.lsp.offers import (
     placed,
     prepare_replacement,
 )
+from dise.lsp.pending_accepts import PendingAccepts, holds
 from dise.lsp.protocol import (
     COMMAND_ACCEPT,
     COMMAND_DISMISS,
@@ -66,15 +63,6 @@ from dise.lsp.render import accept_title
 
 #: Answers of the question asked before replacing a function the user edited.
 REPLACE, SHOW_DIFF, KEEP = "Replace my edits", "Show diff", "Keep mine"
-#: Seconds a resolved Accept waits for the document change that applies it.
-PENDING_S = 120.0
-#: Resolved Accepts remembered per document (the oldest are dropped).
-PENDING_MAX = 8
-
-
-def _key(uri: str, args: dict[str, Any]) -> tuple[str, str, int, str]:
-    """Identity of one resolved Accept: document, node, version and the applied digest."""
-    return (uri, str(args["nodeId"]), int(args["version"]), str(args["applied"]["digest"]))
 
 
 class Accept(Feature):
@@ -82,10 +70,7 @@ class Accept(Feature):
 
     def __init__(self, ctx: Any) -> None:
         super().__init__(ctx)
-        #: uri -> [(deadline, command arguments of a resolved Accept)], awaiting its edit
-        self._pending: dict[str, list[tuple[float, dict[str, Any]]]] = {}
-        #: resolved Accepts already recorded (by the document change or by the command)
-        self._recorded: set[tuple[str, str, int, str]] = set()
+        self.pending = PendingAccepts()
 
     @property
     def known(self) -> KnownFunctions:
@@ -170,53 +155,45 @@ class Accept(Feature):
             self.ctx.log(lsp.MessageType.Info, f"DiSE leaves Accept to its command: {exc}")
             return action
         if resolved is not None:
-            action.edit, args = resolved
+            action.edit, args, name = resolved
             action.command = lsp.Command(title=action.title, command=COMMAND_ACCEPT,
                                          arguments=[args])
-            waiting = self._pending.setdefault(args["uri"], [])
-            waiting.append((time.monotonic() + PENDING_S, args))
-            del waiting[:-PENDING_MAX]
+            self.pending.add(args["uri"], name, args)
         return action
 
     # -- a resolved Accept confirmed by the document change that applies it -------------
     def did_change(self, uri: str) -> None:
-        if self._pending.get(uri):
+        if self.pending.any_in(uri):
             self.ctx.run_task(self._confirm_pending(uri))
 
     def did_close(self, uri: str) -> None:
-        self._pending.pop(uri, None)
+        self.pending.close(uri)
 
     async def _confirm_pending(self, uri: str) -> None:
-        """Record each resolved Accept whose text the document now holds; drop expired ones."""
-        now = time.monotonic()
-        waiting = [(d, a) for d, a in self._pending.get(uri, []) if d > now]
-        self._pending[uri] = waiting
+        """Record each resolved Accept whose text the document now holds; drop expired ones.
+        The file is scanned in the parse thread; the store is read only for a match."""
+        waiting = self.pending.waiting(uri)
         snap = self.ctx.snapshot(uri)
         if not waiting or snap is None:
             return
-        for _deadline, args in waiting:
+        for name, args in waiting:
             try:
+                if not await self.ctx.in_parse(holds, snap.lines, name,
+                                               args["applied"]["digest"]):
+                    continue
                 store = await self.ctx.store(uri)
                 chosen = await self._chosen(store, str(args["nodeId"]), int(args["version"]))
-                holds = await self.ctx.in_parse(_holds, snap.lines, chosen.function_name,
-                                                args["applied"]["digest"])
-                if holds and _key(uri, args) not in self._recorded:
+                if not self.pending.recorded(uri, args):
                     await self._record(uri, args, chosen, store)
             except (DiseError, KeyError, TypeError, ValueError) as exc:
-                self._forget(uri, args)
+                self.pending.forget(uri, args)
                 self.ctx.log(lsp.MessageType.Info,
                              f"DiSE could not confirm an accepted version: {exc}")
-
-    def _forget(self, uri: str, args: dict[str, Any]) -> None:
-        key = _key(uri, args)
-        self._pending[uri] = [(d, a) for d, a in self._pending.get(uri, [])
-                              if _key(uri, a) != key]
 
     async def _record(self, uri: str, args: dict[str, Any], chosen: Artifact,
                       store: Any) -> None:
         """Record a resolved Accept once (the change or the command, whichever comes first)."""
-        self._recorded.add(_key(uri, args))
-        self._forget(uri, args)
+        self.pending.mark_recorded(uri, args)
         applied = args["applied"]
         await self.known.record(uri, Known(node_id=str(args["nodeId"]),
                                            name=chosen.function_name,
@@ -226,7 +203,10 @@ class Accept(Feature):
         self.ctx.refresh_code_lenses()
 
     async def _resolve_accept(self, uri: str, node_id: str,
-                              version: int) -> tuple[lsp.WorkspaceEdit, dict[str, Any]] | None:
+                              version: int
+                              ) -> tuple[lsp.WorkspaceEdit, dict[str, Any], str] | None:
+        """The versioned edit, the recording command's arguments and the function's name;
+        None when the command must do it (edited function, document moved on)."""
         snap = self.ctx.snapshot(uri)
         if snap is None:
             return None
@@ -249,8 +229,9 @@ class Accept(Feature):
         edit = workspace_edit(uri, snap.version, snap.codec, snap.lines, prepared.edits,
                               supports(self.ctx.client_capabilities, "workspace",
                                        "workspace_edit", "document_changes"))
+        applied = {"digest": region_hash(new_lines, where), "qualname": qualname}
         return edit, {"uri": uri, "nodeId": node_id, "version": version,
-                      "applied": {"digest": region_hash(new_lines, where), "qualname": qualname}}
+                      "applied": applied}, chosen.function_name
 
     async def _record_applied(self, uri: str, node_id: str, version: int,
                               applied: Any) -> dict[str, Any]:
@@ -268,14 +249,14 @@ class Accept(Feature):
         args = {"uri": uri, "nodeId": node_id, "version": version, "applied": applied}
         done = {"applied": True, "nodeId": node_id, "version": version,
                 "fitness": chosen.fitness_score}
-        if _key(uri, args) in self._recorded:     # the document change recorded it first
+        if self.pending.recorded(uri, args):     # the document change recorded it first
             return done
-        if not await self.ctx.in_parse(_holds, snap.lines, chosen.function_name,
+        if not await self.ctx.in_parse(holds, snap.lines, chosen.function_name,
                                        applied["digest"]):
             raise DiseError(f"v{version} of {chosen.function_name} is not in {file_name(uri)} "
                             "(the editor did not apply it, or it changed since); nothing was "
                             "recorded as accepted. Run the quick fix again.")
-        if _key(uri, args) not in self._recorded:
+        if not self.pending.recorded(uri, args):
             await self._record(uri, args, chosen, store)
         return done
 
@@ -389,7 +370,3 @@ class Accept(Feature):
 
 
 
-
-def _holds(lines: Sequence[str], name: str, digest: str) -> bool:
-    """Whether some ``def name`` in ``lines`` has the content hash ``digest`` (parse thread)."""
-    return any(region_hash(lines, r) == digest for r in all_regions(lines, {name}))
