@@ -124,11 +124,10 @@ def for_node(engine: Any, artifact: Any, tests: Sequence[TestCase], usable: Sequ
              k: int, cancel: CancelToken | None = None) -> tuple[list[str], str]:
     """The proposed inputs for ``artifact``'s function (as ``repr`` strings, for the run's
     persisted state) and a note for the run; the default generator asks when it is usable,
-    else the first usable one, through the engine's ``backend_factory`` (else
-    ``resolve_backend``). Nothing (and a note) when the model fails. Raises
+    else the first usable one, through the engine's backend factory (``pool.backend_for``). Nothing (and a note) when the model fails. Raises
     ``Cancelled``."""
-    from dise.engine import core
     from dise.engine.types import Cancelled, DiseError
+    from dise.optimize.pool import backend_for
 
     if k <= 0 or not usable:
         return [], ""
@@ -136,8 +135,7 @@ def for_node(engine: Any, artifact: Any, tests: Sequence[TestCase], usable: Sequ
     name = cfg.pipeline.default_generator if cfg.pipeline.default_generator in usable \
         else usable[0]
     try:
-        factory = getattr(engine, "backend_factory", None) or core.resolve_backend
-        backend = factory(cfg.generator(name), cfg)
+        backend = backend_for(engine, cfg.generator(name), cfg)
         found = propose(backend, artifact.function_name,
                         str(artifact.extra.get("signature") or ""), artifact.prompt or "",
                         tests, k, cancel=cancel)
