@@ -79,6 +79,8 @@ def make_engine(home: Path, args: argparse.Namespace, *, retrieval: bool = True)
         optimize["approaches"] = args.approaches.split(",")
     if args.max_attempts:
         optimize["max_attempts"] = args.max_attempts
+    if args.resample_k is not None:
+        optimize["resample_k"] = args.resample_k
     overrides: dict[str, Any] = {"home": str(home), "optimize": optimize,
                                  "retrieval": {"enabled": retrieval}}
     if args.threads:
@@ -148,6 +150,9 @@ def pass_a(engine, problems: list[dict], args, work: Path, out: dict) -> list[di
             result = optimize_node(engine, p1["node"], reason="bench")
             final = engine.store.latest(p1["node"])
             codes += [c["code"] for c in result.candidates if c.get("code")]
+            from dise.optimize.variants import Variant, is_resample
+            row["samples"] = sum(1 for c in result.candidates if c.get("attempt") and is_resample(
+                engine.cfg.optimize, Variant.from_dict(c["variant"])))
             row.update(task_type=final.task_type, attempts=result.attempts,
                        errors=sum(1 for c in result.candidates if c.get("error")),
                        improved=bool(result.new_artifact_ids), final_fitness=final.fitness_score,
@@ -344,7 +349,8 @@ def report(out: dict) -> None:
         print(f"  mean fitness    Phase 1 {mean(r['fitness'] for r in rows):.3f}   after "
               f"{mean(r['final_fitness'] for r in rows):.3f}")
         print(f"  experiments     {sum(r['attempts'] for r in rows)} attempts, "
-              f"{sum(r['errors'] for r in rows)} errors (not attempts)")
+              f"{sum(r['errors'] for r in rows)} errors (not attempts), "
+              f"{sum(r.get('samples', 0) for r in rows)} of them best-of-k samples")
         print(f"  failed Phase 1  {sum(1 for r in rows if r.get('error'))} "
               f"(kept as nodes and optimised)")
         print(f"  pass@k ceiling  {ceiling}/{n} ({ceiling / n:.1%}), "
@@ -396,6 +402,8 @@ def main() -> int:
     parser.add_argument("--temperatures", default=None, help="e.g. 0,0.3,0.7")
     parser.add_argument("--approaches", default=None, help="e.g. plain,repair,few_shot")
     parser.add_argument("--max-attempts", type=int, default=None)
+    parser.add_argument("--resample-k", type=int, default=None,
+                        help="[optimize] resample_k (default: configured; 0 turns it off)")
     parser.add_argument("--min-wins", type=int, default=None,
                         help="[optimize] registry_min_wins for pass A (default: configured)")
     parser.add_argument("--workers", type=int, default=1,
@@ -419,11 +427,13 @@ def main() -> int:
                            "unavailable": [m["generator"] for m in missing],
                            "node_time": args.node_time,
                            "min_wins": cfg.optimize.registry_min_wins,
+                           "resample_k": cfg.optimize.resample_k,
                            "pass_a": [], "pass_b": [], "win_log": []}
     print(f"Phase 2 bench: {len(first)} + {args.second} stub problems (seed {args.seed}); "
           f"Phase 1 {cfg.pipeline.default_generator}; Phase 2 pool {out['pool']} (not "
           f"usable: {', '.join(out['unavailable']) or 'none'}); {args.node_time:.0f} s a "
-          f"function; registry_min_wins {cfg.optimize.registry_min_wins}", flush=True)
+          f"function; registry_min_wins {cfg.optimize.registry_min_wins}; resample_k "
+          f"{cfg.optimize.resample_k}", flush=True)
     pass_a(engine, first, args, work, out)
     report(out)
     if args.second:

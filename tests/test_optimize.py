@@ -26,7 +26,7 @@ RECORDED_CPU = {"cpu_count": 2, "mem_total_kb": 24684100, "error": "NVMLError_Li
 def make_engine(hardware: dict | None = None, **optimize) -> Engine:
     base = {"experiment_generators": ["qwen-0.5b"], "temperatures": [0.0, 0.3, 0.7],
             "approaches": ["plain"], "seeds": [0], "poll_interval_s": 0.02, "when_idle": False,
-            "differential_model_inputs": 0,
+            "differential_model_inputs": 0, "resample_k": 0,  # see test_optimize_resample.py
             "workers": 1}
     base.update(optimize)
     # Phase 1 reuse would answer the repeated request from memory: these tests need the model.

@@ -30,7 +30,8 @@ SLOT = BackendSlot()
 
 def make_engine(**optimize) -> Engine:
     base = {"temperatures": [0.0, 0.3, 0.7], "approaches": ["plain"], "seeds": [0],
-            "differential_model_inputs": 0, "poll_interval_s": 0.02, "when_idle": False, "workers": 1}
+            "differential_model_inputs": 0, "resample_k": 0,  # see test_optimize_resample.py
+            "poll_interval_s": 0.02, "when_idle": False, "workers": 1}
     base.update(optimize)
     return Engine(load_config({"optimize": base, "retrieval": {"enabled": False}}),
                   backend_factory=SLOT)

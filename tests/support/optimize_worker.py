@@ -26,15 +26,18 @@ REQUEST = "check if a number is even"
 class VariantBackend:
     """Answers ``answers[temperature]`` (else ``default``), optionally after a delay that a
     cancel interrupts; from temperature ``hang_from`` on it never answers (until cancelled), so
-    a test can kill a worker at a known point; records each call's temperature and messages."""
+    a test can kill a worker at a known point; ``by_seed[seed]``, when given, answers that
+    sampling seed at any temperature; records each call's temperature and messages."""
 
     name = "scripted"
     model_label = "variant (test double)"
 
     def __init__(self, answers: dict[float, str] | None = None, default: str = WEAK,
                  delay: float = 0.0, block: threading.Event | None = None,
-                 hang_from: float | None = None) -> None:
+                 hang_from: float | None = None, by_seed: dict[int, str] | None = None) -> None:
         self.answers = {round(k, 3): v for k, v in (answers or {}).items()}
+        self.by_seed = dict(by_seed or {})
+        self.seeds: list[int] = []
         self.default, self.delay, self.block = default, delay, block
         self.hang_from = hang_from
         self.calls: list[tuple[float, list[dict]]] = []
@@ -45,6 +48,7 @@ class VariantBackend:
                  cancel: CancelToken | None = None, on_text=None) -> str:
         with self._lock:
             self.calls.append((round(temperature, 3), messages))
+            self.seeds.append(seed)
         end = time.monotonic() + self.delay
         hang = self.hang_from is not None and temperature >= self.hang_from - 1e-9
         while (time.monotonic() < end or hang
@@ -56,6 +60,8 @@ class VariantBackend:
             time.sleep(0.01)
         if cancel is not None:
             cancel.raise_if_cancelled()
+        if seed in self.by_seed:
+            return self.by_seed[seed]
         return self.answers.get(round(temperature, 3), self.default)
 
 

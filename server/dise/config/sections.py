@@ -106,6 +106,11 @@ class OptimizeConfig:
     target_fitness: float = 0.95
     #: End the experiments after this many attempts in a row without a better candidate.
     patience: int = 3
+    #: Best-of-k resampling: while the best so far fails one of the user's own tests (a
+    #: stub's examples), the plan adds this many extra samples per generator (plain approach,
+    #: hottest temperature, new seeds), and they do not count against ``patience``: a few
+    #: failed samples are weak evidence when a small model's pass@1 is low. 0 turns it off.
+    resample_k: int = 6
     #: Resource budget per node and run: experiments, and working seconds across restarts
     #: (time paused or behind interactive work is not counted); when the time runs out, the
     #: experiments in flight are cancelled (not counted) and the run ends.

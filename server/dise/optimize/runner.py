@@ -8,7 +8,9 @@ stopped at any moment and resumed by the next call.
   the same conditions (latency depends on the machine's load).
 * Stage 1: the planned variants, up to ``workers`` at once. A candidate is *better* when its
   fitness beats the best so far and it passes at least as many tests as the current code.
-  The stage ends when the plan is done or after ``patience`` attempts without a better one.
+  The stage ends when the plan is done or after ``patience`` attempts without a better one;
+  while the best so far fails a user's test, best-of-k samples (``resample_k``) go on past
+  patience and are not counted against it.
 * Select: the best becomes a new version when it beats the current fitness by ``min_gain``;
   more than ``registry_gain`` better is a win for its setup in the task type's registry, and
   once a setup has won on ``registry_min_wins`` distinct functions it becomes the registry's

@@ -19,7 +19,7 @@ from dise.hardware import HardwareInfo, current, worker_count
 from dise.optimize import bandit
 from dise.optimize.experiments import ExampleSource, context_for, measure, request_for
 from dise.optimize.pool import generator_pool, how_to_add
-from dise.optimize.variants import Outcome, Variant, plan
+from dise.optimize.variants import Outcome, Variant, is_resample, plan
 
 
 class ExperimentStage:
@@ -54,8 +54,13 @@ class ExperimentStage:
             few_shot = bool(s.examples)
             if note:
                 s.notes.append(note)
+        resample = self.ocfg.resample_k if self._fails_trusted() else 0
         variants = plan(self.ocfg, latest, generators, few_shot=few_shot,
-                        registry=self.store.best_generator(latest.task_type))
+                        registry=self.store.best_generator(latest.task_type), resample=resample)
+        if resample and any(is_resample(self.ocfg, v) for v in variants):
+            s.notes.append(f"the current version fails {self._trusted_total() - s.baseline_trusted}"
+                           f" of the user's {self._trusted_total()} tests: up to {resample} "
+                           "extra samples per generator, not counted against patience")
         s.pending = [v.to_dict() for v in variants]
         s.stage = "experiments"
         self._persist()
@@ -122,13 +127,17 @@ class ExperimentStage:
                     if stop:
                         s.stop_reason = stop
                         return False
-                    if s.attempts - s.last_improvement >= self.ocfg.patience:
+                    # patience over: only best-of-k samples go on, while the user's tests fail
+                    only_samples = self._stale() >= self.ocfg.patience
+                    busy = {v for v, _ in running.values()}
+                    queued = [Variant.from_dict(p) for p in s.pending]
+                    free = [v for v in queued if v not in busy and not (
+                        only_samples and not self._resampling(v))]
+                    if only_samples and not free and not any(
+                            self._resampling(v) for v, _ in running.values()):
                         s.notes.append(f"experiments ended: no better candidate in the last "
                                        f"{self.ocfg.patience} attempts")
                         return True
-                    busy = {v for v, _ in running.values()}
-                    queued = [Variant.from_dict(p) for p in s.pending]
-                    free = [v for v in queued if v not in busy]
                     # never start more than the budget allows
                     room = self.ocfg.max_attempts - s.attempts - len(running)
                     while free and len(running) < workers and room > 0:
@@ -155,6 +164,27 @@ class ExperimentStage:
             finally:
                 for _, token in running.values():
                     token.cancel()
+
+    def _trusted_total(self) -> int:
+        return sum(1 for t in self.tests if t.trusted)
+
+    def _fails_trusted(self) -> bool:
+        """The best so far (else the starting code) fails one of the user's tests."""
+        s = self.state
+        passed = Outcome.from_dict(s.best).trusted_passed if s.best else s.baseline_trusted
+        return passed < self._trusted_total()
+
+    def _resampling(self, variant: Variant) -> bool:
+        """``variant`` is a best-of-k sample and the best so far still fails a user's test."""
+        return is_resample(self.ocfg, variant) and self._fails_trusted()
+
+    def _stale(self) -> int:
+        """Attempts since the last better candidate that count against ``patience``: not
+        errors, and not best-of-k resamples while the best still fails a user's test."""
+        s = self.state
+        return sum(1 for e in s.history if not e.get("error") and e.get("attempt")
+                   and e["attempt"] > s.last_improvement
+                   and not self._resampling(Variant.from_dict(e["variant"])))
 
     def _choose(self, free: list[Variant], running: int) -> Variant:
         """The next experiment: Thompson sampling over the planned setups (``bandit``)."""

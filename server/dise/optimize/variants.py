@@ -138,8 +138,20 @@ def _same_setup(variant: Variant, artifact: Artifact) -> bool:
     return variant.approach in PHASE1_APPROACHES
 
 
+def resample_seeds(cfg: OptimizeConfig, k: int) -> list[int]:
+    """The ``k`` sampling seeds of best-of-k resampling: the first ones not in ``cfg.seeds``."""
+    taken = {int(s) for s in (cfg.seeds or [0])} | {0}
+    return list(itertools.islice((s for s in itertools.count(1) if s not in taken), max(0, k)))
+
+
+def is_resample(cfg: OptimizeConfig, variant: Variant) -> bool:
+    """``variant`` is one of best-of-k resampling's extra samples (``resample_seeds``)."""
+    return variant.seed not in {int(s) for s in (cfg.seeds or [0])} | {0}
+
+
 def plan(cfg: OptimizeConfig, artifact: Artifact, generators: Sequence[str], *,
-         few_shot: bool, registry: dict[str, Any] | None = None) -> list[Variant]:
+         few_shot: bool, registry: dict[str, Any] | None = None,
+         resample: int = 0) -> list[Variant]:
     """Stage 1 variants (the bandit's arms), in a sensible default order.
 
     The registry's winning setup for the task type comes first; then generators take turns,
@@ -148,6 +160,12 @@ def plan(cfg: OptimizeConfig, artifact: Artifact, generators: Sequence[str], *,
     dimension. The runner picks from this list with ``bandit.choose``, which follows this
     order until evidence tells the setups apart. Variants that would redo how
     the current version was made are left out.
+
+    ``resample`` > 0 (the current version fails a user's test): each generator also gets that
+    many extra samples of the plain approach at the hottest temperature, with new seeds
+    (``resample_seeds``), every other place in the order: sample-and-filter by the user's
+    examples, as AlphaCode (Li et al., 2022) and CodeT do, since a small model's pass@k
+    grows well past its pass@1.
     """
     check_approaches(cfg.approaches)
     approaches = [a for a in cfg.approaches if few_shot or "few_shot" not in a]
@@ -164,8 +182,15 @@ def plan(cfg: OptimizeConfig, artifact: Artifact, generators: Sequence[str], *,
         approach = registry.get("approach") or "plain"
         if temp is not None and approach in approaches:
             ordered.append(Variant(registry["generator"], round(float(temp), 3), approach))
-    for layer in itertools.zip_longest(*per_generator):
-        ordered.extend(v for v in layer if v is not None)
+    grid_order = [v for layer in itertools.zip_longest(*per_generator)
+                  for v in layer if v is not None]
+    extra = [Variant(g, max(temps), "plain", seed) for seed in resample_seeds(cfg, resample)
+             for g in generators] if resample > 0 and temps and max(temps) > 0 else []
+    for i, variant in enumerate(grid_order):
+        ordered.append(variant)
+        if i % 2 == 0 and extra:
+            ordered.append(extra.pop(0))
+    ordered.extend(extra)
     seen: set[Variant] = set()
     out = []
     for variant in ordered:

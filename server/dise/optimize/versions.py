@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 from dise.engine.types import Artifact
-from dise.optimize.variants import Outcome, Variant
+from dise.optimize.variants import Outcome, Variant, is_resample
 
 
 class VersionSaving:
@@ -69,7 +69,9 @@ class VersionSaving:
         promote = False
         with self.store.batch():  # the version, the registry and the state: all or nothing
             self.store.save(artifact)
-            if self._wins(best.fitness):
+            # a best-of-k sample won by being drawn often, not by a better setup: promoting
+            # its (hot) setup would make Phase 1's single sample worse, so it is no win
+            if self._wins(best.fitness) and not is_resample(self.ocfg, variant):
                 wins = self.store.record_registry_win(artifact.task_type, variant.setup,
                                                       self.node_id)
                 promote = wins >= self.ocfg.registry_min_wins
