@@ -8,7 +8,8 @@ plus input against the reference, types restored, in a subprocess with a timeout
 
 Pass A (``--n`` problems): Phase 1 on the stub file, then ``optimize_node`` on every node
 (failed Phase 1 requests are nodes too), then: hidden pass rate after Phase 1 and after
-Phase 2, improvements and regressions (hidden), pass@k of every candidate tried (the ceiling)
+Phase 2, each pool model asked once at T=0 with the bare stub and the best of them per
+problem (the issue's reference: what a perfect judge of the bare answers could pick), improvements and regressions (hidden), pass@k of every candidate tried (the ceiling)
 and the share of the headroom the selection captured, minutes of optimisation per function.
 Pass B (``--second`` unseen problems, preferring the task types pass A learned about), Phase 1
 in five arms, so learning is separated from "the bigger model wins" and from reuse:
@@ -117,6 +118,19 @@ def phase1(engine, work: Path, problem: dict, generator: str | None = None) -> d
             "temperature": result.temperature, "seconds": seconds}
 
 
+def bare(engine, generator: str, problem: dict) -> str:
+    """The reference: ``generator`` asked once at T=0 with the stub alone, no tests, no fixes
+    (``phase1_stubs.run_bare``)."""
+    from dise.engine import stubs
+    from dise.optimize.pool import backend_for
+
+    gen = engine.cfg.generator(generator)
+    same_start()
+    spec = stubs.find_stub(problem["stub"], name=problem["entry_point"]).spec
+    return stubs_bench.run_bare(backend_for(engine, gen, engine.cfg), gen, problem["stub"],
+                                spec)[0]
+
+
 def passes(code: str, problem: dict, cache: dict) -> bool:
     """The hidden verdict, memoised per code text."""
     if code not in cache:
@@ -142,6 +156,7 @@ def pass_a(engine, problems: list[dict], args, work: Path, out: dict) -> list[di
                                **{k: p1.get(k) for k in ("fitness", "task_type", "generator",
                                                          "seconds", "error")}}
         row["p1_pass"] = passes(p1["code"], problem, cache)
+        row["bare"] = {g: passes(bare(engine, g, problem), problem, cache) for g in out["bare"]}
         codes = [p1["code"]]
         before = tally(engine, seen_types | {p1["task_type"]})
         start = time.perf_counter()
@@ -343,6 +358,12 @@ def report(out: dict) -> None:
               f"inputs); pool {out['pool']}; {out['node_time']:.0f} s a function at most")
         print(f"  hidden pass     Phase 1 {p1}/{n} ({p1 / n:.1%})   after Phase 2 {after}/{n} "
               f"({after / n:.1%})   {100 * (after - p1) / n:+.1f} points")
+        models = out.get("bare") or []
+        if models and all("bare" in r for r in rows):
+            best = sum(any(r["bare"].values()) for r in rows)
+            each = "   ".join(f"{g} {sum(r['bare'][g] for r in rows)}/{n}" for g in models)
+            print(f"  bare, T=0 once  {each}   best of them per problem {best}/{n}; after "
+                  f"Phase 2 {'≥' if after >= best else '<'} that by {after - best:+d}")
         print(f"  improved        {sum(r['improved'] for r in rows)} functions got a new version;"
               f" hidden ✗→✓ {sum(r['final_pass'] and not r['p1_pass'] for r in rows)}, "
               f"regressions ✓→✗ {sum(r['p1_pass'] and not r['final_pass'] for r in rows)}")
@@ -409,6 +430,8 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=1,
                         help="concurrent experiments (default 1: a shared machine)")
     parser.add_argument("--threads", type=int, default=0, help="llama.cpp threads (0: cores)")
+    parser.add_argument("--no-bare", action="store_true",
+                        help="skip the reference of each pool model asked once at T=0")
     parser.add_argument("--json", default=None, help="write the rows here as they come")
     parser.add_argument("--from-json", default=None, help="print the figures of saved rows")
     args = parser.parse_args()
@@ -428,7 +451,8 @@ def main() -> int:
                            "node_time": args.node_time,
                            "min_wins": cfg.optimize.registry_min_wins,
                            "resample_k": cfg.optimize.resample_k,
-                           "pass_a": [], "pass_b": [], "win_log": []}
+                           "pass_a": [], "pass_b": [], "win_log": [],
+                           "bare": [] if args.no_bare else usable}
     print(f"Phase 2 bench: {len(first)} + {args.second} stub problems (seed {args.seed}); "
           f"Phase 1 {cfg.pipeline.default_generator}; Phase 2 pool {out['pool']} (not "
           f"usable: {', '.join(out['unavailable']) or 'none'}); {args.node_time:.0f} s a "

@@ -9,7 +9,7 @@ from dise.engine.types import Request
 from dise.optimize import load_state, optimize_node
 from dise.optimize.variants import resample_seeds
 from support.optimize_worker import ASSERTS, GOOD, REQUEST
-from test_optimize import SLOT, make_engine, model, weak_node  # noqa: F401  (fixture)
+from support.optimize_engine import make_engine, model, weak_node  # noqa: F401  (fixture)
 
 
 def test_failing_node_keeps_sampling_past_patience_until_a_sample_passes(model):

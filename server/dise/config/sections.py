@@ -95,13 +95,13 @@ class OptimizeConfig:
     #: (``derive_min_wins``): the smallest w in 1..3 whose registry (pass A's wins replayed
     #: with threshold w) passes more held-out problems than a fresh store; when some w
     #: promoted but none beat fresh, 4; when nothing was promoted at any w, no evidence: the
-    #: value stays. Measured so far (weak evidence, see notes/phase2-learn.md):
-    #: * stubs, --n 8 --second 6, only the 0.5B, 120 s a function on a loaded 2-core machine:
-    #:   0 wins in 8 attempts on 8 functions, nothing promoted at any w: kept;
-    #: * an earlier description-style run (--n 40) with w=1: the promoted 0.5B at T=0.4/0.8
-    #:   scored 40 % on pass B, as did the fresh store (fitness 0.60 vs 0.64): w=1 did not
-    #:   beat fresh, so the rule would not pick 1.
-    registry_min_wins: int = 2
+    #: value stays. Measured 2026-12-01 (idle 2-core machine, 120 s a function, stubs):
+    #: * seed 1234, --n 10 --second 6, only the 0.5B: w=1 4/6 vs fresh 4/6 (+0 -0) → 4;
+    #: * seed 1234, --n 10 --second 6, 0.5B + 1.5B: w=1 5/6 vs fresh 4/6 (+1 -0) → 1;
+    #: * seed 99, --n 12 --second 12, only the 0.5B: w=1 5/12 vs fresh 6/12 (+1 -2) → 4;
+    #: * together w=1 14/24 vs fresh 14/24 (+2 -2); no w >= 2 promoted anything: a setup
+    #:   promoted after one win did not help, so the rule gives 4.
+    registry_min_wins: int = 4
     #: Stop once a candidate's fitness exceeds this.
     target_fitness: float = 0.95
     #: End the experiments after this many attempts in a row without a better candidate.
