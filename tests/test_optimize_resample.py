@@ -32,6 +32,10 @@ def test_failing_node_keeps_sampling_past_patience_until_a_sample_passes(model):
     assert "extra samples" in " ".join(state.notes)
     # a lucky draw is no evidence that its setup is better: the registry learns nothing
     assert not (engine.store.best_generator(latest.task_type) or {}).get("wins")
+    # `dise status <node>` says why the run went past patience
+    from dise.cli.status import status_lines
+    line = next(ln for ln in status_lines(engine, node) if ln.startswith("last optimised"))
+    assert "extra samples drawn because it failed your tests" in line
 
 
 def test_without_resampling_the_same_node_stops_at_patience(model):

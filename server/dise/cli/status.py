@@ -99,10 +99,18 @@ def status_info(engine: Any, node_id: str, now: float | None = None) -> dict[str
             "best": rec.best["fitness"] if rec.best else None, "versions": rec.versions,
             "stop_reason": rec.stop_reason, "finished_at": rec.finished_at,
             "active": rec.status == "running" and owner_alive(rec.owner),
-            "errors": rec.errors}
+            "errors": rec.errors, "samples": resamples(engine.cfg, rec.history)}
     info["unavailable"] = unavailable_now(engine.cfg, getattr(engine, "backend_factory", None))
     info["failed_setups"] = failed_setups(engine, node_id)
     return info
+
+
+def resamples(cfg: Any, history: list[dict[str, Any]]) -> int:
+    """Of a run's counted attempts, the best-of-k samples (``[optimize] resample_k``)."""
+    from dise.optimize.variants import Variant, is_resample
+
+    return sum(1 for e in history if e.get("attempt")
+               and is_resample(cfg.optimize, Variant.from_dict(e["variant"])))
 
 
 def failed_setups(engine: Any, node_id: str) -> tuple[str, list[dict[str, Any]]]:
@@ -157,8 +165,10 @@ def status_lines(engine: Any, node_id: str, now: float | None = None) -> list[st
     elif opt:
         ago = _duration(now - (opt["finished_at"] or now))
         made = f"made {', '.join(opt['versions'])}" if opt["versions"] else "no better version"
-        lines.append(f"last optimised {ago} ago: {made} in {opt['attempts']} experiments "
-                     f"({opt['stop_reason']})")
+        samples = (f", {opt['samples']} of them extra samples drawn because it failed "
+                   "your tests" if opt.get("samples") else "")
+        lines.append(f"last optimised {ago} ago: {made} in {opt['attempts']} experiments"
+                     f"{samples} ({opt['stop_reason']})")
     when = info["next_run"]
     if info["queue_position"]:
         waits = " (waits until you are idle)" if when is not None and when > now + 1 else ""
