@@ -55,6 +55,7 @@ def scripted_settings(host: str, executor: str = "thread", address: str = "") ->
         "retrieval": {"enabled": False},
         "optimize": {"experiment_generators": ["scripted-good"], "temperatures": [0.0, 0.3],
                      "approaches": ["plain"], "seeds": [0], "max_attempts": 2, "patience": 5,
+                     "resample_k": 0,  # a fixed two-experiment plan: no best-of-k samples
                      "incremental_max_steps": 0, "target_fitness": 1.01, "when_idle": False,
                      "poll_interval_s": 0.05, "executor": executor, "ray_address": address},
     }

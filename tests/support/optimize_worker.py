@@ -71,7 +71,7 @@ def worker_config() -> dict:
     return {"optimize": {"experiment_generators": ["qwen-0.5b"],
                          "temperatures": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8],
                          "approaches": ["plain"], "seeds": [0], "patience": 100, "max_attempts": 50,
-                         "differential_model_inputs": 0,
+                         "differential_model_inputs": 0, "resample_k": 0,  # the plan as listed
                          "incremental_max_steps": 0, "when_idle": False, "target_fitness": 1.01,
                          "poll_interval_s": 0.05, "workers": 1}}
 
