@@ -32,7 +32,30 @@ def _merge_section(obj: Any, values: dict[str, Any], where: str) -> None:
         elif key in ("home", "models_dir"):
             setattr(obj, key, Path(os.path.expanduser(str(value))) if value else None)
         else:
-            setattr(obj, key, value)
+            setattr(obj, key, _typed(current, value, f"{where}{key}"))
+
+
+def _typed(default: Any, value: Any, name: str) -> Any:
+    """``value`` checked against the type of the setting's ``default`` (an int where a float
+    is expected becomes a float); ``ConfigError`` naming the setting when it does not fit."""
+    if default is None or isinstance(default, dict):
+        return value
+    if isinstance(default, bool):
+        ok, kind = isinstance(value, bool), "true or false"
+    elif isinstance(default, int):
+        ok, kind = isinstance(value, int) and not isinstance(value, bool), "a whole number"
+    elif isinstance(default, float):
+        ok, kind = isinstance(value, (int, float)) and not isinstance(value, bool), "a number"
+        value = float(value) if ok else value
+    elif isinstance(default, str):
+        ok, kind = isinstance(value, str), "a string"
+    elif isinstance(default, (list, tuple)):
+        ok, kind = isinstance(value, (list, tuple)), "a list"
+    else:
+        return value
+    if not ok:
+        raise ConfigError(f"Setting {name} must be {kind}, not {value!r}.")
+    return value
 
 
 def _merge_generators(cfg: Config, values: dict[str, Any] | list[Any]) -> None:
