@@ -9,8 +9,9 @@ plus input against the reference, types restored, in a subprocess with a timeout
 Pass A (``--n`` problems): Phase 1 on the stub file, then ``optimize_node`` on every node
 (failed Phase 1 requests are nodes too), then: hidden pass rate after Phase 1 and after
 Phase 2, each pool model asked once at T=0 with the bare stub and the best of them per
-problem (the issue's reference: what a perfect judge of the bare answers could pick), improvements and regressions (hidden), pass@k of every candidate tried (the ceiling)
-and the share of the headroom the selection captured, minutes of optimisation per function.
+problem (the issue's reference: what a perfect judge of the bare answers could pick),
+improvements and regressions (hidden), pass@k of every candidate tried (the ceiling) and
+the share of the headroom the selection captured, minutes of optimisation per function.
 Pass B (``--second`` unseen problems, preferring the task types pass A learned about), Phase 1
 in five arms, so learning is separated from "the bigger model wins" and from reuse:
 
@@ -146,6 +147,7 @@ def tally(engine, task_types: set) -> dict[str, dict[str, list[str]]]:
 # -- pass A -----------------------------------------------------------------------------------
 def pass_a(engine, problems: list[dict], args, work: Path, out: dict) -> list[dict]:
     from dise.optimize import optimize_node
+    from dise.optimize.variants import Variant, is_resample
 
     rows, win_log = out["pass_a"], out["win_log"]
     seen_types: set = set()
@@ -165,7 +167,6 @@ def pass_a(engine, problems: list[dict], args, work: Path, out: dict) -> list[di
             result = optimize_node(engine, p1["node"], reason="bench")
             final = engine.store.latest(p1["node"])
             codes += [c["code"] for c in result.candidates if c.get("code")]
-            from dise.optimize.variants import Variant, is_resample
             row["samples"] = sum(1 for c in result.candidates if c.get("attempt") and is_resample(
                 engine.cfg.optimize, Variant.from_dict(c["variant"])))
             row.update(task_type=final.task_type, attempts=result.attempts,

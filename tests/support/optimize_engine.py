@@ -17,8 +17,8 @@ from support.scripted_backend import BackendSlot
 def make_engine(hardware: dict | None = None, **optimize) -> Engine:
     base = {"experiment_generators": ["qwen-0.5b"], "temperatures": [0.0, 0.3, 0.7],
             "approaches": ["plain"], "seeds": [0], "poll_interval_s": 0.02, "when_idle": False,
-            "differential_model_inputs": 0, "resample_k": 0,  # test_optimize_resample.py turns it on
-            "workers": 1}
+            "differential_model_inputs": 0, "workers": 1,
+            "resample_k": 0}  # test_optimize_resample.py turns it on
     base.update(optimize)
     # Phase 1 reuse would answer the repeated request from memory: these tests need the model.
     return Engine(load_config({"optimize": base, "hardware": hardware or {},

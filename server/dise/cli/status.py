@@ -99,18 +99,10 @@ def status_info(engine: Any, node_id: str, now: float | None = None) -> dict[str
             "best": rec.best["fitness"] if rec.best else None, "versions": rec.versions,
             "stop_reason": rec.stop_reason, "finished_at": rec.finished_at,
             "active": rec.status == "running" and owner_alive(rec.owner),
-            "errors": rec.errors, "samples": resamples(engine.cfg, rec.history)}
+            "errors": rec.errors, "samples": sum(1 for e in rec.history if e.get("sample"))}
     info["unavailable"] = unavailable_now(engine.cfg, getattr(engine, "backend_factory", None))
     info["failed_setups"] = failed_setups(engine, node_id)
     return info
-
-
-def resamples(cfg: Any, history: list[dict[str, Any]]) -> int:
-    """Of a run's counted attempts, the best-of-k samples (``[optimize] resample_k``)."""
-    from dise.optimize.variants import Variant, is_resample
-
-    return sum(1 for e in history if e.get("attempt")
-               and is_resample(cfg.optimize, Variant.from_dict(e["variant"])))
 
 
 def failed_setups(engine: Any, node_id: str) -> tuple[str, list[dict[str, Any]]]:

@@ -60,6 +60,7 @@ class PendingAccepts:
 
     def close(self, uri: str) -> None:
         self._pending.pop(uri, None)
+        self._recorded = {k for k in self._recorded if k[0] != uri}
 
     def recorded(self, uri: str, args: dict[str, Any]) -> bool:
         return accept_key(uri, args) in self._recorded

@@ -124,8 +124,8 @@ def for_node(engine: Any, artifact: Any, tests: Sequence[TestCase], usable: Sequ
              k: int, cancel: CancelToken | None = None) -> tuple[list[str], str]:
     """The proposed inputs for ``artifact``'s function (as ``repr`` strings, for the run's
     persisted state) and a note for the run; the default generator asks when it is usable,
-    else the first usable one, through the engine's backend factory (``pool.backend_for``). Nothing (and a note) when the model fails. Raises
-    ``Cancelled``."""
+    else the first usable one, through the engine's backend factory (``pool.backend_for``).
+    Nothing (and a note) when the model fails. Raises ``Cancelled``."""
     from dise.engine.types import Cancelled, DiseError
     from dise.optimize.pool import backend_for
 

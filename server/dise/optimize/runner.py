@@ -48,7 +48,7 @@ from dise.optimize.incremental import IncrementalStage
 from dise.optimize.judging import Judging
 from dise.optimize.stage1 import ExperimentStage
 from dise.optimize.state import NodeState
-from dise.optimize.variants import Outcome, Variant
+from dise.optimize.variants import Outcome, Variant, is_resample
 from dise.optimize.versions import VersionSaving
 
 log = logging.getLogger(__name__)
@@ -247,7 +247,8 @@ class _NodeRun(ExperimentStage, IncrementalStage, Judging, VersionSaving):
         self._trial(variant, "gain" if better else "no_gain")
         s.attempts += 1
         entry = outcome.summary()
-        entry.update(attempt=s.attempts, stage=s.stage, better=better)
+        entry.update(attempt=s.attempts, stage=s.stage, better=better,
+                     sample=is_resample(self.ocfg, variant))
         s.history.append(entry)
         s.pending = [p for p in s.pending if Variant.from_dict(p) != variant]
         if better:

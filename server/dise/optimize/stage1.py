@@ -182,9 +182,10 @@ class ExperimentStage:
         """Attempts since the last better candidate that count against ``patience``: not
         errors, and not best-of-k resamples while the best still fails a user's test."""
         s = self.state
+        exempt = self._fails_trusted()
         return sum(1 for e in s.history if not e.get("error") and e.get("attempt")
                    and e["attempt"] > s.last_improvement
-                   and not self._resampling(Variant.from_dict(e["variant"])))
+                   and not (exempt and e.get("sample")))
 
     def _choose(self, free: list[Variant], running: int) -> Variant:
         """The next experiment: Thompson sampling over the planned setups (``bandit``)."""

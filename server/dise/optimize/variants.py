@@ -138,15 +138,19 @@ def _same_setup(variant: Variant, artifact: Artifact) -> bool:
     return variant.approach in PHASE1_APPROACHES
 
 
+def _planned_seeds(cfg: OptimizeConfig) -> set[int]:
+    return {int(s) for s in (cfg.seeds or [0])} | {0}
+
+
 def resample_seeds(cfg: OptimizeConfig, k: int) -> list[int]:
     """The ``k`` sampling seeds of best-of-k resampling: the first ones not in ``cfg.seeds``."""
-    taken = {int(s) for s in (cfg.seeds or [0])} | {0}
+    taken = _planned_seeds(cfg)
     return list(itertools.islice((s for s in itertools.count(1) if s not in taken), max(0, k)))
 
 
 def is_resample(cfg: OptimizeConfig, variant: Variant) -> bool:
     """``variant`` is one of best-of-k resampling's extra samples (``resample_seeds``)."""
-    return variant.seed not in {int(s) for s in (cfg.seeds or [0])} | {0}
+    return variant.seed not in _planned_seeds(cfg)
 
 
 def plan(cfg: OptimizeConfig, artifact: Artifact, generators: Sequence[str], *,

@@ -183,8 +183,7 @@ class Accept(Feature):
                     continue
                 store = await self.ctx.store(uri)
                 chosen = await self._chosen(store, str(args["nodeId"]), int(args["version"]))
-                if not self.pending.recorded(uri, args):
-                    await self._record(uri, args, chosen, store)
+                await self._record(uri, args, chosen, store)
             except (DiseError, KeyError, TypeError, ValueError) as exc:
                 self.pending.forget(uri, args)
                 self.ctx.log(lsp.MessageType.Info,
@@ -193,6 +192,8 @@ class Accept(Feature):
     async def _record(self, uri: str, args: dict[str, Any], chosen: Artifact,
                       store: Any) -> None:
         """Record a resolved Accept once (the change or the command, whichever comes first)."""
+        if self.pending.recorded(uri, args):
+            return
         self.pending.mark_recorded(uri, args)
         applied = args["applied"]
         await self.known.record(uri, Known(node_id=str(args["nodeId"]),
@@ -256,8 +257,7 @@ class Accept(Feature):
             raise DiseError(f"v{version} of {chosen.function_name} is not in {file_name(uri)} "
                             "(the editor did not apply it, or it changed since); nothing was "
                             "recorded as accepted. Run the quick fix again.")
-        if not self.pending.recorded(uri, args):
-            await self._record(uri, args, chosen, store)
+        await self._record(uri, args, chosen, store)
         return done
 
     async def _chosen(self, store: Any, node_id: str, version: int) -> Artifact:
@@ -367,6 +367,3 @@ class Accept(Feature):
                      "your edits?"),
             actions=[lsp.MessageActionItem(title=t) for t in (REPLACE, SHOW_DIFF, KEEP)]))
         return answer.title if answer is not None else None
-
-
-
