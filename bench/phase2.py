@@ -6,10 +6,11 @@ reference solution's signature, a docstring from the task text and two or three 
 one of eight notations. Hidden judge: that bench's ``hidden_verdict`` (every MBPP+ base and
 plus input against the reference, types restored, in a subprocess with a timeout).
 
-Pass A (``--n`` problems): Phase 1 on the stub file, then ``optimize_node`` on every node
-(failed Phase 1 requests are nodes too), then: hidden pass rate after Phase 1 and after
-Phase 2, each pool model asked once at T=0 with the bare stub and the best of them per
-problem (the issue's reference: what a perfect judge of the bare answers could pick),
+Pass A (``--n`` problems): Phase 1 on the stub file (a fresh user's: ``best_of_k_when =
+"never"``, so what Phase 2 learns does not change pass A's baseline), then ``optimize_node``
+on every node (failed Phase 1 requests are nodes too), then: hidden pass rate after
+Phase 1 and after Phase 2, each pool model asked once at T=0 with the bare stub and the best
+of them per problem (the issue's reference: what a perfect judge of the bare answers could pick),
 improvements and regressions (hidden), pass@k of every candidate tried (the ceiling) and
 the share of the headroom the selection captured, minutes of optimisation per function.
 Pass B (``--second`` unseen problems, preferring the task types pass A learned about), Phase 1
@@ -18,7 +19,8 @@ in five arms, so learning is separated from "the bigger model wins" and from reu
   fresh     a fresh store (default generator, nothing learned);
   single    a fresh store, every request forced to the best single generator of the pool (the
             largest usable one; skipped, with fresh's figures, when that is the default);
-  registry  pass A's store with retrieval off: only the registry's promotions act;
+  registry  pass A's store with retrieval off: only the registry acts (its promotions, and
+            Phase 1's best-of-k once Phase 2's samples showed it pays, ``dise.engine.best_of_k``);
   memory    pass A's store with the registry hidden: only reuse and few-shot examples act;
   both      pass A's store as it is.
 
@@ -64,8 +66,10 @@ SWEEP = (1, 2, 3)
 
 
 # -- engines --------------------------------------------------------------------------------
-def make_engine(home: Path, args: argparse.Namespace, *, retrieval: bool = True):
-    """An engine on its own DISE_HOME with the bench's knobs."""
+def make_engine(home: Path, args: argparse.Namespace, *, retrieval: bool = True,
+                best_of_k: str = "learned"):
+    """An engine on its own DISE_HOME with the bench's knobs (``best_of_k``: ``[pipeline]
+    best_of_k_when``)."""
     from dise.config import load_config
     from dise.engine.core import Engine
 
@@ -87,8 +91,9 @@ def make_engine(home: Path, args: argparse.Namespace, *, retrieval: bool = True)
                                  "retrieval": {"enabled": retrieval}}
     if args.threads:
         overrides["llamacpp"] = {"n_threads": args.threads}
+    overrides["pipeline"] = {"best_of_k_when": best_of_k}
     if args.phase1_generator:
-        overrides["pipeline"] = {"default_generator": args.phase1_generator}
+        overrides["pipeline"]["default_generator"] = args.phase1_generator
     home.mkdir(parents=True, exist_ok=True)
     return Engine(load_config(overrides))
 
@@ -116,7 +121,8 @@ def phase1(engine, work: Path, problem: dict, generator: str | None = None) -> d
                 "error": str(result)[:200]}
     return {"node": result.node_id, "code": result.code, "fitness": result.fitness_score,
             "task_type": result.task_type, "generator": result.generator_used,
-            "temperature": result.temperature, "seconds": seconds}
+            "temperature": result.temperature, "seconds": seconds,
+            "samples": sum(t.startswith("best-of-k:") for t in result.tool_usage)}
 
 
 def bare(engine, generator: str, problem: dict) -> str:
@@ -199,6 +205,15 @@ def pass_a(engine, problems: list[dict], args, work: Path, out: dict) -> list[di
 
 
 # -- pass B -----------------------------------------------------------------------------------
+def phase1_generators(cfg) -> list[str]:
+    """The generators Phase 1's best-of-k may sample from: the default first, then the
+    pool's others (``Run._best_of_k`` asks the machine the same)."""
+    from dise.optimize.pool import generator_pool
+
+    default = cfg.pipeline.default_generator
+    return [default] + [g for g in generator_pool(cfg)[0] if g != default]
+
+
 def best_single_generator(cfg) -> str:
     """The pool's largest usable generator (the "just use the bigger model" baseline)."""
     from dise.llm.select import model_ram_bytes
@@ -238,6 +253,7 @@ def arm_engines(engine, args, work: Path) -> dict[str, Any]:
         shutil.copytree(source, work / f"b-{arm}")
         engines[arm] = make_engine(work / f"b-{arm}", args, retrieval=retrieval)
     engines["memory"].store.best_generator = lambda task_type: None  # hide the registry
+    engines["memory"].store.registry_records = lambda: []  # and its best-of-k evidence
     for w in SWEEP:  # a fresh store whose registry is the replayed one (retrieval off)
         engines[f"w{w}"] = make_engine(work / f"b-w{w}", args, retrieval=False)
     return engines
@@ -248,8 +264,14 @@ def pass_b(engine, pool: list[dict], args, work: Path, out: dict) -> list[dict]:
     five arms and the registry_min_wins sweep."""
     from dise.engine import sentinel
 
+    from dise.engine import best_of_k
+
     rows_a, rows = out["pass_a"], out["pass_b"]
-    learned = {t for t, _, _ in out["win_log"]}
+    records = engine.store.registry_records()
+    out["best_of_k"] = {g: {t: list(c) for t, c in best_of_k.counts(records, g).items()}
+                        for g in phase1_generators(engine.cfg)}
+    learned = {t for t, _, _ in out["win_log"]} | {t for by in out["best_of_k"].values()
+                                                  for t in by}
     types = learned or {r.get("task_type") for r in rows_a if r.get("task_type")}
     of_type = [p for p in pool if sentinel.classify(p["doc"]).task_type in types]
     picked = {id(p) for p in of_type}
@@ -272,7 +294,9 @@ def pass_b(engine, pool: list[dict], args, work: Path, out: dict) -> list[dict]:
         row: dict[str, Any] = {"task_id": problem["task_id"], "task_type": task_type}
         order = ARMS[i % len(ARMS):] + ARMS[:i % len(ARMS)]  # rotates: no arm always first
         promoted = bool((engines["registry"].store.best_generator(task_type) or {})
-                        .get("generator"))
+                        .get("generator")) or best_of_k.policy(
+            cfg, engines["registry"].store.registry_records(), task_type,
+            phase1_generators(cfg)).samples > 0
         same = {"single": "fresh"} if skip_single else {}
         if not promoted:  # identical configurations: the same run, not run twice
             same.update(registry="fresh", both="memory")
@@ -281,7 +305,8 @@ def pass_b(engine, pool: list[dict], args, work: Path, out: dict) -> list[dict]:
                 continue
             got = phase1(engines[arm], work / f"b-{arm}-files", problem,
                          single if arm == "single" else None)
-            row[arm] = {k: got.get(k) for k in ("fitness", "generator", "seconds", "error")}
+            row[arm] = {k: got.get(k) for k in ("fitness", "generator", "seconds", "error",
+                                                "samples")}
             row[arm]["pass"] = passes(got["code"], problem, cache)
         for arm, twin in same.items():
             row[arm] = {**row[twin], "same_as": twin}
@@ -314,6 +339,20 @@ def print_wins(engine, win_log: list) -> None:
             if chosen else "  → nothing promoted"))
     if not win_log:
         print("  none (no function improved by more than registry_gain)")
+    from dise.engine import best_of_k
+
+    cfg, records = engine.cfg, engine.store.registry_records()
+    names, types = phase1_generators(cfg), set()
+    for name in names:
+        evidence = best_of_k.counts(records, name)
+        types |= set(evidence)
+        print(f"Best-of-k evidence of {name} (first {cfg.pipeline.best_of_k} samples): " + (
+            ", ".join(f"{t} fixed {f} of {n}" for t, (f, n) in sorted(evidence.items()))
+            or "none"))
+    for task_type in sorted(types):
+        plan = best_of_k.policy(cfg, records, task_type, names)
+        print(f"  Phase 1 for {task_type}: {plan.samples} samples {plan.generator} "
+              f"({plan.reason})")
 
 
 def derive_min_wins(rows_b: list[dict], current: int) -> tuple[int, str]:
@@ -393,6 +432,9 @@ def report(out: dict) -> None:
             extra = ""
             if arm.startswith("w"):
                 extra = f"  (setup changed on {sum(1 for r in second if r[arm].get('setup'))})"
+            drew = sum(1 for r in second if r[arm].get("samples"))
+            if drew:
+                extra += f"  (best-of-k samples drawn on {drew})"
             print(f"  {label:<11} {got}/{m} ({got / m:.1%}), median {secs:.1f} s{extra}")
         w, why = derive_min_wins(second, out.get("min_wins", 2))
         print(f"  registry_min_wins from this run: {w}  ({why})")
@@ -443,7 +485,7 @@ def main() -> int:
     from dise.optimize.pool import generator_pool
 
     work = Path(tempfile.mkdtemp(prefix="dise-bench2-"))
-    engine = make_engine(work / "home-a", args)
+    engine = make_engine(work / "home-a", args, best_of_k="never")  # a fresh user's Phase 1
     cfg = engine.cfg
     usable, missing = generator_pool(cfg)
     first, pool = load_set(args)

@@ -123,7 +123,7 @@ def test_status_lines_show_queue_and_next_run(cfg, model):
     lines = status_lines(engine, node, now)
     assert lines[0] == f"queue: position 1 of 1 (high: fitness " \
         f"{engine.store.latest(node).fitness_score:.2f} < 0.8)"
-    assert lines[-1] == "next run: in 2 min (waits until you are idle)"
+    assert lines[1] == "next run: in 2 min (waits until you are idle)"
 
     model({0.3: GOOD})
     cmd_optimize(cfg, parse(node))

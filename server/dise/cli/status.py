@@ -102,7 +102,22 @@ def status_info(engine: Any, node_id: str, now: float | None = None) -> dict[str
             "errors": rec.errors, "samples": sum(1 for e in rec.history if e.get("sample"))}
     info["unavailable"] = unavailable_now(engine.cfg, getattr(engine, "backend_factory", None))
     info["failed_setups"] = failed_setups(engine, node_id)
+    info["best_of_k"] = phase1_samples(engine, info["failed_setups"][0])
     return info
+
+
+def phase1_samples(engine: Any, task_type: str) -> dict[str, Any]:
+    """What Phase 1 does for a request of ``task_type`` whose answer fails the user's tests:
+    {"task_type", "generator", "samples", "reason"} (``dise.engine.best_of_k.policy``)."""
+    from dise.engine import best_of_k
+
+    from dise.llm.select import eligible_generators
+
+    default = engine.cfg.pipeline.default_generator
+    names = [default] + [g for g in eligible_generators(engine.cfg) if g != default]
+    plan = best_of_k.policy(engine.cfg, engine.store.registry_records(), task_type, names)
+    return {"task_type": task_type, "generator": plan.generator or default,
+            "samples": plan.samples, "reason": plan.reason}
 
 
 def failed_setups(engine: Any, node_id: str) -> tuple[str, list[dict[str, Any]]]:
@@ -169,6 +184,11 @@ def status_lines(engine: Any, node_id: str, now: float | None = None) -> list[st
         lines.append(f"next scheduled run: {describe_next_run(when, now)}")
     if info["unavailable"]:
         lines.append(unavailable_line(info["unavailable"]))
+    plan = info["best_of_k"]
+    drawn = (f"draws {plan['samples']} extra samples of {plan['generator']}"
+             if plan["samples"] else "draws no extra samples")
+    lines.append(f"Phase 1, {plan['task_type'] or 'this kind of'} functions: {drawn} when the "
+                 f"answer fails your tests ({plan['reason']})")
     from dise.optimize.failures import describe
     if describe(*info["failed_setups"]):
         lines.append(describe(*info["failed_setups"]))

@@ -114,6 +114,9 @@ def load_config(overrides: dict[str, Any] | None = None,
     if cfg.store.url and not cfg.store.url.startswith(("postgresql://", "postgres://")):
         raise ConfigError(f"[store] url must start with postgresql:// (or be empty for the "
                           f"local store), not {cfg.store.url.split('://')[0]!r}.")
+    if cfg.pipeline.best_of_k_when not in ("learned", "always", "never"):
+        raise ConfigError("[pipeline] best_of_k_when must be learned, always or never, not "
+                          f"{cfg.pipeline.best_of_k_when!r}.")
     for gen in cfg.generators.values():
         check_generator(gen, cfg)
     cfg.generator()  # validates default_generator

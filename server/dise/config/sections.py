@@ -39,6 +39,14 @@ class PipelineConfig:
     min_derived_tests: int = 1
     model_tests_max: int = 5
     repair_rounds: int = 1
+    #: Extra samples when the answer still fails the user's examples or asserts after the
+    #: repair (best-of-k at Phase 2's hottest temperature; the first that passes them wins).
+    best_of_k: int = 3
+    #: When to draw them: "learned" (once Phase 2's samples fixed enough failing functions
+    #: of the task type, ``dise.engine.best_of_k``), "always" or "never".
+    best_of_k_when: str = "learned"
+    #: "learned": the least estimated share of failing functions the k samples must fix.
+    best_of_k_min_rate: float = 0.1
     #: Artifacts below this fitness go on the optimisation queue.
     optimise_below: float = 0.8
 

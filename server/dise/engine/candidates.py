@@ -30,6 +30,13 @@ class Candidate:
     #: The tests the report is for (aligned by index); with them, ranking weighs the user's
     #: tests first and the model's by credibility.
     tests: list[TestCase] | None = None
+    #: Sampling temperature and seed when they differ from the generator's (a best-of-k
+    #: sample, ``dise.engine.best_of_k``); None: the request generator's own.
+    temperature: float | None = None
+    seed: int | None = None
+    #: The generator and model label when another generator than the request's made it.
+    generator: str | None = None
+    model: str | None = None
 
     def rank(self) -> tuple[int, int, float, int]:
         """Loads, then trusted tests passed, then weighted pass rate, then fewer lint."""

@@ -28,6 +28,7 @@ from dise.engine import (
     stubs,
     testgen,
 )
+from dise.engine.best_of_k import BestOfKSteps
 from dise.engine.candidates import Candidate, needs_repair, repair_view, run_in_context
 from dise.engine.recall import RecallSteps
 from dise.engine.request_names import apply_signature
@@ -61,7 +62,7 @@ class GenerationFailed(DiseError):
         self.node_id = node_id
 
 
-class Run(RecallSteps, SavingSteps):
+class Run(RecallSteps, BestOfKSteps, SavingSteps):
     """One Phase 1 request: holds its timings so stages stay small functions."""
 
     def __init__(self, engine: Engine, request: Request, progress: ProgressFn,
@@ -95,6 +96,7 @@ class Run(RecallSteps, SavingSteps):
                   else cfg.pipeline.batch_budget_s)
         self.deadline = started + budget
         spec = spec_for(request, cls.function_name_hint)
+        self.task_type = cls.task_type
         gen, why = self.engine.choose_generator(request, cls.task_type)
         backend = self.engine.backend(gen)
         self.tools.append(f"generator {gen.name} ({why})")
@@ -165,9 +167,7 @@ class Run(RecallSteps, SavingSteps):
                                    seed=gen.seed, cancel=self.cancel)
         self.generation_time = self.times["generation"]
         extracted = extract.extract_code(raw, spec.name)
-        code = self._only_function(extracted.code, spec)
-        if spec.signature and not (request.spec and request.spec.name):
-            code = apply_signature(code, spec)  # the signature the request itself gave
+        code = self._code_of(raw, spec, extracted)
         # Free text: smoke tests and model-written tests follow the signature the model chose.
         test_spec = spec if spec.signature else (stubs.spec_of(code, spec.name) or spec)
         if test_spec is not spec:
@@ -233,6 +233,14 @@ class Run(RecallSteps, SavingSteps):
             self.not_runnable[test.code] = test
         return runnable
 
+    def _code_of(self, raw: str, spec: FunctionSpec, extracted=None) -> str:
+        """The function in a generation answer, with the signature the request gave."""
+        extracted = extracted or extract.extract_code(raw, spec.name)
+        code = self._only_function(extracted.code, spec)
+        if code and spec.signature and not (self.request.spec and self.request.spec.name):
+            code = apply_signature(code, spec)  # the signature the request itself gave
+        return code
+
     def _extract(self, raw: str, spec: FunctionSpec) -> str:
         """The code in a model answer; for a method, only the method (never a class copy)."""
         return self._only_function(extract.extract_code(raw, spec.name).code, spec)
@@ -267,7 +275,7 @@ class Run(RecallSteps, SavingSteps):
                     best = cand
                     self.tools.extend(fixed.fixes)
         if not needs_repair(best.report, tests):
-            return best
+            return self._best_of_k(best, spec, tests, backend, gen)
 
         for _ in range(self.cfg.pipeline.repair_rounds):
             remaining = self.deadline - time.perf_counter()
@@ -290,7 +298,7 @@ class Run(RecallSteps, SavingSteps):
                     self.tools.append("model repair round")
             if not needs_repair(best.report, tests):
                 break
-        return best
+        return self._best_of_k(best, spec, tests, backend, gen)
 
 
 class _Background:

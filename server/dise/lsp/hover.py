@@ -61,7 +61,9 @@ def hover_markdown(artifact: Artifact, *, queue_position: int | None, optimise_b
         f"- tests: {tests_line(a)}",
         f"- judged by: {verdict.authority_line(a)}",
         f"- generator: {a.generator_used} · model: {a.model} · backend: {a.backend} · "
-        f"temperature {a.temperature:g}",
+        f"temperature {a.temperature:g}" + (
+            f" · best-of-k sample (seed {a.extra.get('seed')}): the first answer failed your "
+            "tests" if a.extra.get("origin") == "sample" else ""),
         f"- generation time: {a.generation_time:.2f} s",
         f"- version: {a.version}" + (f" of {versions}" if versions and versions > 1 else "")
         + f", parent: {a.parent or '–'}",

@@ -19,6 +19,8 @@ def failed_setups(record: Mapping[str, Any] | None) -> list[dict[str, Any]]:
     gain) for one registry record; errors first, then the most tried."""
     out = []
     for setup, trial in ((record or {}).get("trials") or {}).items():
+        if setup.startswith("best-of-k/"):  # Phase 1's sampling evidence, not a setup
+            continue
         no_gain = 0 if trial.get("gain") else len(trial.get("no_gain") or ())
         errors = int(trial.get("errors") or 0)
         if no_gain or errors:

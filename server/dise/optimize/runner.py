@@ -291,6 +291,7 @@ class _NodeRun(ExperimentStage, IncrementalStage, Judging, VersionSaving):
         s.status, s.stage, s.finished_at = "done", "done", time.time()
         s.stop_reason, s.owner, s.pending = stop_reason, None, []
         with self.store.batch():
+            self._record_samples()
             self._persist()
             self.store.release(self.node_id)
             if self.dequeue:

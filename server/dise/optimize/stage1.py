@@ -14,6 +14,7 @@ from __future__ import annotations
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
+from dise.engine import best_of_k
 from dise.engine.types import Artifact, Cancelled
 from dise.hardware import HardwareInfo, current, worker_count
 from dise.optimize import bandit
@@ -173,6 +174,24 @@ class ExperimentStage:
         s = self.state
         passed = Outcome.from_dict(s.best).trusted_passed if s.best else s.baseline_trusted
         return passed < self._trusted_total()
+
+    def _record_samples(self) -> None:
+        """What this run's best-of-k samples say for Phase 1, per generator: did one of the
+        first ``[pipeline] best_of_k`` pass every user test (``best_of_k.outcome``)? Kept
+        as the registry trial ``best-of-k/<generator>`` of the task type."""
+        by_generator: dict[str, list[dict[str, Any]]] = {}
+        for entry in self.state.history:
+            if entry.get("sample") and entry.get("attempt"):
+                generator = Variant.from_dict(entry["variant"]).generator
+                by_generator.setdefault(generator, []).append(entry)
+        latest = self.store.latest(self.node_id) if by_generator else None
+        for generator, samples in by_generator.items():
+            result = best_of_k.outcome(samples, self._trusted_total(),
+                                       self.cfg.pipeline.best_of_k)
+            if result and latest is not None:
+                self.store.record_registry_trial(latest.task_type,
+                                                 best_of_k.evidence_key(generator),
+                                                 self.node_id, result)
 
     def _resampling(self, variant: Variant) -> bool:
         """``variant`` is a best-of-k sample and the best so far still fails a user's test."""

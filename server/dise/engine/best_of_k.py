@@ -1,0 +1,200 @@
+"""Phase 1's best-of-k: more samples when the answer still fails the user's own tests.
+
+Sample-and-filter, as AlphaCode (Li et al., 2022) and CodeT (Chen et al., 2022) do: a small
+model's pass@k grows well past its pass@1, and the user's examples and asserts are a filter
+that can be trusted. Phase 2 draws such samples for every function that fails its user's
+tests (``[optimize] resample_k``) and records, per task type and generator, whether the first
+``[pipeline] best_of_k`` of them fixed the function (``outcome``, kept as the registry trial
+``best-of-k/<generator>``). Phase 1 spends its k samples only where that evidence says they
+pay (``policy``; ``best_of_k_when = "learned"``), or always, or never.
+
+``BestOfKSteps`` is mixed into ``dise.engine.pipeline.Run`` and works on its state.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from dise.config import Config, GeneratorConfig
+from dise.engine import autofix, prompts
+from dise.engine.candidates import Candidate
+from dise.engine.types import Cancelled, DiseError, FunctionSpec, TestCase
+
+#: Prefix of the registry trial that holds the evidence (``evidence_key``).
+PREFIX = "best-of-k/"
+#: Weight, in functions, of the share pooled over every task type in one task type's
+#: estimate (empirical Bayes shrinkage: a type with little evidence follows the pool).
+PRIOR_FUNCTIONS = 5.0
+#: Distinct functions the samples must have fixed (over all task types) before the
+#: evidence counts at all: one lucky fix is not a pattern.
+MIN_FIXED = 2
+#: Phase 1's sample seeds start here: far from Phase 2's planned and best-of-k seeds
+#: (``dise.optimize.variants.resample_seeds``), so Phase 2 does not redraw them.
+SEED_BASE = 1000
+
+
+def evidence_key(generator: str) -> str:
+    """The registry trial that holds ``generator``'s best-of-k evidence."""
+    return f"{PREFIX}{generator}"
+
+
+def outcome(samples: Sequence[Mapping[str, Any]], trusted: int, k: int) -> str | None:
+    """What one Phase 2 run says about best-of-k with one generator: "gain" when one of its
+    first ``k`` samples (history entries, in order) passed all ``trusted`` user tests,
+    "no_gain" when k samples were drawn and none did, None when fewer were drawn (the run
+    stopped early: no evidence either way)."""
+    if trusted <= 0 or k <= 0:
+        return None
+    for entry in samples[:k]:
+        evidence = (entry.get("scores") or {}).get("evidence") or {}
+        if not entry.get("error") and not entry.get("load_error") \
+                and int(evidence.get("trusted_passed", 0)) >= trusted:
+            return "gain"
+    return "no_gain" if len(samples) >= k else None
+
+
+def counts(records: Iterable[Mapping[str, Any]], generator: str
+           ) -> dict[str, tuple[int, int]]:
+    """``{task_type: (fixed, tried)}``: functions whose first k samples of ``generator``
+    fixed them, and functions where they were drawn, from the registry records."""
+    out = {}
+    for rec in records:
+        trial = ((rec.get("trials") or {}).get(evidence_key(generator))) or {}
+        fixed = set(trial.get("gain") or ())
+        tried = fixed | set(trial.get("no_gain") or ())
+        if tried and rec.get("task_type"):
+            out[str(rec["task_type"])] = (len(fixed), len(tried))
+    return out
+
+
+def fix_rate(by_type: Mapping[str, tuple[int, int]], task_type: str) -> tuple[float, int, int]:
+    """(estimated share of ``task_type``'s failing functions that k samples fix, fixed, tried
+    over all types). The type's own share is shrunk toward the pooled one with the weight of
+    ``PRIOR_FUNCTIONS`` functions; 0.0 with no evidence at all."""
+    fixed = sum(f for f, _ in by_type.values())
+    tried = sum(t for _, t in by_type.values())
+    if tried == 0:
+        return 0.0, 0, 0
+    pooled = fixed / tried
+    own_fixed, own_tried = by_type.get(task_type, (0, 0))
+    return (own_fixed + PRIOR_FUNCTIONS * pooled) / (own_tried + PRIOR_FUNCTIONS), fixed, tried
+
+
+@dataclass(frozen=True)
+class Policy:
+    """How many extra samples Phase 1 draws when the user's tests still fail, from which
+    generator, at what temperature, and why."""
+
+    samples: int
+    temperature: float
+    reason: str
+    generator: str = ""
+
+
+def policy(cfg: Config, records: Iterable[Mapping[str, Any]], task_type: str,
+           generators: str | Sequence[str]) -> Policy:
+    """Phase 1's best-of-k for a request of ``task_type``; ``generators`` are the ones it may
+    sample from, the request's own first (the others: usable generators, when the request
+    did not force one).
+
+    The samples use Phase 2's hottest temperature (``[optimize] temperatures``), where the
+    evidence comes from. "always": k samples of the request's generator. "learned": k samples
+    of the generator whose samples have the highest estimated share of fixed functions
+    (``fix_rate``), if at least ``MIN_FIXED`` functions were fixed by them and the share is at
+    least ``best_of_k_min_rate``; else none. So with a bigger model installed, a request the
+    small model gets wrong can be sampled from the bigger one, as a model cascade does
+    (FrugalGPT, Chen et al., 2023), but only where Phase 2 saw it fix functions."""
+    p = cfg.pipeline
+    names = [generators] if isinstance(generators, str) else list(generators)
+    temperature = max([float(t) for t in cfg.optimize.temperatures] or [0.0])
+    if p.best_of_k <= 0 or p.best_of_k_when == "never" or not names:
+        return Policy(0, temperature, "best-of-k off")
+    if temperature <= 0:  # every sample would be the same answer
+        return Policy(0, temperature, "best-of-k off: no temperature above 0 in "
+                      "[optimize] temperatures")
+    if p.best_of_k_when == "always":
+        return Policy(p.best_of_k, temperature, "best-of-k always on", names[0])
+    records = list(records)
+    found = []
+    for name in names:
+        rate, fixed, tried = fix_rate(counts(records, name), task_type)
+        found.append((rate, fixed, tried, name))
+    learned = [f for f in found if f[1] >= MIN_FIXED and f[0] >= p.best_of_k_min_rate]
+    if learned:
+        rate, fixed, tried, name = max(learned, key=lambda f: f[0])  # ties: the first
+        return Policy(p.best_of_k, temperature, f"learned: {name}'s samples fixed {fixed} of "
+                      f"{tried} failing functions in Phase 2; estimated {rate:.0%} for "
+                      f"{task_type}", name)
+    rate, fixed, tried, name = found[0]
+    if not any(f[2] for f in found):
+        return Policy(0, temperature, "not learned yet: Phase 2 has not sampled a failing "
+                      "function")
+    return Policy(0, temperature, f"not learned yet: {name}'s samples fixed {fixed} of "
+                  f"{tried} failing functions in Phase 2; estimated {rate:.0%} for "
+                  f"{task_type}")
+
+
+def fails_trusted(candidate: Candidate, tests: Sequence[TestCase]) -> bool:
+    """The candidate does not load, or fails one of the user's (trusted) tests."""
+    if candidate.report.load_error:
+        return True
+    return any(t.trusted and not r.passed for r, t in zip(candidate.report.results, tests))
+
+
+class BestOfKSteps:
+    """Phase 1's extra samples (a mixin of ``dise.engine.pipeline.Run``)."""
+
+    def _best_of_k(self, best: Candidate, spec: FunctionSpec, tests: list[TestCase],
+                   backend, gen: GeneratorConfig) -> Candidate:
+        """``best``, or the first of up to k new samples that passes every user test (the
+        best-ranked one when none does), while the time budget lasts."""
+        if not any(t.trusted for t in tests) or not fails_trusted(best, tests):
+            return best
+        from dise.llm.select import eligible_generators
+
+        names = [gen.name] if self.request.generator else [gen.name] + [
+            g for g in eligible_generators(self.cfg) if g != gen.name]
+        plan = policy(self.cfg, self.engine.store.registry_records(), self.task_type, names)
+        if plan.samples <= 0:
+            return best
+        if plan.generator != gen.name:
+            gen = self.cfg.generators[plan.generator]
+            backend = self.engine.backend(gen)
+        messages = prompts.generation_messages(self.request, spec, [], self.ctx)
+        took = self.generation_time
+        for i in range(plan.samples):
+            if self.deadline - time.perf_counter() < took * 1.5:
+                self.tools.append("best-of-k stopped: time budget spent")
+                break
+            start = time.perf_counter()
+            with self.stage("samples", f"your examples still fail: sample {i + 1} of "
+                                       f"{plan.samples} ({gen.name})…"):
+                try:
+                    raw = backend.generate(
+                        messages, temperature=plan.temperature, seed=gen.seed + SEED_BASE + i + 1,
+                        max_tokens=prompts.answer_tokens(gen.max_tokens, spec),
+                        cancel=self.cancel)
+                except Cancelled:
+                    raise
+                except DiseError as exc:  # e.g. the other model was removed since
+                    self.tools.append(f"best-of-k: {gen.name} could not answer ({exc})")
+                    break
+                code = self._code_of(raw, spec)
+                code = autofix.autofix(code, spec.name, None).code if code else ""
+                cand = Candidate(code, self._run(code, spec, tests), "sample", tests=tests,
+                                 temperature=plan.temperature, seed=gen.seed + SEED_BASE + i + 1,
+                                 generator=gen.name, model=backend.model_label)
+            took = max(took, time.perf_counter() - start)
+            if code and cand.rank() > best.rank():
+                best = cand
+            if not fails_trusted(best, tests):
+                self.tools.append(f"best-of-k: sample {i + 1} of {plan.samples} passes your "
+                                  f"tests ({plan.reason})")
+                break
+        else:
+            self.tools.append(f"best-of-k: {plan.samples} samples, none passes your tests "
+                              f"({plan.reason})")
+        return best

@@ -1,0 +1,191 @@
+"""Phase 1's best-of-k (``[pipeline] best_of_k``): when the answer still fails the user's own
+tests after the repair, Phase 1 draws extra hot samples, but on a default install only once
+Phase 2's samples have fixed enough failing functions (the learned part). Test-double model
+for the plumbing, the real 0.5B for the sampling path; the pass-rate figures are
+``bench/phase2.py``'s."""
+
+from __future__ import annotations
+
+import pytest
+
+from dise.config import ConfigError, load_config
+from dise.engine import best_of_k
+from dise.engine.core import Engine
+from dise.engine.types import Request
+from dise.optimize import optimize_node
+from dise.optimize.failures import failed_setups
+from dise.optimize.variants import resample_seeds
+from support.optimize_worker import ASSERTS, GOOD, REQUEST
+from support.optimize_engine import make_engine, model, weak_node  # noqa: F401  (fixture)
+
+
+def _sample(trusted_passed: int, **extra) -> dict:
+    return {"sample": True, "attempt": 1, "scores": {"evidence": {
+        "trusted_passed": trusted_passed}}, **extra}
+
+
+def test_a_runs_outcome_counts_only_the_first_k_samples():
+    assert best_of_k.outcome([_sample(1), _sample(1)], trusted=3, k=3) is None  # 2 drawn
+    assert best_of_k.outcome([_sample(1), _sample(3)], trusted=3, k=3) == "gain"
+    assert best_of_k.outcome([_sample(1), _sample(3)], trusted=3, k=2) == "gain"
+    assert best_of_k.outcome([_sample(1)] * 3 + [_sample(3)], trusted=3, k=3) == "no_gain"
+    assert best_of_k.outcome([_sample(3, load_error="SyntaxError")] * 3, 3, 3) == "no_gain"
+    assert best_of_k.outcome([_sample(0)] * 3, trusted=0, k=3) is None  # no user tests
+
+
+def _records(generator: str = "qwen-0.5b", **by_type) -> list[dict]:
+    key = best_of_k.evidence_key(generator)
+    return [{"task_type": t, "trials": {key: {
+        "gain": [f"{t}{i}" for i in range(fixed)],
+        "no_gain": [f"{t}x{i}" for i in range(tried - fixed)]}}}
+        for t, (fixed, tried) in by_type.items()]
+
+
+def test_policy_follows_the_evidence_pooled_over_task_types():
+    cfg = load_config()
+    fresh = best_of_k.policy(cfg, [], "math", "qwen-0.5b")
+    assert fresh.samples == 0 and "not learned yet" in fresh.reason
+
+    learned = best_of_k.policy(cfg, _records(math=(2, 6), string=(1, 4)), "math", "qwen-0.5b")
+    assert learned.samples == cfg.pipeline.best_of_k and learned.temperature == 0.7
+    assert learned.generator == "qwen-0.5b" and "samples fixed 3 of 10" in learned.reason
+    # a type never seen follows the pool; one with much evidence against it does not
+    assert best_of_k.policy(cfg, _records(math=(2, 6)), "string", "qwen-0.5b").samples == 3
+    against = _records(math=(3, 5), string=(0, 40))
+    assert best_of_k.policy(cfg, against, "string", "qwen-0.5b").samples == 0
+    # one fixed function is no pattern; evidence of another generator says nothing here
+    assert best_of_k.policy(cfg, _records(math=(1, 2)), "math", "qwen-0.5b").samples == 0
+    assert best_of_k.policy(cfg, _records(math=(4, 6)), "math", "qwen-1.5b").samples == 0
+
+
+def test_a_bigger_generator_whose_samples_fixed_more_is_sampled_instead():
+    """The cascade: the request's small model answered wrong; Phase 2 saw the 1.5B's samples
+    fix more failing functions than the 0.5B's, so Phase 1 samples the 1.5B."""
+    cfg = load_config()
+    records = [{**small, "trials": {**small["trials"], **big["trials"]}} for small, big in
+               zip(_records(math=(2, 8)), _records("qwen-1.5b", math=(5, 8)))]
+    plan = best_of_k.policy(cfg, records, "math", ["qwen-0.5b", "qwen-1.5b"])
+    assert plan.samples == 3 and plan.generator == "qwen-1.5b"
+    assert "qwen-1.5b's samples fixed 5 of 8" in plan.reason
+    # a forced generator is the only candidate
+    assert best_of_k.policy(cfg, records, "math", ["qwen-0.5b"]).generator == "qwen-0.5b"
+
+
+def test_always_never_and_a_cold_plan_are_respected():
+    cfg = load_config({"pipeline": {"best_of_k_when": "always"}})
+    assert best_of_k.policy(cfg, [], "math", "qwen-0.5b").samples == 3
+    cfg = load_config({"pipeline": {"best_of_k_when": "never"}})
+    assert best_of_k.policy(cfg, _records(math=(5, 6)), "math", "qwen-0.5b").samples == 0
+    cfg = load_config({"pipeline": {"best_of_k_when": "always"},
+                       "optimize": {"temperatures": [0.0]}})
+    assert best_of_k.policy(cfg, [], "math", "qwen-0.5b").samples == 0  # all samples alike
+    with pytest.raises(ConfigError, match="best_of_k_when must be learned, always or never"):
+        load_config({"pipeline": {"best_of_k_when": "sometimes"}})
+
+
+def test_the_evidence_is_not_shown_as_a_setup_phase2_could_not_use():
+    assert failed_setups(_records(math=(0, 4))[0]) == []
+
+
+def _phase1_with(engine, model, **by_seed):
+    backend = model(by_seed={best_of_k.SEED_BASE + int(k[1:]): v for k, v in by_seed.items()})
+    return engine.generate(Request(text=REQUEST, asserts=ASSERTS)), backend
+
+
+def test_phase2_samples_teach_phase1_to_draw_its_own(model):
+    """Fresh store: a failing Phase 1 answer stays as it is. After Phase 2's samples fixed two
+    functions, the same kind of request gets three samples and keeps the one that passes."""
+    engine = make_engine(temperatures=[0.0, 0.7], patience=1, resample_k=3,
+                         incremental_max_steps=0, max_attempts=8)
+    seeds = resample_seeds(engine.cfg.optimize, 3)
+
+    before, backend = _phase1_with(engine, model, s2=GOOD)
+    assert not before.test_passed and set(backend.seeds) == {0}  # nothing learned: 1 sample
+    engine.store.dequeue(before.node_id)
+    from dise.cli.status import status_lines
+    told = [ln for ln in status_lines(engine, before.node_id) if ln.startswith("Phase 1, ")]
+    assert told and "draws no extra samples" in told[0] and "not learned yet" in told[0]
+
+    for _ in range(2):  # Phase 2: a hot sample fixes each weak function
+        node = weak_node(engine, model)
+        model(by_seed={seeds[0]: GOOD})
+        assert optimize_node(engine, node).status == "improved"
+    records = engine.store.registry_records()
+    assert best_of_k.counts(records, "qwen-0.5b") == {before.task_type: (2, 2)}
+
+    after, backend = _phase1_with(engine, model, s2=GOOD)
+    assert after.test_passed and after.phase == "phase1"
+    first, second, third = (best_of_k.SEED_BASE + i for i in (1, 2, 3))
+    assert backend.seeds.count(first) == 1 and backend.seeds.count(second) == 1
+    assert third not in backend.seeds
+    assert after.temperature == 0.7 and after.extra["seed"] == second
+    assert after.extra["origin"] == "sample" and "samples" in after.stage_times
+    told = next(t for t in after.tool_usage if t.startswith("best-of-k:"))
+    assert "sample 2 of 3 passes your tests" in told and "samples fixed 2 of 2" in told
+    from dise.lsp.hover import hover_markdown
+    shown = hover_markdown(after, queue_position=None, optimise_below=0.8, edited=False)
+    assert f"temperature 0.7 · best-of-k sample (seed {second})" in shown
+    told = next(ln for ln in status_lines(engine, after.node_id) if ln.startswith("Phase 1, "))
+    assert f"{after.task_type} functions: draws 3 extra samples of qwen-0.5b" in told
+    assert "learned" in told
+
+
+def test_samples_that_all_fail_keep_the_best_and_say_so(model):
+    engine = make_engine(temperatures=[0.0, 0.7])
+    engine.cfg.pipeline.best_of_k_when = "always"
+    artifact, backend = _phase1_with(engine, model)
+    base = best_of_k.SEED_BASE
+    assert not artifact.test_passed and sorted(set(backend.seeds)) == [0, base + 1, base + 2,
+                                                                       base + 3]
+    assert artifact.temperature == 0.0  # the first answer kept: no sample ranks higher
+    assert any("3 samples, none passes your tests" in t for t in artifact.tool_usage)
+
+
+def test_a_passing_answer_draws_no_samples(model):
+    engine = make_engine()
+    engine.cfg.pipeline.best_of_k_when = "always"
+    backend = model(default=GOOD)
+    artifact = engine.generate(Request(text=REQUEST, asserts=ASSERTS))
+    assert artifact.test_passed and set(backend.seeds) == {0}
+
+
+@pytest.mark.model
+def test_real_model_draws_samples_when_the_users_example_fails(models_dir, tmp_path):
+    """The real 0.5B through llama.cpp: an example no honest answer passes (2 + 2 == 5) makes
+    every sample fail, so all three are drawn, at the hot temperature, and reported."""
+    engine = Engine(load_config({"pipeline": {"best_of_k_when": "always",  # a loaded CI
+                                              "interactive_budget_s": 600.0},  # may be slow
+                                 "retrieval": {"enabled": False}}))
+    progress: list[str] = []
+    artifact = engine.generate(Request(
+        text="Return the sum of a and b.", asserts=["assert add(2, 2) == 5"]),
+        progress=lambda stage, message: progress.append(message))
+    assert not artifact.test_passed and "def add" in artifact.code
+    assert "samples" in artifact.stage_times
+    assert any("sample 3 of 3" in m for m in progress)
+    assert any("3 samples, none passes your tests (best-of-k always on)" in t
+               for t in artifact.tool_usage)
+
+
+def test_phase1_samples_the_generator_whose_samples_phase2_saw_fix_functions(model):
+    """The request's generator (0.5B) answers wrong; Phase 2 recorded that the 1.5B's samples
+    fixed failing functions of this type, so the samples come from the 1.5B and the stored
+    function says so. Forcing the generator keeps the samples on it."""
+    engine = make_engine()
+    for node in ("a", "b", "c"):
+        engine.store.record_registry_trial("math", best_of_k.evidence_key("qwen-1.5b"), node,
+                                           "gain" if node != "c" else "no_gain")
+    asserts = ["assert cube(2) == 8", "assert cube(3) == 27"]
+    good = "```python\ndef cube(n):\n    return n ** 3\n```"
+    lucky = best_of_k.SEED_BASE + 1
+    wrong = "```python\ndef cube(n):\n    return n * 3\n```"
+    backend = model(default=wrong, by_seed={lucky: good})
+    artifact = engine.generate(Request(text="Return the cube of the number n.", asserts=asserts))
+    assert artifact.task_type == "math" and artifact.test_passed
+    assert artifact.generator_used == "qwen-1.5b" and artifact.extra["origin"] == "sample"
+    assert any("learned: qwen-1.5b's samples fixed 2 of 3" in t for t in artifact.tool_usage)
+    assert backend.seeds[-1] == lucky
+
+    forced = engine.generate(Request(text="Return the cube of the number n.", asserts=asserts,
+                                     generator="qwen-0.5b"))
+    assert not forced.test_passed and forced.generator_used == "qwen-0.5b"
