@@ -268,3 +268,37 @@ def test_write_source_refuses_a_changed_file_and_writes_atomically(tmp_path):
     with pytest.raises(SourceFileError, match="changed on disk"):
         write_source(source, "x = 4\r\n")
     assert path.read_bytes() == b"x = 3\r\n"
+
+
+TWO_STUBS = ('def double(n: int) -> int:\n'
+             '    """Twice n.\n\n    >>> double(2)\n    4\n    """\n'
+             '    ...\n'
+             '\n\n'
+             'def triple(n: int) -> int:\n'
+             '    """Three times n.\n\n    >>> triple(2)\n    6\n    """\n'
+             '    pass\n')
+
+
+def test_file_without_function_fills_every_stub_in_order(tmp_path, monkeypatch, capsys):
+    """`dise generate --file F` with no --function fills each stub, re-reading the file after
+    each write; a request text with several stubs is refused before any model runs."""
+    path = tmp_path / "numbers.py"
+    path.write_text(TWO_STUBS)
+    backend = ScriptedBackend("```python\ndef double(n):\n    return 2 * n\n```",
+                              "```python\ndef triple(n):\n    return 3 * n\n```")
+    code = cli.main(["generate", "--file", str(path), "--json"],
+                    engine_factory=lambda cfg: Engine(cfg, backend_factory=lambda g, c: backend))
+    assert code == 0
+    import json
+    made = json.loads(capsys.readouterr().out)
+    assert [a["function_name"] for a in made] == ["double", "triple"]
+    assert all(a["test_passed"] for a in made)
+    text = path.read_text()
+    assert "return 2 * n" in text and "return 3 * n" in text and "...\n" not in text
+
+    path.write_text(TWO_STUBS)
+    code = cli.main(["generate", "Make it fast", "--file", str(path)],
+                    engine_factory=lambda cfg: pytest.fail("no engine for a refused request"))
+    said = " ".join(capsys.readouterr().err.split())
+    assert code != 0 and "holds 2 stubs (double, triple): name the one your request" in said
+    assert path.read_text() == TWO_STUBS

@@ -1,4 +1,5 @@
-"""`dise generate "request"` and `dise generate --file F --function NAME` (fills the stub)."""
+"""`dise generate "request"` and `dise generate --file F [--function NAME]` (fills the stub, or
+every stub of the file in order when no name is given)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
                          help="generate a function from a request or a stub")
     gen.add_argument("request", nargs="?", help='what the function should do, in quotes')
     gen.add_argument("--file", help="Python file holding a stub to fill")
-    gen.add_argument("--function", help="name of the stub in --file")
+    gen.add_argument("--function", help="name of the stub in --file (default: every stub)")
     gen.add_argument("--generator", help="force a generator (see dise.toml; e.g. qwen-1.5b)")
     gen.add_argument("--assert", dest="asserts", action="append", metavar="ASSERT",
                      help='a test the function must pass, e.g. --assert "f(2) == 4" (repeatable)')
@@ -52,25 +53,65 @@ def _request_from_args(args: argparse.Namespace) -> tuple[Request, Any]:
 
 def run(cfg: Config, args: argparse.Namespace, *,
         engine_factory: EngineFactory = make_engine) -> int:
-    """Generate, print the artifact (or JSON) and, with --file, write it into the file."""
+    """Generate, print the artifact (or JSON) and, with --file, write it into the file; with
+    --file and no --function, every stub of the file in turn (a JSON list with --json). Exit
+    status 1 when one of several stubs could not be generated (the others are written)."""
     if args.function and not args.file:
         raise DiseError("--function needs --file: dise generate --file F --function NAME.")
-    if args.file and not args.function:
-        raise DiseError("--file needs --function NAME: the stub to fill.")
     args.asserts = [a if a.lstrip().startswith("assert") else f"assert {a}"
                     for a in args.asserts or []]
+    names = [args.function] if args.function or not args.file else _stub_names(args)
     from dise.optimize.state import record_activity
 
-    request, target = _request_from_args(args)  # a wrong file or name: said before the models load
+    if len(names) == 1:
+        args.function = names[0]
+        request, target = _request_from_args(args)  # wrong file or name: said before loading
     engine = engine_factory(cfg)
     record_activity(engine.store)  # a --when-idle optimiser elsewhere waits for the user
+    if len(names) == 1:
+        artifact = _generate(engine, args, request, target)
+        if args.json:
+            print(json.dumps(artifact.to_dict(), indent=2, default=str))
+        return 0
+    done, failed = [], 0
+    for name in names:
+        args.function = name
+        try:
+            request, target = _request_from_args(args)  # the file as the last write left it
+            done.append(_generate(engine, args, request, target).to_dict())
+        except DiseError as exc:
+            failed += 1
+            output.console.print(f"[red]{escape(name)}: {escape(str(exc))}[/]", soft_wrap=True)
+    if args.json:
+        print(json.dumps(done, indent=2, default=str))
+    return 1 if failed else 0
+
+
+def _stub_names(args: argparse.Namespace) -> list[str]:
+    """The names of every stub in ``args.file``, in order (DiseError when there is none, or
+    when a request text would have to describe several)."""
+    from dise.engine import stubs
+    from dise.engine.sourcefile import read_source
+
+    source_file = read_source(args.file)
+    names = [s.spec.name for s in stubs.find_stubs(source_file.text)]
+    if not names:
+        raise DiseError(f"No stub in {source_file.path}: a stub is a def whose body is only a "
+                        "docstring, ... or pass.")
+    if len(names) > 1 and (args.request or args.asserts):
+        raise DiseError(f"{source_file.path} holds {len(names)} stubs "
+                        f"({', '.join(names)}): name the one your request or asserts are for "
+                        "with --function NAME.")
+    return names
+
+
+def _generate(engine: Any, args: argparse.Namespace, request: Request, target: Any) -> Artifact:
+    """One generation: run it, write it into the file (with --file), print it (not --json)."""
     artifact = run_generation(engine, request) if not args.json else \
         engine.generate(request)
     if target is not None:
         _write_into_file(artifact, *target)
-    if args.json:
-        print(json.dumps(artifact.to_dict(), indent=2, default=str))
-    else:
+    if not args.json:
         console = output.console
         queue = engine.store.queue_position(artifact.node_id)
         output.print_artifact(artifact, queue_position=queue)
@@ -81,7 +122,7 @@ def run(cfg: Config, args: argparse.Namespace, *,
                           else f"[green]{escape(wrote)}.[/]", soft_wrap=True)
         elif failed:  # one unwrapped last line, so scripts can read it
             console.print(f"[yellow]{escape(failed)}[/]", soft_wrap=True)
-    return 0
+    return artifact
 
 
 def _write_into_file(artifact: Artifact, path: Path, source_file, stub) -> None:

@@ -8,16 +8,21 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
+from dise.engine import verdict
 from dise.types import Artifact
 from dise.lsp.hover import format_latency, percent, tests_line
 from dise.lsp.index import Known
 
 
 def diagnostic_message(current: Artifact, better: Artifact) -> str:
-    """"Better version available: fitness 0.50 → 0.90 (v2, qwen @ 0.3)"."""
+    """"Better version available: fitness 0.50 → 0.90 (v2, qwen @ 0.3)", with "; it still
+    fails 2 of your 3 tests" when the better version fails some of the user's own tests (it
+    is better by the rules, not yet right by the user's examples)."""
+    failed, total = verdict.trusted_counts(better)
+    still = f"; it still fails {failed} of your {total} tests" if failed else ""
     return (f"Better version available: fitness {current.fitness_score:.2f} → "
             f"{better.fitness_score:.2f} (v{better.version}, {better.generator_used} @ "
-            f"{better.temperature:g})")
+            f"{better.temperature:g}){still}")
 
 
 def lens_title(current: Artifact, better: Artifact) -> str:
