@@ -260,7 +260,7 @@ def hidden_check(code: str, problem: dict, shape: bool = True) -> dict:
         return {"passed": False, "why": "no code", "rejected": 0}
     job = {"reference": problem["canonical_solution"], "candidate": code,
            "name": problem["entry_point"], "atol": float(problem.get("atol") or 0),
-           "inputs": problem["base_input"] + problem["plus_input"],
+           "inputs": list(problem["base_input"]) + list(problem["plus_input"] or []),
            "assertion": problem["assertion"], "bench": str(ROOT / "bench"), "shape": shape}
     with tempfile.TemporaryDirectory(prefix="dise-judge-") as tmp:
         try:

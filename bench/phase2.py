@@ -262,9 +262,7 @@ def arm_engines(engine, args, work: Path) -> dict[str, Any]:
 def pass_b(engine, pool: list[dict], args, work: Path, out: dict) -> list[dict]:
     """Unseen problems (the task types pass A learned about first) through Phase 1 in the
     five arms and the registry_min_wins sweep."""
-    from dise.engine import sentinel
-
-    from dise.engine import best_of_k
+    from dise.engine import best_of_k, sentinel
 
     rows_a, rows = out["pass_a"], out["pass_b"]
     records = engine.store.registry_records()
@@ -295,7 +293,7 @@ def pass_b(engine, pool: list[dict], args, work: Path, out: dict) -> list[dict]:
         order = ARMS[i % len(ARMS):] + ARMS[:i % len(ARMS)]  # rotates: no arm always first
         promoted = bool((engines["registry"].store.best_generator(task_type) or {})
                         .get("generator")) or best_of_k.policy(
-            cfg, engines["registry"].store.registry_records(), task_type,
+            engines["registry"].cfg, engines["registry"].store.registry_records(), task_type,
             phase1_generators(cfg)).samples > 0
         same = {"single": "fresh"} if skip_single else {}
         if not promoted:  # identical configurations: the same run, not run twice
@@ -341,7 +339,11 @@ def print_wins(engine, win_log: list) -> None:
         print("  none (no function improved by more than registry_gain)")
     from dise.engine import best_of_k
 
+    import dataclasses
+
     cfg, records = engine.cfg, engine.store.registry_records()
+    cfg = dataclasses.replace(cfg, pipeline=dataclasses.replace(  # pass B's arms: "learned"
+        cfg.pipeline, best_of_k_when="learned"))
     names, types = phase1_generators(cfg), set()
     for name in names:
         evidence = best_of_k.counts(records, name)
