@@ -177,15 +177,35 @@ def test_phase1_samples_the_generator_whose_samples_phase2_saw_fix_functions(mod
                                            "gain" if node != "c" else "no_gain")
     asserts = ["assert cube(2) == 8", "assert cube(3) == 27"]
     good = "```python\ndef cube(n):\n    return n ** 3\n```"
-    lucky = best_of_k.SEED_BASE + 1
+    lucky = best_of_k.SEED_BASE + 2  # the 1.5B's own (greedy) answer first, then hot ones
     wrong = "```python\ndef cube(n):\n    return n * 3\n```"
     backend = model(default=wrong, by_seed={lucky: good})
     artifact = engine.generate(Request(text="Return the cube of the number n.", asserts=asserts))
     assert artifact.task_type == "math" and artifact.test_passed
     assert artifact.generator_used == "qwen-1.5b" and artifact.extra["origin"] == "sample"
     assert any("learned: qwen-1.5b's samples fixed 2 of 3" in t for t in artifact.tool_usage)
-    assert backend.seeds[-1] == lucky
+    assert backend.seeds[-2:] == [0, lucky] and artifact.temperature == 0.7
 
     forced = engine.generate(Request(text="Return the cube of the number n.", asserts=asserts,
                                      generator="qwen-0.5b"))
     assert not forced.test_passed and forced.generator_used == "qwen-0.5b"
+
+
+def test_phase2_evidence_comes_from_plain_answers_on_functions_failing_their_tests(model):
+    """A grid setup's plain answer that fixes a failing function counts (Phase 1's samples
+    are plain answers too)."""
+    engine = make_engine(temperatures=[0.0, 0.3, 0.7], incremental_max_steps=0)
+    node = weak_node(engine, model)
+    model({0.3: GOOD})
+    assert optimize_node(engine, node).status == "improved"
+    task_type = engine.store.latest(node).task_type
+    assert best_of_k.counts(engine.store.registry_records(), "qwen-0.5b") == {task_type: (1, 1)}
+
+
+def test_a_function_passing_its_users_tests_is_no_evidence(model):
+    engine = make_engine(temperatures=[0.0, 0.3, 0.7], target_fitness=1.5,
+                         incremental_max_steps=0)
+    model({0.0: GOOD}, default=GOOD)
+    passing = engine.generate(Request(text=REQUEST, asserts=ASSERTS)).node_id
+    assert optimize_node(engine, passing).attempts > 0
+    assert best_of_k.counts(engine.store.registry_records(), "qwen-0.5b") == {}

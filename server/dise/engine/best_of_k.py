@@ -2,9 +2,10 @@
 
 Sample-and-filter, as AlphaCode (Li et al., 2022) and CodeT (Chen et al., 2022) do: a small
 model's pass@k grows well past its pass@1, and the user's examples and asserts are a filter
-that can be trusted. Phase 2 draws such samples for every function that fails its user's
-tests (``[optimize] resample_k``) and records, per task type and generator, whether the first
-``[pipeline] best_of_k`` of them fixed the function (``outcome``, kept as the registry trial
+that can be trusted. Phase 2 tries such answers for every function that fails its user's
+tests (its plain-prompt setups and the best-of-k samples of ``[optimize] resample_k``) and
+records, per task type and generator, whether one of a generator's first ``[pipeline]
+best_of_k`` plain-prompt answers fixed the function (``outcome``, kept as the registry trial
 ``best-of-k/<generator>``). Phase 1 spends its k samples only where that evidence says they
 pay (``policy``; ``best_of_k_when = "learned"``), or always, or never.
 
@@ -42,10 +43,10 @@ def evidence_key(generator: str) -> str:
 
 
 def outcome(samples: Sequence[Mapping[str, Any]], trusted: int, k: int) -> str | None:
-    """What one Phase 2 run says about best-of-k with one generator: "gain" when one of its
-    first ``k`` samples (history entries, in order) passed all ``trusted`` user tests,
-    "no_gain" when k samples were drawn and none did, None when fewer were drawn (the run
-    stopped early: no evidence either way)."""
+    """What one Phase 2 run on a function that failed its user's tests says about best-of-k
+    with one generator: "gain" when one of its first ``k`` plain-prompt answers (history
+    entries, in the order drawn) passed all ``trusted`` user tests, "no_gain" when k were
+    drawn and none did, None when fewer were drawn (the run stopped early: no evidence)."""
     if trusted <= 0 or k <= 0:
         return None
     for entry in samples[:k]:
@@ -160,12 +161,16 @@ class BestOfKSteps:
         plan = policy(self.cfg, self.engine.store.registry_records(), self.task_type, names)
         if plan.samples <= 0:
             return best
+        # (temperature, seed) of each draw; another generator's first is its own answer
+        # (its temperature and seed), as Phase 2's grid tried it, then hot samples
+        draws = [(plan.temperature, gen.seed + SEED_BASE + i + 1) for i in range(plan.samples)]
         if plan.generator != gen.name:
             gen = self.cfg.generators[plan.generator]
             backend = self.engine.backend(gen)
+            draws[0] = (gen.temperature, gen.seed)
         messages = prompts.generation_messages(self.request, spec, [], self.ctx)
         took = self.generation_time
-        for i in range(plan.samples):
+        for i, (temperature, seed) in enumerate(draws):
             if self.deadline - time.perf_counter() < took * 1.5:
                 self.tools.append("best-of-k stopped: time budget spent")
                 break
@@ -174,9 +179,8 @@ class BestOfKSteps:
                                        f"{plan.samples} ({gen.name})…"):
                 try:
                     raw = backend.generate(
-                        messages, temperature=plan.temperature, seed=gen.seed + SEED_BASE + i + 1,
-                        max_tokens=prompts.answer_tokens(gen.max_tokens, spec),
-                        cancel=self.cancel)
+                        messages, temperature=temperature, seed=seed, cancel=self.cancel,
+                        max_tokens=prompts.answer_tokens(gen.max_tokens, spec))
                 except Cancelled:
                     raise
                 except DiseError as exc:  # e.g. the other model was removed since
@@ -185,8 +189,8 @@ class BestOfKSteps:
                 code = self._code_of(raw, spec)
                 code = autofix.autofix(code, spec.name, None).code if code else ""
                 cand = Candidate(code, self._run(code, spec, tests), "sample", tests=tests,
-                                 temperature=plan.temperature, seed=gen.seed + SEED_BASE + i + 1,
-                                 generator=gen.name, model=backend.model_label)
+                                 temperature=temperature, seed=seed, generator=gen.name,
+                                 model=backend.model_label)
             took = max(took, time.perf_counter() - start)
             if code and cand.rank() > best.rank():
                 best = cand

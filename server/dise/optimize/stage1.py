@@ -176,14 +176,19 @@ class ExperimentStage:
         return passed < self._trusted_total()
 
     def _record_samples(self) -> None:
-        """What this run's best-of-k samples say for Phase 1, per generator: did one of the
-        first ``[pipeline] best_of_k`` pass every user test (``best_of_k.outcome``)? Kept
-        as the registry trial ``best-of-k/<generator>`` of the task type."""
+        """What this run says for Phase 1's best-of-k when the function failed its user's
+        tests at the start, per generator: did one of its first ``[pipeline] best_of_k``
+        plain-prompt answers (grid setups and best-of-k samples, in the order drawn) pass
+        every user test (``best_of_k.outcome``)? Kept as the registry trial
+        ``best-of-k/<generator>`` of the task type."""
+        s = self.state
+        if s.baseline_fitness is None or s.baseline_trusted >= self._trusted_total():
+            return
         by_generator: dict[str, list[dict[str, Any]]] = {}
-        for entry in self.state.history:
-            if entry.get("sample") and entry.get("attempt"):
-                generator = Variant.from_dict(entry["variant"]).generator
-                by_generator.setdefault(generator, []).append(entry)
+        for entry in s.history:
+            variant = Variant.from_dict(entry["variant"])
+            if entry.get("attempt") and variant.approach == "plain":
+                by_generator.setdefault(variant.generator, []).append(entry)
         latest = self.store.latest(self.node_id) if by_generator else None
         for generator, samples in by_generator.items():
             result = best_of_k.outcome(samples, self._trusted_total(),
