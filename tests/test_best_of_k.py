@@ -6,6 +6,8 @@ for the plumbing, the real 0.5B for the sampling path; the pass-rate figures are
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from dise.config import ConfigError, load_config
@@ -138,7 +140,34 @@ def test_samples_that_all_fail_keep_the_best_and_say_so(model):
     assert not artifact.test_passed and sorted(set(backend.seeds)) == [0, base + 1, base + 2,
                                                                        base + 3]
     assert artifact.temperature == 0.0  # the first answer kept: no sample ranks higher
-    assert any("3 samples, none passes your tests" in t for t in artifact.tool_usage)
+    assert any("3 of 3 samples drawn, none passes your tests (best-of-k always on)" in t
+               for t in artifact.tool_usage)
+
+
+def test_the_time_budget_stops_the_samples_and_the_tools_line_says_what_was_kept(model):
+    """A slow first sample (better, still failing) uses up the budget: the stored function is
+    that sample, and the tools line says so and why the other samples were not drawn."""
+    engine = make_engine(temperatures=[0.0, 0.7])
+    engine.cfg.pipeline.best_of_k_when = "always"
+    engine.cfg.pipeline.interactive_budget_s = 5.0
+    engine.cfg.pipeline.repair_rounds = 0
+    slow = best_of_k.SEED_BASE + 1
+    better = "```python\ndef is_even(n):\n    return n in (0, 2)\n```"  # fails is_even(4)
+    backend = model(by_seed={slow: better})
+    answer = backend.generate
+
+    def generate(messages, **kwargs):
+        if kwargs.get("seed") == slow:
+            time.sleep(4.0)  # this sample alone leaves no time for another
+        return answer(messages, **kwargs)
+
+    backend.generate = generate
+    artifact = engine.generate(Request(text=REQUEST, asserts=ASSERTS + ["assert is_even(4)"]))
+    assert not artifact.test_passed and artifact.extra["origin"] == "sample"
+    told = next(t for t in artifact.tool_usage if t.startswith("best-of-k:"))
+    assert told.startswith("best-of-k: 1 of 3 samples drawn, none passes your tests; kept the "
+                           "sample that passes most of them; stopped: the request's 5 s time "
+                           "budget is spent")
 
 
 def test_a_passing_answer_draws_no_samples(model):
@@ -163,7 +192,7 @@ def test_real_model_draws_samples_when_the_users_example_fails(models_dir, tmp_p
     assert not artifact.test_passed and "def add" in artifact.code
     assert "samples" in artifact.stage_times
     assert any("sample 3 of 3" in m for m in progress)
-    assert any("3 samples, none passes your tests (best-of-k always on)" in t
+    assert any("3 of 3 samples drawn, none passes your tests" in t
                for t in artifact.tool_usage)
 
 

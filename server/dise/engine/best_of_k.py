@@ -169,10 +169,10 @@ class BestOfKSteps:
             backend = self.engine.backend(gen)
             draws[0] = (gen.temperature, gen.seed)
         messages = prompts.generation_messages(self.request, spec, [], self.ctx)
-        took = self.generation_time
+        took, drawn, stopped = self.generation_time, 0, False
         for i, (temperature, seed) in enumerate(draws):
             if self.deadline - time.perf_counter() < took * 1.5:
-                self.tools.append("best-of-k stopped: time budget spent")
+                stopped = True
                 break
             start = time.perf_counter()
             with self.stage("samples", f"your examples still fail: sample {i + 1} of "
@@ -191,14 +191,17 @@ class BestOfKSteps:
                 cand = Candidate(code, self._run(code, spec, tests), "sample", tests=tests,
                                  temperature=temperature, seed=seed, generator=gen.name,
                                  model=backend.model_label)
+            drawn += 1
             took = max(took, time.perf_counter() - start)
             if code and cand.rank() > best.rank():
                 best = cand
             if not fails_trusted(best, tests):
                 self.tools.append(f"best-of-k: sample {i + 1} of {plan.samples} passes your "
                                   f"tests ({plan.reason})")
-                break
-        else:
-            self.tools.append(f"best-of-k: {plan.samples} samples, none passes your tests "
-                              f"({plan.reason})")
+                return best
+        kept = "; kept the sample that passes most of them" if best.origin == "sample" else ""
+        spent = (f"; stopped: the request's {self.budget_s:.0f} s time budget is spent"
+                 if stopped else "")
+        self.tools.append(f"best-of-k: {drawn} of {plan.samples} samples drawn, none passes "
+                          f"your tests{kept}{spent} ({plan.reason})")
         return best

@@ -94,7 +94,7 @@ class Run(RecallSteps, BestOfKSteps, SavingSteps):
             cls = sentinel.classify(text or (request.spec.name if request.spec else ""))
         budget = (cfg.pipeline.interactive_budget_s if cls.intent == "interactive"
                   else cfg.pipeline.batch_budget_s)
-        self.deadline = started + budget
+        self.deadline, self.budget_s = started + budget, budget
         spec = spec_for(request, cls.function_name_hint)
         self.task_type = cls.task_type
         gen, why = self.engine.choose_generator(request, cls.task_type)
