@@ -165,8 +165,13 @@ class BestOfKSteps:
         # (its temperature and seed), as Phase 2's grid tried it, then hot samples
         draws = [(plan.temperature, gen.seed + SEED_BASE + i + 1) for i in range(plan.samples)]
         if plan.generator != gen.name:
-            gen = self.cfg.generators[plan.generator]
-            backend = self.engine.backend(gen)
+            try:
+                other = self.cfg.generators[plan.generator]
+                backend = self.engine.backend(other)
+            except (KeyError, DiseError) as exc:  # removed from dise.toml, or not installed
+                self.tools.append(f"best-of-k: {plan.generator} is not usable ({exc})")
+                return best
+            gen = other
             draws[0] = (gen.temperature, gen.seed)
         messages = prompts.generation_messages(self.request, spec, [], self.ctx)
         took, drawn, stopped = self.generation_time, 0, False
