@@ -348,7 +348,7 @@ def print_wins(engine, win_log: list) -> None:
     for name in names:
         evidence = best_of_k.counts(records, name)
         types |= set(evidence)
-        print(f"Best-of-k evidence of {name} (first {cfg.pipeline.best_of_k} samples): " + (
+        print(f"Best-of-k evidence of {name} (first {cfg.pipeline.best_of_k} plain answers): " + (
             ", ".join(f"{t} fixed {f} of {n}" for t, (f, n) in sorted(evidence.items()))
             or "none"))
     for task_type in sorted(types):
