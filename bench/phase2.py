@@ -47,6 +47,7 @@ each optimisation, the arms' order rotates per problem, every arm has its own DI
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import statistics
@@ -241,6 +242,37 @@ def replay_registry(win_log: list, min_wins: int, cfg) -> dict[str, dict]:
     return chosen
 
 
+def rederived_records(store, k: int) -> list[dict]:
+    """Pass A's registry records with the best-of-k evidence re-derived from its persisted
+    runs by today's rule (``best_of_k.outcomes``, as ``stage1._record_samples`` records it),
+    for a pass A store made under an older rule (``--pass-a-home``)."""
+    from dise.engine import best_of_k
+    from dise.optimize import load_state
+
+    by_type: dict[str, dict] = {}
+    for rec in store.optimizer_states():
+        node = rec.get("node_id")
+        state = load_state(store, node) if node else None
+        latest = store.latest(node) if node else None
+        if state is None or latest is None or state.baseline_fitness is None:
+            continue
+        trusted = sum(1 for t in store.frozen_tests(node) if t.trusted)
+        if state.baseline_trusted >= trusted:
+            continue
+        for generator, result in best_of_k.outcomes(state.history, trusted, k).items():
+            trial = by_type.setdefault(latest.task_type, {}).setdefault(
+                best_of_k.evidence_key(generator),
+                {"gain": [], "no_gain": [], "errors": 0, "last_error": ""})
+            trial[result].append(node)
+    records = []
+    for rec in store.registry_records():
+        trials = {key: v for key, v in (rec.get("trials") or {}).items()
+                  if not key.startswith(best_of_k.PREFIX)}
+        trials.update(by_type.pop(rec.get("task_type"), {}))
+        records.append({**rec, "trials": trials})
+    return records + [{"task_type": t, "wins": {}, "trials": tr} for t, tr in by_type.items()]
+
+
 def arm_engines(engine, args, work: Path) -> dict[str, Any]:
     """One engine per pass-B arm (see the module docstring); pass A's store is copied."""
     import shutil
@@ -252,6 +284,9 @@ def arm_engines(engine, args, work: Path) -> dict[str, Any]:
     for arm, retrieval in (("registry", False), ("memory", True), ("both", True)):
         shutil.copytree(source, work / f"b-{arm}")
         engines[arm] = make_engine(work / f"b-{arm}", args, retrieval=retrieval)
+    if getattr(args, "records", None) is not None:  # --pass-a-home: re-derived evidence
+        for arm in ("registry", "both"):
+            engines[arm].store.registry_records = lambda: copy.deepcopy(args.records)
     engines["memory"].store.best_generator = lambda task_type: None  # hide the registry
     engines["memory"].store.registry_records = lambda: []  # and its best-of-k evidence
     for w in SWEEP:  # a fresh store whose registry is the replayed one (retrieval off)
@@ -477,6 +512,10 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=0, help="llama.cpp threads (0: cores)")
     parser.add_argument("--no-bare", action="store_true",
                         help="skip the reference of each pool model asked once at T=0")
+    parser.add_argument("--pass-a-home", default=None,
+                        help="skip pass A: a copy of this pass A store (its DISE_HOME) and the "
+                        "rows of --pass-a-json; best-of-k evidence re-derived by today's rule")
+    parser.add_argument("--pass-a-json", default=None)
     parser.add_argument("--json", default=None, help="write the rows here as they come")
     parser.add_argument("--from-json", default=None, help="print the figures of saved rows")
     args = parser.parse_args()
@@ -503,7 +542,21 @@ def main() -> int:
           f"usable: {', '.join(out['unavailable']) or 'none'}); {args.node_time:.0f} s a "
           f"function; registry_min_wins {cfg.optimize.registry_min_wins}; resample_k "
           f"{cfg.optimize.resample_k}", flush=True)
-    pass_a(engine, first, args, work, out)
+    if args.pass_a_home:
+        import shutil
+
+        engine.store.close()
+        shutil.rmtree(work / "home-a")
+        shutil.copytree(args.pass_a_home, work / "home-a")
+        engine = make_engine(work / "home-a", args, best_of_k="never")
+        saved = json.loads(Path(args.pass_a_json).read_text())
+        out.update(pass_a=saved["pass_a"], win_log=saved["win_log"], bare=saved.get("bare", []))
+        args.records = rederived_records(engine.store, engine.cfg.pipeline.best_of_k)
+        engine.store.registry_records = lambda: copy.deepcopy(args.records)
+        print(f"Pass A reused from {args.pass_a_home} ({len(out['pass_a'])} rows of "
+              f"{args.pass_a_json}); best-of-k evidence re-derived", flush=True)
+    else:
+        pass_a(engine, first, args, work, out)
     report(out)
     if args.second:
         pass_b(engine, pool, args, work, out)

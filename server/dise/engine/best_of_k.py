@@ -57,6 +57,19 @@ def outcome(samples: Sequence[Mapping[str, Any]], trusted: int, k: int) -> str |
     return "no_gain" if len(samples) >= k else None
 
 
+def outcomes(history: Sequence[Mapping[str, Any]], trusted: int, k: int) -> dict[str, str]:
+    """``outcome`` per generator over a Phase 2 run's history (entries with ``variant``
+    ``{"generator", "approach"}`` and ``attempt``), from its counted plain-prompt answers in
+    order: ``{generator: "gain" | "no_gain"}``, generators without evidence left out."""
+    by_generator: dict[str, list[Mapping[str, Any]]] = {}
+    for entry in history:
+        variant = entry.get("variant") or {}
+        if entry.get("attempt") and variant.get("approach") == "plain":
+            by_generator.setdefault(str(variant.get("generator")), []).append(entry)
+    found = {g: outcome(entries, trusted, k) for g, entries in by_generator.items()}
+    return {g: result for g, result in found.items() if result}
+
+
 def counts(records: Iterable[Mapping[str, Any]], generator: str
            ) -> dict[str, tuple[int, int]]:
     """``{task_type: (fixed, tried)}``: functions whose first k samples of ``generator``

@@ -184,16 +184,10 @@ class ExperimentStage:
         s = self.state
         if s.baseline_fitness is None or s.baseline_trusted >= self._trusted_total():
             return
-        by_generator: dict[str, list[dict[str, Any]]] = {}
-        for entry in s.history:
-            variant = Variant.from_dict(entry["variant"])
-            if entry.get("attempt") and variant.approach == "plain":
-                by_generator.setdefault(variant.generator, []).append(entry)
-        latest = self.store.latest(self.node_id) if by_generator else None
-        for generator, samples in by_generator.items():
-            result = best_of_k.outcome(samples, self._trusted_total(),
-                                       self.cfg.pipeline.best_of_k)
-            if result and latest is not None:
+        found = best_of_k.outcomes(s.history, self._trusted_total(), self.cfg.pipeline.best_of_k)
+        latest = self.store.latest(self.node_id) if found else None
+        for generator, result in found.items():
+            if latest is not None:
                 self.store.record_registry_trial(latest.task_type,
                                                  best_of_k.evidence_key(generator),
                                                  self.node_id, result)
