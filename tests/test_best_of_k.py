@@ -50,7 +50,7 @@ def test_policy_follows_the_evidence_pooled_over_task_types():
 
     learned = best_of_k.policy(cfg, _records(math=(2, 6), string=(1, 4)), "math", "qwen-0.5b")
     assert learned.samples == cfg.pipeline.best_of_k and learned.temperature == 0.7
-    assert learned.generator == "qwen-0.5b" and "samples fixed 3 of 10" in learned.reason
+    assert learned.generator == "qwen-0.5b" and "answers fixed 3 of 10" in learned.reason
     # a type never seen follows the pool; one with much evidence against it does not
     assert best_of_k.policy(cfg, _records(math=(2, 6)), "string", "qwen-0.5b").samples == 3
     against = _records(math=(3, 5), string=(0, 40))
@@ -68,7 +68,7 @@ def test_a_bigger_generator_whose_samples_fixed_more_is_sampled_instead():
                zip(_records(math=(2, 8)), _records("qwen-1.5b", math=(5, 8)))]
     plan = best_of_k.policy(cfg, records, "math", ["qwen-0.5b", "qwen-1.5b"])
     assert plan.samples == 3 and plan.generator == "qwen-1.5b"
-    assert "qwen-1.5b's samples fixed 5 of 8" in plan.reason
+    assert "qwen-1.5b's answers fixed 5 of 8" in plan.reason
     # a forced generator is the only candidate
     assert best_of_k.policy(cfg, records, "math", ["qwen-0.5b"]).generator == "qwen-0.5b"
 
@@ -95,7 +95,7 @@ def _phase1_with(engine, model, **by_seed):
 
 
 def test_phase2_samples_teach_phase1_to_draw_its_own(model):
-    """Fresh store: a failing Phase 1 answer stays as it is. After Phase 2's samples fixed two
+    """Fresh store: a failing Phase 1 answer stays as it is. After Phase 2's answers fixed two
     functions, the same kind of request gets three samples and keeps the one that passes."""
     engine = make_engine(temperatures=[0.0, 0.7], patience=1, resample_k=3,
                          incremental_max_steps=0, max_attempts=8)
@@ -123,7 +123,7 @@ def test_phase2_samples_teach_phase1_to_draw_its_own(model):
     assert after.temperature == 0.7 and after.extra["seed"] == second
     assert after.extra["origin"] == "sample" and "samples" in after.stage_times
     told = next(t for t in after.tool_usage if t.startswith("best-of-k:"))
-    assert "sample 2 of 3 passes your tests" in told and "samples fixed 2 of 2" in told
+    assert "sample 2 of 3 passes your tests" in told and "answers fixed 2 of 2" in told
     from dise.lsp.hover import hover_markdown
     shown = hover_markdown(after, queue_position=None, optimise_below=0.8, edited=False)
     assert f"temperature 0.7 · best-of-k sample (seed {second})" in shown
@@ -212,7 +212,7 @@ def test_phase1_samples_the_generator_whose_samples_phase2_saw_fix_functions(mod
     artifact = engine.generate(Request(text="Return the cube of the number n.", asserts=asserts))
     assert artifact.task_type == "math" and artifact.test_passed
     assert artifact.generator_used == "qwen-1.5b" and artifact.extra["origin"] == "sample"
-    assert any("learned: qwen-1.5b's samples fixed 2 of 3" in t for t in artifact.tool_usage)
+    assert any("learned: qwen-1.5b's answers fixed 2 of 3" in t for t in artifact.tool_usage)
     assert backend.seeds[-2:] == [0, lucky] and artifact.temperature == 0.7
 
     forced = engine.generate(Request(text="Return the cube of the number n.", asserts=asserts,

@@ -110,7 +110,6 @@ def phase1_samples(engine: Any, task_type: str) -> dict[str, Any]:
     """What Phase 1 does for a request of ``task_type`` whose answer fails the user's tests:
     {"task_type", "generator", "samples", "reason"} (``dise.engine.best_of_k.policy``)."""
     from dise.engine import best_of_k
-
     from dise.llm.select import eligible_generators
 
     default = engine.cfg.pipeline.default_generator

@@ -139,14 +139,14 @@ def policy(cfg: Config, records: Iterable[Mapping[str, Any]], task_type: str,
     learned = [f for f in found if f[1] >= MIN_FIXED and f[0] >= p.best_of_k_min_rate]
     if learned:
         rate, fixed, tried, name = max(learned, key=lambda f: f[0])  # ties: the first
-        return Policy(p.best_of_k, temperature, f"learned: {name}'s samples fixed {fixed} of "
+        return Policy(p.best_of_k, temperature, f"learned: {name}'s answers fixed {fixed} of "
                       f"{tried} failing functions in Phase 2; estimated {rate:.0%} for "
                       f"{task_type}", name)
     rate, fixed, tried, name = found[0]
     if not any(f[2] for f in found):
         return Policy(0, temperature, "not learned yet: Phase 2 has not sampled a failing "
                       "function")
-    return Policy(0, temperature, f"not learned yet: {name}'s samples fixed {fixed} of "
+    return Policy(0, temperature, f"not learned yet: {name}'s answers fixed {fixed} of "
                   f"{tried} failing functions in Phase 2; estimated {rate:.0%} for "
                   f"{task_type}")
 
