@@ -45,19 +45,19 @@ def _records(generator: str = "qwen-0.5b", **by_type) -> list[dict]:
 
 def test_policy_follows_the_evidence_pooled_over_task_types():
     cfg = load_config()
-    fresh = best_of_k.policy(cfg, [], "math", "qwen-0.5b")
+    fresh = best_of_k.policy(cfg, [], "math", ["qwen-0.5b"])
     assert fresh.samples == 0 and "not learned yet" in fresh.reason
 
-    learned = best_of_k.policy(cfg, _records(math=(2, 6), string=(1, 4)), "math", "qwen-0.5b")
+    learned = best_of_k.policy(cfg, _records(math=(2, 6), string=(1, 4)), "math", ["qwen-0.5b"])
     assert learned.samples == cfg.pipeline.best_of_k and learned.temperature == 0.7
     assert learned.generator == "qwen-0.5b" and "answers fixed 3 of 10" in learned.reason
     # a type never seen follows the pool; one with much evidence against it does not
-    assert best_of_k.policy(cfg, _records(math=(2, 6)), "string", "qwen-0.5b").samples == 3
+    assert best_of_k.policy(cfg, _records(math=(2, 6)), "string", ["qwen-0.5b"]).samples == 3
     against = _records(math=(3, 5), string=(0, 40))
-    assert best_of_k.policy(cfg, against, "string", "qwen-0.5b").samples == 0
+    assert best_of_k.policy(cfg, against, "string", ["qwen-0.5b"]).samples == 0
     # one fixed function is no pattern; evidence of another generator says nothing here
-    assert best_of_k.policy(cfg, _records(math=(1, 2)), "math", "qwen-0.5b").samples == 0
-    assert best_of_k.policy(cfg, _records(math=(4, 6)), "math", "qwen-1.5b").samples == 0
+    assert best_of_k.policy(cfg, _records(math=(1, 2)), "math", ["qwen-0.5b"]).samples == 0
+    assert best_of_k.policy(cfg, _records(math=(4, 6)), "math", ["qwen-1.5b"]).samples == 0
 
 
 def test_a_bigger_generator_whose_samples_fixed_more_is_sampled_instead():
@@ -75,12 +75,12 @@ def test_a_bigger_generator_whose_samples_fixed_more_is_sampled_instead():
 
 def test_always_never_and_a_cold_plan_are_respected():
     cfg = load_config({"pipeline": {"best_of_k_when": "always"}})
-    assert best_of_k.policy(cfg, [], "math", "qwen-0.5b").samples == 3
+    assert best_of_k.policy(cfg, [], "math", ["qwen-0.5b"]).samples == 3
     cfg = load_config({"pipeline": {"best_of_k_when": "never"}})
-    assert best_of_k.policy(cfg, _records(math=(5, 6)), "math", "qwen-0.5b").samples == 0
+    assert best_of_k.policy(cfg, _records(math=(5, 6)), "math", ["qwen-0.5b"]).samples == 0
     cfg = load_config({"pipeline": {"best_of_k_when": "always"},
                        "optimize": {"temperatures": [0.0]}})
-    assert best_of_k.policy(cfg, [], "math", "qwen-0.5b").samples == 0  # all samples alike
+    assert best_of_k.policy(cfg, [], "math", ["qwen-0.5b"]).samples == 0  # all samples alike
     with pytest.raises(ConfigError, match="best_of_k_when must be learned, always or never"):
         load_config({"pipeline": {"best_of_k_when": "sometimes"}})
 

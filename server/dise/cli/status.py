@@ -110,11 +110,10 @@ def phase1_samples(engine: Any, task_type: str) -> dict[str, Any]:
     """What Phase 1 does for a request of ``task_type`` whose answer fails the user's tests:
     {"task_type", "generator", "samples", "reason"} (``dise.engine.best_of_k.policy``)."""
     from dise.engine import best_of_k
-    from dise.llm.select import eligible_generators
 
     default = engine.cfg.pipeline.default_generator
-    names = [default] + [g for g in eligible_generators(engine.cfg) if g != default]
-    plan = best_of_k.policy(engine.cfg, engine.store.registry_records(), task_type, names)
+    plan = best_of_k.policy(engine.cfg, engine.store.registry_records(), task_type,
+                            best_of_k.sample_generators(engine.cfg, default))
     return {"task_type": task_type, "generator": plan.generator or default,
             "samples": plan.samples, "reason": plan.reason}
 

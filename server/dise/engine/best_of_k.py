@@ -72,8 +72,9 @@ def outcomes(history: Sequence[Mapping[str, Any]], trusted: int, k: int) -> dict
 
 def counts(records: Iterable[Mapping[str, Any]], generator: str
            ) -> dict[str, tuple[int, int]]:
-    """``{task_type: (fixed, tried)}``: functions whose first k samples of ``generator``
-    fixed them, and functions where they were drawn, from the registry records."""
+    """``{task_type: (fixed, tried)}``: failing functions one of ``generator``'s first k plain
+    answers fixed, and those where it gave k answers or a fix (``outcome``), from the
+    registry records."""
     out = {}
     for rec in records:
         trial = ((rec.get("trials") or {}).get(evidence_key(generator))) or {}
@@ -108,11 +109,20 @@ class Policy:
     generator: str = ""
 
 
+def sample_generators(cfg: Config, generator: str, forced: bool = False) -> list[str]:
+    """The generators Phase 1 may sample from: ``generator`` (the request's) first, then the
+    others this machine can run, unless the request forced its generator."""
+    if forced:
+        return [generator]
+    from dise.llm.select import eligible_generators
+
+    return [generator] + [g for g in eligible_generators(cfg) if g != generator]
+
+
 def policy(cfg: Config, records: Iterable[Mapping[str, Any]], task_type: str,
-           generators: str | Sequence[str]) -> Policy:
+           generators: Sequence[str]) -> Policy:
     """Phase 1's best-of-k for a request of ``task_type``; ``generators`` are the ones it may
-    sample from, the request's own first (the others: usable generators, when the request
-    did not force one).
+    sample from, the request's own first (``sample_generators``).
 
     The samples use Phase 2's hottest temperature (``[optimize] temperatures``), where the
     evidence comes from. "always": k samples of the request's generator. "learned": k samples
@@ -122,7 +132,7 @@ def policy(cfg: Config, records: Iterable[Mapping[str, Any]], task_type: str,
     small model gets wrong can be sampled from the bigger one, as a model cascade does
     (FrugalGPT, Chen et al., 2023), but only where Phase 2 saw it fix functions."""
     p = cfg.pipeline
-    names = [generators] if isinstance(generators, str) else list(generators)
+    names = list(generators)
     temperature = max([float(t) for t in cfg.optimize.temperatures] or [0.0])
     if p.best_of_k <= 0 or p.best_of_k_when == "never" or not names:
         return Policy(0, temperature, "best-of-k off")
@@ -167,16 +177,11 @@ class BestOfKSteps:
         best-ranked one when none does), while the time budget lasts."""
         if not any(t.trusted for t in tests) or not fails_trusted(best, tests):
             return best
-        from dise.llm.select import eligible_generators
-
-        names = [gen.name] if self.request.generator else [gen.name] + [
-            g for g in eligible_generators(self.cfg) if g != gen.name]
+        names = sample_generators(self.cfg, gen.name, forced=bool(self.request.generator))
         plan = policy(self.cfg, self.engine.store.registry_records(), self.task_type, names)
         if plan.samples <= 0:
             return best
-        # (temperature, seed) of each draw; another generator's first is its own answer
-        # (its temperature and seed), as Phase 2's grid tried it, then hot samples
-        draws = [(plan.temperature, gen.seed + SEED_BASE + i + 1) for i in range(plan.samples)]
+        first = None  # another generator's first draw is its own answer, as Phase 2 tried it
         if plan.generator != gen.name:
             try:
                 other = self.cfg.generators[plan.generator]
@@ -184,8 +189,10 @@ class BestOfKSteps:
             except (KeyError, DiseError) as exc:  # removed from dise.toml, or not installed
                 self.tools.append(f"best-of-k: {plan.generator} is not usable ({exc})")
                 return best
-            gen = other
-            draws[0] = (gen.temperature, gen.seed)
+            gen, first = other, (other.temperature, other.seed)
+        draws = [(plan.temperature, gen.seed + SEED_BASE + i + 1) for i in range(plan.samples)]
+        if first is not None:
+            draws[0] = first
         messages = prompts.generation_messages(self.request, spec, [], self.ctx)
         took, drawn, stopped = self.generation_time, 0, False
         for i, (temperature, seed) in enumerate(draws):

@@ -13,13 +13,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from dise.engine import best_of_k
+
 
 def failed_setups(record: Mapping[str, Any] | None) -> list[dict[str, Any]]:
     """``[{"setup", "no_gain", "errors", "last_error"}]`` (no_gain: functions tried without a
     gain) for one registry record; errors first, then the most tried."""
     out = []
     for setup, trial in ((record or {}).get("trials") or {}).items():
-        if setup.startswith("best-of-k/"):  # Phase 1's sampling evidence, not a setup
+        if setup.startswith(best_of_k.PREFIX):  # Phase 1's sampling evidence, not a setup
             continue
         no_gain = 0 if trial.get("gain") else len(trial.get("no_gain") or ())
         errors = int(trial.get("errors") or 0)
