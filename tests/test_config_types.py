@@ -44,3 +44,15 @@ def test_dise_optimize_says_which_setting_is_wrong(tmp_path):
     assert run.returncode != 0
     assert "optimize.resample_k must be a whole number" in run.stdout + run.stderr
     assert "Traceback" not in run.stderr
+
+
+def test_a_wrong_setting_in_dise_toml_names_the_file(tmp_path):
+    (tmp_path / "dise.toml").write_text('[pipeline]\nbest_of_k_when = "sometimes"\n')
+    with pytest.raises(ConfigError, match="best_of_k_when must be learned, always or never") \
+            as raised:
+        load_config(env={"DISE_HOME": str(tmp_path)})
+    assert str(tmp_path / "dise.toml") in str(raised.value)
+    (tmp_path / "dise.toml").write_text('[pipeline]\nbest_of_k = "three"\n')
+    with pytest.raises(ConfigError, match="best_of_k must be a whole number") as raised:
+        load_config(env={"DISE_HOME": str(tmp_path)})
+    assert str(raised.value).startswith(str(tmp_path / "dise.toml"))

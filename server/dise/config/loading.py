@@ -92,6 +92,8 @@ def load_config(overrides: dict[str, Any] | None = None,
             _merge_section(cfg, tomllib.loads(toml_path.read_text()), "")
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{toml_path} is not valid TOML ({exc}); fix or remove it.") from None
+        except ConfigError as exc:
+            raise ConfigError(f"{toml_path}: {exc}") from None
     if env.get("DISE_MODELS_DIR"):
         cfg.models_dir = Path(env["DISE_MODELS_DIR"]).expanduser()
     if env.get("DISE_BACKEND"):
@@ -105,6 +107,18 @@ def load_config(overrides: dict[str, Any] | None = None,
         cfg.store.url = env["DISE_STORE_URL"]
     if overrides:
         _merge_section(cfg, copy.deepcopy(overrides), "")
+    try:
+        _validate(cfg)
+    except ConfigError as exc:
+        if not toml_path.is_file():
+            raise
+        raise ConfigError(f"{exc} (settings read from {toml_path}, the DISE_* environment "
+                          "and the command line)") from None
+    return cfg
+
+
+def _validate(cfg: Config) -> None:
+    """``ConfigError`` for settings that parse but cannot work together."""
     if cfg.backend == "openai":
         raise ConfigError('backend = "openai" is set per generator, with the model the server '
                           'serves: [generators.NAME] backend = "openai", base_url = '
@@ -120,7 +134,6 @@ def load_config(overrides: dict[str, Any] | None = None,
     for gen in cfg.generators.values():
         check_generator(gen, cfg)
     cfg.generator()  # validates default_generator
-    return cfg
 
 
 def check_generator(gen: GeneratorConfig, cfg: Config) -> None:
