@@ -123,7 +123,22 @@ def test_status_lines_show_queue_and_next_run(cfg, model):
     lines = status_lines(engine, node, now)
     assert lines[0] == f"queue: position 1 of 1 (high: fitness " \
         f"{engine.store.latest(node).fitness_score:.2f} < 0.8)"
-    assert lines[1] == "next run: in 2 min (waits until you are idle)"
+    assert lines[1] == ("next run: in 2 min (waits until you are idle); no optimiser is "
+                        "running: open your editor (`dise serve`) or run `dise optimize "
+                        "--background`")
+    from dise.optimize import Optimizer
+
+    optimizer = Optimizer(engine, when_idle=True)  # as `dise serve` runs it: you are active
+    optimizer.start()
+    try:
+        deadline = time.time() + 30
+        while "no optimiser" in status_lines(engine, node, now)[1] and time.time() < deadline:
+            time.sleep(0.05)
+        assert status_lines(engine, node, now)[1] == \
+            "next run: in 2 min (waits until you are idle)"
+    finally:
+        assert optimizer.stop()
+    assert "no optimiser is running" in status_lines(engine, node, now)[1]
 
     model({0.3: GOOD})
     cmd_optimize(cfg, parse(node))

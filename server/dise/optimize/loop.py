@@ -92,6 +92,7 @@ class QueueLoop:
     def _main(self) -> None:
         first = True
         try:
+            self._announce(True)
             while not self._stopping:
                 try:
                     if first:
@@ -109,6 +110,15 @@ class QueueLoop:
                 self._save_activity(float("inf"))
             except Exception:
                 log.exception("the optimiser could not save the user's last activity")
+            self._announce(False)
+
+    def _announce(self, running: bool) -> None:
+        """Say in the store that this optimiser runs (or stopped); a failure is only logged."""
+        try:
+            st.announce_optimizer(self.engine.store, running)
+        except Exception:
+            log.exception("the optimiser could not record that it %s",
+                          "runs" if running else "stopped")
 
     def _failed(self, exc: Exception) -> None:
         """A cycle raised: log it with its traceback, report it, back off, carry on."""

@@ -26,6 +26,7 @@ from dise.store.common import DEFAULT_LEASE_S
 HARDWARE_KEY = "__hardware__"
 TRIGGERS_KEY = "__triggers__"
 ACTIVITY_KEY = "__activity__"
+OPTIMIZERS_KEY = "__optimizers__"
 
 
 class NodeBusy(DiseError):
@@ -199,3 +200,23 @@ def record_activity(store: Store, when: float | None = None) -> None:
     with store.batch():
         if persisted_activity(store) < when:
             store.set_optimizer_state(ACTIVITY_KEY, {"last_activity": when})
+
+
+def announce_optimizer(store: Store, running: bool) -> None:
+    """Record this process as a running optimiser (``running``), or take it off the record,
+    so ``dise status`` can say whether queued work will run at all."""
+    holder = f"{socket.gethostname()}:{os.getpid()}"
+    with store.batch():
+        holders = dict(global_record(store, OPTIMIZERS_KEY).get("holders") or {})
+        if running:
+            holders[holder] = me()
+        else:
+            holders.pop(holder, None)
+        store.set_optimizer_state(OPTIMIZERS_KEY, {"holders": holders})
+
+
+def optimizers_running(store: Store) -> int:
+    """How many optimisers (``dise serve``, ``dise optimize``) are alive now, on any machine
+    that shares the store (``owner_alive``: other hosts are trusted to be)."""
+    holders = global_record(store, OPTIMIZERS_KEY).get("holders") or {}
+    return sum(owner_alive(owner) for owner in holders.values())
