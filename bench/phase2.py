@@ -386,10 +386,15 @@ def print_wins(engine, win_log: list) -> None:
         print(f"Best-of-k evidence of {name} (first {cfg.pipeline.best_of_k} plain answers): " + (
             ", ".join(f"{t} fixed {f} of {n}" for t, (f, n) in sorted(evidence.items()))
             or "none"))
+    timed = best_of_k.answer_seconds(engine.store.optimizer_states())
+    print("Phase 2's median seconds an answer: " + (", ".join(
+        f"{g} {t:.1f} s ({n} answers)" for g, (t, n) in sorted(timed.items())) or "none"))
     for task_type in sorted(types):
         plan = best_of_k.policy(cfg, records, task_type, names)
-        print(f"  Phase 1 for {task_type}: {plan.samples} samples {plan.generator} "
-              f"({plan.reason})")
+        start = best_of_k.learned_start(cfg, engine.store, task_type, names[0])
+        print(f"  Phase 1 for {task_type}: starts with {start[0] if start else names[0]}"
+              f"{f' ({start[1]})' if start else ''}; {plan.samples} samples "
+              f"{plan.generator} ({plan.reason})")
 
 
 def derive_min_wins(rows_b: list[dict], current: int) -> tuple[int, str]:

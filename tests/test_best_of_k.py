@@ -196,28 +196,153 @@ def test_real_model_draws_samples_when_the_users_example_fails(models_dir, tmp_p
                for t in artifact.tool_usage)
 
 
-def test_phase1_samples_the_generator_whose_samples_phase2_saw_fix_functions(model):
-    """The request's generator (0.5B) answers wrong; Phase 2 recorded that the 1.5B's samples
-    fixed failing functions of this type, so the samples come from the 1.5B and the stored
-    function says so. Forcing the generator keeps the samples on it."""
-    engine = make_engine()
+CUBE = "Return the cube of the number n."
+CUBE_ASSERTS = ["assert cube(2) == 8", "assert cube(3) == 27"]
+CUBE_GOOD = "```python\ndef cube(n):\n    return n ** 3\n```"
+CUBE_WRONG = "```python\ndef cube(n):\n    return n * 3\n```"
+CUBE_HALF = "```python\ndef cube(n):\n    return 8 if n == 2 else 0\n```"  # cube(2) only
+
+
+def _learned_cascade(engine) -> None:
+    """Phase 2's evidence: the 1.5B's answers fixed 2 of 3 failing math functions."""
     for node in ("a", "b", "c"):
         engine.store.record_registry_trial("math", best_of_k.evidence_key("qwen-1.5b"), node,
                                            "gain" if node != "c" else "no_gain")
-    asserts = ["assert cube(2) == 8", "assert cube(3) == 27"]
-    good = "```python\ndef cube(n):\n    return n ** 3\n```"
-    lucky = best_of_k.SEED_BASE + 2  # the 1.5B's own (greedy) answer first, then hot ones
-    wrong = "```python\ndef cube(n):\n    return n * 3\n```"
-    backend = model(default=wrong, by_seed={lucky: good})
-    artifact = engine.generate(Request(text="Return the cube of the number n.", asserts=asserts))
-    assert artifact.task_type == "math" and artifact.test_passed
-    assert artifact.generator_used == "qwen-1.5b" and artifact.extra["origin"] == "sample"
-    assert any("learned: qwen-1.5b's answers fixed 2 of 3" in t for t in artifact.tool_usage)
-    assert backend.seeds[-2:] == [0, lucky] and artifact.temperature == 0.7
 
-    forced = engine.generate(Request(text="Return the cube of the number n.", asserts=asserts,
-                                     generator="qwen-0.5b"))
+
+def _two_models(small, big):
+    """The 0.5B and the 1.5B as separate test doubles (``SLOT`` serves every engine)."""
+    from support.optimize_engine import SLOT
+
+    SLOT.factory = lambda gen, cfg: small if gen.name == "qwen-0.5b" else big
+    return small, big
+
+
+def test_a_first_answer_failing_the_users_tests_goes_to_the_learned_generator_at_once(model):
+    """The cascade at the first answer: the 0.5B's answer fails the user's asserts and Phase 2
+    saw the 1.5B fix such functions, so the 1.5B answers before the 0.5B writes tests or
+    repairs (one 0.5B call in all); the stored function is the 1.5B's and says why."""
+    from support.optimize_worker import VariantBackend
+
+    engine = make_engine()
+    _learned_cascade(engine)
+    small, big = _two_models(VariantBackend(default=CUBE_WRONG), VariantBackend(default=CUBE_GOOD))
+    artifact = engine.generate(Request(text=CUBE, asserts=CUBE_ASSERTS))
+    assert artifact.task_type == "math" and artifact.test_passed
+    assert artifact.generator_used == "qwen-1.5b" and artifact.extra["origin"] == "model"
+    assert len(small.calls) == 1 and big.calls
+    told = next(t for t in artifact.tool_usage if t.startswith("cascade:"))
+    assert told.startswith("cascade: qwen-0.5b's answer failed your tests, so qwen-1.5b "
+                           "answered (learned: qwen-1.5b's answers fixed 2 of 3")
+    from dise.cli.status import status_lines
+    told = next(ln for ln in status_lines(engine, artifact.node_id)
+                if ln.startswith("Phase 1, "))
+    assert told.startswith("Phase 1, math functions: asks qwen-1.5b when qwen-0.5b's answer "
+                           "fails your tests, then draws up to 3 samples of it (learned:")
+
+
+def test_the_cascade_samples_the_bigger_generator_and_a_forced_one_stays_put(model):
+    """The 1.5B's own answer fails too: its hot samples follow, and the one that passes is
+    stored with its temperature and seed. Forcing the generator keeps everything on it."""
+    from support.optimize_worker import VariantBackend
+
+    engine = make_engine()
+    _learned_cascade(engine)
+    lucky = best_of_k.SEED_BASE + 2  # the second hot sample
+    small, big = _two_models(VariantBackend(default=CUBE_WRONG),
+                             VariantBackend(default=CUBE_WRONG, by_seed={lucky: CUBE_GOOD}))
+    artifact = engine.generate(Request(text=CUBE, asserts=CUBE_ASSERTS))
+    assert artifact.test_passed and artifact.generator_used == "qwen-1.5b"
+    assert artifact.extra["origin"] == "sample" and artifact.temperature == 0.7
+    assert artifact.extra["seed"] == lucky and big.seeds[-2:] == [lucky - 1, lucky]
+    assert len(small.calls) == 1
+
+    asked = len(big.calls)
+    forced = engine.generate(Request(text=CUBE, asserts=CUBE_ASSERTS, generator="qwen-0.5b"))
     assert not forced.test_passed and forced.generator_used == "qwen-0.5b"
+    assert len(big.calls) == asked and not any(t.startswith("cascade:")
+                                               for t in forced.tool_usage)
+
+
+def test_the_cascade_keeps_the_first_answer_when_it_passes_more_of_the_users_tests(model):
+    from support.optimize_worker import VariantBackend
+
+    engine = make_engine()
+    _learned_cascade(engine)
+    _two_models(VariantBackend(default=CUBE_HALF), VariantBackend(default=CUBE_WRONG))
+    artifact = engine.generate(Request(text=CUBE, asserts=CUBE_ASSERTS))
+    assert not artifact.test_passed and artifact.generator_used == "qwen-0.5b"
+    assert "return 8 if n == 2" in artifact.code
+    assert any(t == "cascade: kept qwen-0.5b's answer: it passes more of your tests"
+               for t in artifact.tool_usage)
+
+
+def test_a_cascade_target_without_usable_code_lets_the_first_generator_go_on(model):
+    from support.optimize_worker import VariantBackend
+
+    engine = make_engine()
+    _learned_cascade(engine)
+    small, _ = _two_models(VariantBackend(default=CUBE_HALF),
+                           VariantBackend(default="I am sorry, I cannot write that."))
+    artifact = engine.generate(Request(text=CUBE, asserts=CUBE_ASSERTS))
+    assert artifact.generator_used == "qwen-0.5b" and "return 8 if n == 2" in artifact.code
+    assert len(small.calls) >= 2  # its repair round ran after the 1.5B gave nothing
+    assert "cascade: qwen-1.5b gave no usable code; qwen-0.5b's answer goes on" in \
+        artifact.tool_usage
+
+
+def _timed(engine, seconds: dict[str, float], answers: int = 3) -> None:
+    """Phase 2 node records whose history has ``answers`` answers of each generator."""
+    history = [{"variant": {"generator": g, "approach": "plain"}, "generation_time": t,
+                "attempt": 1} for g, t in seconds.items() for _ in range(answers)]
+    engine.store.set_optimizer_state("timed_node", {"node_id": "timed_node",
+                                                    "history": history})
+
+
+def test_a_learned_generator_no_slower_than_the_default_answers_first(model):
+    """Phase 2 saw the 1.5B fix failing math functions and answer faster than the 0.5B (a
+    small model at a hot temperature rambles): asking the 0.5B first would only add time,
+    so the request starts with the 1.5B. `dise status` says so and why."""
+    from support.optimize_worker import VariantBackend
+
+    engine = make_engine()
+    _learned_cascade(engine)
+    _timed(engine, {"qwen-0.5b": 16.0, "qwen-1.5b": 9.0})
+    small, big = _two_models(VariantBackend(default=CUBE_WRONG), VariantBackend(default=CUBE_GOOD))
+    artifact = engine.generate(Request(text=CUBE, asserts=CUBE_ASSERTS))
+    assert artifact.test_passed and artifact.generator_used == "qwen-1.5b"
+    assert not small.calls and big.calls
+    assert artifact.tool_usage[0] == ("generator qwen-1.5b (learned: its answers fixed 2 of 3 "
+                                      "failing functions in Phase 2 and took 9 s each, "
+                                      "qwen-0.5b's 16 s)")
+    from dise.cli.status import status_lines
+    told = next(ln for ln in status_lines(engine, artifact.node_id)
+                if ln.startswith("Phase 1, "))
+    assert told.startswith("Phase 1, math functions: starts with qwen-1.5b instead of "
+                           "qwen-0.5b, then draws up to 3 samples of it when the answer fails")
+
+
+@pytest.mark.parametrize("seconds, answers", [({"qwen-0.5b": 5.0, "qwen-1.5b": 9.0}, 3),
+                                              ({"qwen-0.5b": 16.0, "qwen-1.5b": 9.0}, 2)])
+def test_a_slower_or_untimed_learned_generator_waits_for_the_cascade(model, seconds, answers):
+    from support.optimize_worker import VariantBackend
+
+    engine = make_engine()
+    _learned_cascade(engine)
+    _timed(engine, seconds, answers)
+    small, big = _two_models(VariantBackend(default=CUBE_WRONG), VariantBackend(default=CUBE_GOOD))
+    artifact = engine.generate(Request(text=CUBE, asserts=CUBE_ASSERTS))
+    assert artifact.test_passed and artifact.generator_used == "qwen-1.5b"
+    assert len(small.calls) == 1 and artifact.tool_usage[0] == "generator qwen-0.5b (default)"
+
+
+def test_without_learned_evidence_there_is_no_cascade(model):
+    from support.optimize_worker import VariantBackend
+
+    engine = make_engine()
+    small, big = _two_models(VariantBackend(default=CUBE_WRONG), VariantBackend(default=CUBE_GOOD))
+    artifact = engine.generate(Request(text=CUBE, asserts=CUBE_ASSERTS))
+    assert not artifact.test_passed and not big.calls and len(small.calls) >= 2  # + repair
 
 
 def test_phase2_evidence_comes_from_plain_answers_on_functions_failing_their_tests(model):

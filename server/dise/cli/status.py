@@ -80,7 +80,7 @@ def _duration(seconds: float) -> str:
 def status_info(engine: Any, node_id: str, now: float | None = None) -> dict[str, Any]:
     """Phase 2 facts about a node, from the store alone (no optimiser needed)."""
     from dise.optimize import load_state, next_run
-    from dise.optimize.state import owner_alive, persisted_activity
+    from dise.optimize.state import optimizers_running, owner_alive, persisted_activity
 
     now = time.time() if now is None else now
     store = engine.store
@@ -92,7 +92,7 @@ def status_info(engine: Any, node_id: str, now: float | None = None) -> dict[str
         "queue_priority": entry["priority"] if entry else None,
         "queue_reason": entry["reason"] if entry else None,
         "next_run": next_run(store, engine.cfg, now, persisted_activity(store)),
-        "optimisation": None}
+        "optimisers_running": optimizers_running(store), "optimisation": None}
     if rec is not None:
         info["optimisation"] = {
             "status": rec.status, "stage": rec.stage, "attempts": rec.attempts,
@@ -107,15 +107,18 @@ def status_info(engine: Any, node_id: str, now: float | None = None) -> dict[str
 
 
 def phase1_samples(engine: Any, task_type: str) -> dict[str, Any]:
-    """What Phase 1 does for a request of ``task_type`` whose answer fails the user's tests:
-    {"task_type", "generator", "samples", "reason"} (``dise.engine.best_of_k.policy``)."""
+    """What Phase 1 does for a request of ``task_type`` and when its answer fails the user's
+    tests: {"task_type", "default", "start", "start_reason", "generator", "samples",
+    "reason"} (``dise.engine.best_of_k.learned_start`` and ``policy``)."""
     from dise.engine import best_of_k
 
     default = engine.cfg.pipeline.default_generator
     plan = best_of_k.policy(engine.cfg, engine.store.registry_records(), task_type,
                             best_of_k.sample_generators(engine.cfg, default))
+    start = best_of_k.learned_start(engine.cfg, engine.store, task_type, default)
     return {"task_type": task_type, "generator": plan.generator or default,
-            "samples": plan.samples, "reason": plan.reason}
+            "samples": plan.samples, "reason": plan.reason, "default": default,
+            "start": start[0] if start else default, "start_reason": start[1] if start else ""}
 
 
 def failed_setups(engine: Any, node_id: str) -> tuple[str, list[dict[str, Any]]]:
@@ -180,13 +183,24 @@ def status_lines(engine: Any, node_id: str, now: float | None = None) -> list[st
         lines.append(f"next run: {describe_next_run(when, now)}{waits}")
     else:
         lines.append(f"next scheduled run: {describe_next_run(when, now)}")
+    if not info["optimisers_running"] and not (opt and opt["active"]):
+        lines[-1] += ("; no optimiser is running: open your editor (`dise serve`) or run "
+                      "`dise optimize --background`")
     if info["unavailable"]:
         lines.append(unavailable_line(info["unavailable"]))
     plan = info["best_of_k"]
-    drawn = (f"draws {plan['samples']} extra samples of {plan['generator']}"
-             if plan["samples"] else "draws no extra samples")
-    lines.append(f"Phase 1, {plan['task_type'] or 'this kind of'} functions: {drawn} when the "
-                 f"answer fails your tests ({plan['reason']})")
+    drawn = (f"draws {plan['samples']} extra samples of {plan['generator']} when the answer "
+             "fails your tests" if plan["samples"] else
+             "draws no extra samples when the answer fails your tests")
+    why = plan["reason"]
+    if plan["start"] != plan["default"]:
+        drawn = (f"starts with {plan['start']} instead of {plan['default']}, then draws up to "
+                 f"{plan['samples']} samples of it when the answer fails your tests")
+        why = plan["start_reason"]
+    elif plan["samples"] and plan["generator"] != plan["default"]:
+        drawn = (f"asks {plan['generator']} when {plan['default']}'s answer fails your tests, "
+                 f"then draws up to {plan['samples']} samples of it")
+    lines.append(f"Phase 1, {plan['task_type'] or 'this kind of'} functions: {drawn} ({why})")
     from dise.optimize.failures import describe
     if describe(*info["failed_setups"]):
         lines.append(describe(*info["failed_setups"]))

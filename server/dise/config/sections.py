@@ -43,7 +43,9 @@ class PipelineConfig:
     #: repair (best-of-k at Phase 2's hottest temperature; the first that passes them wins).
     best_of_k: int = 3
     #: When to draw them: "learned" (once Phase 2's plain answers fixed enough failing
-    #: functions of the task type, ``dise.engine.best_of_k``), "always" or "never".
+    #: functions of the task type, ``dise.engine.best_of_k``; when those were another
+    #: generator's, a first answer failing the user's tests goes to it at once), "always" or
+    #: "never".
     best_of_k_when: str = "learned"
     #: "learned": the least estimated share of failing functions the k samples must fix.
     best_of_k_min_rate: float = 0.1

@@ -7,7 +7,9 @@ tests (its plain-prompt setups and the best-of-k samples of ``[optimize] resampl
 records, per task type and generator, whether one of a generator's first ``[pipeline]
 best_of_k`` plain-prompt answers fixed the function (``outcome``, kept as the registry trial
 ``best-of-k/<generator>``). Phase 1 spends its k samples only where that evidence says they
-pay (``policy``; ``best_of_k_when = "learned"``), or always, or never.
+pay (``policy``; ``best_of_k_when = "learned"``), or always, or never. When what was learned
+is another generator's answers, a first answer that fails the user's tests goes to that
+generator at once (``BestOfKSteps._cascade_target``, the cascade).
 
 ``BestOfKSteps`` is mixed into ``dise.engine.pipeline.Run`` and works on its state.
 """
@@ -35,6 +37,9 @@ MIN_FIXED = 2
 #: Phase 1's sample seeds start here: far from Phase 2's planned and best-of-k seeds
 #: (``dise.optimize.variants.resample_seeds``), so Phase 2 does not redraw them.
 SEED_BASE = 1000
+#: Phase 2 answers each generator must have given before their times are compared
+#: (``learned_start``).
+MIN_TIMED = 3
 
 
 def evidence_key(generator: str) -> str:
@@ -161,6 +166,48 @@ def policy(cfg: Config, records: Iterable[Mapping[str, Any]], task_type: str,
                   f"{task_type}")
 
 
+def answer_seconds(states: Iterable[Mapping[str, Any]]) -> dict[str, tuple[float, int]]:
+    """``{generator: (median seconds an answer took, answers)}`` over Phase 2's attempts that
+    gave an answer (the node records' ``history``; ``generation_time``, in seconds)."""
+    import statistics
+
+    took: dict[str, list[float]] = {}
+    for state in states:
+        for entry in state.get("history") or ():
+            seconds = entry.get("generation_time")
+            if seconds and not entry.get("error"):
+                name = str((entry.get("variant") or {}).get("generator"))
+                took.setdefault(name, []).append(float(seconds))
+    return {g: (statistics.median(t), len(t)) for g, t in took.items()}
+
+
+def learned_start(cfg: Config, store: Any, task_type: str, default: str
+                  ) -> tuple[str, str] | None:
+    """The generator a request of ``task_type`` should start with instead of ``default``, and
+    why; None to start with ``default``.
+
+    When the learned plan (``policy``) would cascade to another generator and Phase 2 measured
+    that generator's answers no slower than ``default``'s (``answer_seconds``, at least
+    ``MIN_TIMED`` answers each), asking ``default`` first only adds time: with ``default``
+    passing a share p of requests, the cascade costs t_default + (1 - p) t_other on average,
+    which is never below t_other. FrugalGPT (Chen et al., 2023) learns the cascade's order the
+    same way, from each model's cost and accuracy."""
+    if cfg.pipeline.best_of_k_when != "learned":
+        return None
+    records = store.registry_records()
+    plan = policy(cfg, records, task_type, sample_generators(cfg, default))
+    if plan.samples <= 0 or plan.generator in ("", default):
+        return None
+    times = answer_seconds(store.optimizer_states())
+    other, mine = times.get(plan.generator), times.get(default)
+    if not other or not mine or min(other[1], mine[1]) < MIN_TIMED or other[0] > mine[0]:
+        return None
+    _, fixed, tried = fix_rate(counts(records, plan.generator), task_type)
+    return plan.generator, (f"learned: its answers fixed {fixed} of {tried} failing functions "
+                            f"in Phase 2 and took {other[0]:.0f} s each, {default}'s "
+                            f"{mine[0]:.0f} s")
+
+
 def fails_trusted(candidate: Candidate, tests: Sequence[TestCase]) -> bool:
     """The candidate does not load, or fails one of the user's (trusted) tests."""
     if candidate.report.load_error:
@@ -169,7 +216,50 @@ def fails_trusted(candidate: Candidate, tests: Sequence[TestCase]) -> bool:
 
 
 class BestOfKSteps:
-    """Phase 1's extra samples (a mixin of ``dise.engine.pipeline.Run``)."""
+    """Phase 1's extra samples and early cascade (a mixin of ``dise.engine.pipeline.Run``)."""
+
+    def _cascade_target(self, code: str, spec: FunctionSpec, tests: list[TestCase],
+                        gen: GeneratorConfig) -> tuple[GeneratorConfig, Any, Candidate,
+                                                       Policy] | None:
+        """Where the request goes when its first answer already fails a user test.
+
+        A model cascade decided at the first answer (FrugalGPT, Chen et al., 2023), with the
+        user's tests as the cheap scorer: when the learned plan (``policy``) samples another
+        generator for this task type and ``code`` (autofixed) fails one of the user's tests,
+        that generator answers now, before ``gen`` writes tests or repairs. Phase 2 saw the
+        other generator's answers fix such functions; the time ``gen``'s repair would take is
+        what lets the other one answer within the request's budget.
+
+        Returns (the other generator, its backend, ``code`` as tested on the user's tests,
+        the plan), or None: no user tests, a forced generator, nothing learned, the answer
+        passes, too little time left, or the other generator is not usable (said in tools).
+        """
+        trusted = [t for t in tests if t.trusted]
+        if not trusted or self.request.generator or self.cfg.pipeline.best_of_k_when != "learned":
+            return None
+        plan = policy(self.cfg, self.engine.store.registry_records(), self.task_type,
+                      sample_generators(self.cfg, gen.name))
+        if plan.samples <= 0 or plan.generator in ("", gen.name):
+            return None
+        with self.stage("tests", f"testing against your {len(trusted)} tests…"):
+            first = Candidate(code, self._run(code, spec, trusted), "model", tests=trusted)
+            if fails_trusted(first, trusted) and code.strip():
+                fixed = autofix.autofix(code, spec.name, first.report,
+                                        budget_s=self.cfg.pipeline.autofix_budget_s)
+                if fixed.fixes and fixed.code.strip() and fixed.code != code:
+                    cand = Candidate(fixed.code, self._run(fixed.code, spec, trusted),
+                                     "autofix", fixed.fixes, tests=trusted)
+                    first = cand if cand.rank() >= first.rank() else first
+        if not fails_trusted(first, trusted):
+            return None
+        if self.deadline - time.perf_counter() < self.generation_time * 1.5:
+            return None
+        try:
+            other = self.cfg.generators[plan.generator]
+            return other, self.engine.backend(other), first, plan
+        except (KeyError, DiseError) as exc:  # removed from dise.toml, or not installed
+            self.tools.append(f"cascade: {plan.generator} is not usable ({exc})")
+            return None
 
     def _best_of_k(self, best: Candidate, spec: FunctionSpec, tests: list[TestCase],
                    backend, gen: GeneratorConfig) -> Candidate:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from dise.config import Config, GeneratorConfig, load_config
+from dise.engine import best_of_k
 from dise.engine.pipeline import Run
 from dise.engine.types import Artifact, CancelToken, ProgressFn, Request
 from dise.llm.select import eligible_generators, resolve_backend
@@ -70,7 +71,8 @@ class Engine:
 
     # -- generator choice -------------------------------------------------------------
     def choose_generator(self, request: Request, task_type: str) -> tuple[GeneratorConfig, str]:
-        """Forced generator, else the registry's best for this task type, else the default.
+        """Forced generator, else the registry's best for this task type, else the generator
+        Phase 1 learned to start with (``best_of_k.learned_start``), else the default.
 
         Returns the generator and why it was chosen. Generators whose model does not fit in
         the available memory are skipped.
@@ -86,6 +88,9 @@ class Engine:
             return gen, f"registry best for {task_type}"
         default = self.cfg.generator()
         if default.name in eligible or not eligible:
+            start = best_of_k.learned_start(self.cfg, self.store, task_type, default.name)
+            if start is not None and start[0] in eligible:
+                return self.cfg.generators[start[0]], start[1]
             return default, "default"
         return self.cfg.generators[min(eligible)], "default does not fit in memory"
 

@@ -28,7 +28,7 @@ from dise.engine import (
     stubs,
     testgen,
 )
-from dise.engine.best_of_k import BestOfKSteps
+from dise.engine.best_of_k import BestOfKSteps, fails_trusted
 from dise.engine.candidates import Candidate, needs_repair, repair_view, run_in_context
 from dise.engine.recall import RecallSteps
 from dise.engine.request_names import apply_signature
@@ -149,9 +149,10 @@ class Run(RecallSteps, BestOfKSteps, SavingSteps):
         return artifact
 
     def _generate(self, request: Request, spec: FunctionSpec, tests: list[TestCase],
-                  gen: GeneratorConfig, backend, examples: list[tuple[str, str]]
-                  ) -> tuple[Candidate, list[TestCase]]:
-        """Ask the model, derive the tests that need its signature, then test and fix.
+                  gen: GeneratorConfig, backend, examples: list[tuple[str, str]],
+                  cascade: bool = True) -> tuple[Candidate, list[TestCase]]:
+        """Ask the model, derive the tests that need its signature, then test and fix; a first
+        answer that fails the user's tests may go to a stronger generator first (``_cascade``).
 
         With a known signature the model's tests are written while it generates when the
         backend serves two requests at once (``backend.concurrent``: Ollama; llama.cpp runs
@@ -168,6 +169,10 @@ class Run(RecallSteps, BestOfKSteps, SavingSteps):
         self.generation_time = self.times["generation"]
         extracted = extract.extract_code(raw, spec.name)
         code = self._code_of(raw, spec, extracted)
+        if cascade:
+            escalated = self._cascade(request, spec, tests, gen, code, examples)
+            if escalated is not None:
+                return escalated
         # Free text: smoke tests and model-written tests follow the signature the model chose.
         test_spec = spec if spec.signature else (stubs.spec_of(code, spec.name) or spec)
         if test_spec is not spec:
@@ -195,6 +200,41 @@ class Run(RecallSteps, BestOfKSteps, SavingSteps):
                 f"{gen.name} returned no usable Python code for {spec.name!r}: rephrase the "
                 "request or try a stronger generator (--generator qwen-1.5b).", raw=raw,
                 tests=tests)
+        return best, tests
+
+    def _cascade(self, request: Request, spec: FunctionSpec, tests: list[TestCase],
+                 gen: GeneratorConfig, code: str, examples: list[tuple[str, str]]
+                 ) -> tuple[Candidate, list[TestCase]] | None:
+        """The learned generator's whole Phase 1 when ``gen``'s first answer fails a user test
+        (``BestOfKSteps._cascade_target``), keeping ``gen``'s answer if it passes more of them.
+        None: no cascade, or the other generator gave no code (``gen``'s run goes on)."""
+        target = self._cascade_target(code, spec, tests, gen)
+        if target is None:
+            return None
+        other, backend, first, plan = target
+        taken = self.generation_time
+        self.progress("generation", f"your examples fail: asking {other.name}…")
+        self.tools.append(f"cascade: {gen.name}'s answer failed your tests, so {other.name} "
+                          f"answered ({plan.reason})")
+        try:
+            best, tests = self._generate(request, spec, tests, other, backend, examples,
+                                         cascade=False)
+        except GenerationFailed:
+            self.tools.append(f"cascade: {other.name} gave no usable code; {gen.name}'s "
+                              "answer goes on")
+            self.generation_time = taken
+            return None
+        best.generator, best.model = best.generator or other.name, best.model or \
+            backend.model_label
+        if best.temperature is None:
+            best.temperature = other.temperature
+        if fails_trusted(best, tests) and first.code.strip():
+            mine = Candidate(first.code, self._run(first.code, spec, tests), first.origin,
+                             first.fixes, tests=tests, temperature=gen.temperature)
+            if mine.rank() > best.rank():
+                self.tools.append(f"cascade: kept {gen.name}'s answer: it passes more of "
+                                  "your tests")
+                best = mine
         return best, tests
 
     def keep_failed(self, request: Request, spec: FunctionSpec, cls, gen: GeneratorConfig,
