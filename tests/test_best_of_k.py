@@ -1,5 +1,5 @@
 """Phase 1's best-of-k (``[pipeline] best_of_k``): when the answer still fails the user's own
-tests after the repair, Phase 1 draws extra hot samples, but on a default install only once
+tests after the autofix, Phase 1 draws extra hot samples, but on a default install only once
 Phase 2's samples have fixed enough failing functions (the learned part). Test-double model
 for the plumbing, the real 0.5B for the sampling path; the pass-rate figures are
 ``bench/phase2.py``'s."""
@@ -168,6 +168,23 @@ def test_the_time_budget_stops_the_samples_and_the_tools_line_says_what_was_kept
     assert told.startswith("best-of-k: 1 of 3 samples drawn, none passes your tests; kept the "
                            "sample that passes most of them; stopped: the request's 5 s time "
                            "budget is spent")
+
+
+def test_the_samples_come_before_the_repair_round(model):
+    """A sample that passes the user's tests ends the request: no repair round is asked for;
+    when none passes, the repair still runs if the budget allows."""
+    engine = make_engine(temperatures=[0.0, 0.7])
+    engine.cfg.pipeline.best_of_k_when = "always"
+    backend = model(by_seed={best_of_k.SEED_BASE + 1: GOOD})
+    artifact = engine.generate(Request(text=REQUEST, asserts=ASSERTS))
+    asked = ["This code fails:" in str(messages) for _, messages in backend.calls]
+    assert artifact.test_passed and artifact.extra["origin"] == "sample" and not any(asked)
+
+    backend = model()
+    artifact = engine.generate(Request(text=REQUEST, asserts=ASSERTS))
+    asked = ["This code fails:" in str(messages) for _, messages in backend.calls]
+    assert not artifact.test_passed and asked[-1] and sum(asked) == 1  # after the 3 samples
+    assert backend.seeds[-4:-1] == [best_of_k.SEED_BASE + i for i in (1, 2, 3)]
 
 
 def test_a_passing_answer_draws_no_samples(model):

@@ -40,7 +40,8 @@ class PipelineConfig:
     model_tests_max: int = 5
     repair_rounds: int = 1
     #: Extra samples when the answer still fails the user's examples or asserts after the
-    #: repair (best-of-k at Phase 2's hottest temperature; the first that passes them wins).
+    #: autofix, before the repair round (best-of-k at Phase 2's hottest temperature; the
+    #: first that passes them wins).
     best_of_k: int = 3
     #: When to draw them: "learned" (once Phase 2's plain answers fixed enough failing
     #: functions of the task type, ``dise.engine.best_of_k``; when those were another
