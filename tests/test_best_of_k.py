@@ -68,7 +68,7 @@ def test_a_bigger_generator_whose_samples_fixed_more_is_sampled_instead():
                zip(_records(math=(2, 8)), _records("qwen-1.5b", math=(5, 8)))]
     plan = best_of_k.policy(cfg, records, "math", ["qwen-0.5b", "qwen-1.5b"])
     assert plan.samples == 3 and plan.generator == "qwen-1.5b"
-    assert "qwen-1.5b's answers fixed 5 of 8" in plan.reason
+    assert "qwen-1.5b's answers fixed 5 of 8 failing functions of all types" in plan.reason
     # a forced generator is the only candidate
     assert best_of_k.policy(cfg, records, "math", ["qwen-0.5b"]).generator == "qwen-0.5b"
 
@@ -330,8 +330,8 @@ def test_a_learned_generator_no_slower_than_the_default_answers_first(model):
     assert artifact.test_passed and artifact.generator_used == "qwen-1.5b"
     assert not small.calls and big.calls
     assert artifact.tool_usage[0] == ("generator qwen-1.5b (learned: its answers fixed 2 of 3 "
-                                      "failing functions in Phase 2 and took 9 s each, "
-                                      "qwen-0.5b's 16 s)")
+                                      "failing functions of all types in Phase 2 (2 of 3 math) "
+                                      "and took 9 s each, qwen-0.5b's 16 s)")
     from dise.cli.status import status_lines
     told = next(ln for ln in status_lines(engine, artifact.node_id)
                 if ln.startswith("Phase 1, "))

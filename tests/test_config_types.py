@@ -56,3 +56,8 @@ def test_a_wrong_setting_in_dise_toml_names_the_file(tmp_path):
     with pytest.raises(ConfigError, match="best_of_k must be a whole number") as raised:
         load_config(env={"DISE_HOME": str(tmp_path)})
     assert str(raised.value).startswith(str(tmp_path / "dise.toml"))
+    (tmp_path / "dise.toml").write_text('[pipeline]\nbest_of_k = -2\n')
+    with pytest.raises(ConfigError, match="best_of_k must be 0 .no extra samples. or more"):
+        load_config(env={"DISE_HOME": str(tmp_path)})
+    (tmp_path / "dise.toml").write_text('[pipeline]\nbest_of_k_when = "Always"\n')
+    assert load_config(env={"DISE_HOME": str(tmp_path)}).pipeline.best_of_k_when == "always"

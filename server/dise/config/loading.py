@@ -128,6 +128,10 @@ def _validate(cfg: Config) -> None:
     if cfg.store.url and not cfg.store.url.startswith(("postgresql://", "postgres://")):
         raise ConfigError(f"[store] url must start with postgresql:// (or be empty for the "
                           f"local store), not {cfg.store.url.split('://')[0]!r}.")
+    cfg.pipeline.best_of_k_when = str(cfg.pipeline.best_of_k_when).strip().lower()
+    if cfg.pipeline.best_of_k < 0:
+        raise ConfigError(f"[pipeline] best_of_k must be 0 (no extra samples) or more, not "
+                          f"{cfg.pipeline.best_of_k}.")
     if cfg.pipeline.best_of_k_when not in ("learned", "always", "never"):
         raise ConfigError("[pipeline] best_of_k_when must be learned, always or never, not "
                           f"{cfg.pipeline.best_of_k_when!r}.")

@@ -154,16 +154,27 @@ def policy(cfg: Config, records: Iterable[Mapping[str, Any]], task_type: str,
     learned = [f for f in found if f[1] >= MIN_FIXED and f[0] >= p.best_of_k_min_rate]
     if learned:
         rate, fixed, tried, name = max(learned, key=lambda f: f[0])  # ties: the first
-        return Policy(p.best_of_k, temperature, f"learned: {name}'s answers fixed {fixed} of "
-                      f"{tried} failing functions in Phase 2; estimated {rate:.0%} for "
+        return Policy(p.best_of_k, temperature, f"learned: {name}'s answers fixed "
+                      f"{evidence_text(records, name, task_type)}; estimated {rate:.0%} for "
                       f"{task_type}", name)
     rate, fixed, tried, name = found[0]
     if not any(f[2] for f in found):
         return Policy(0, temperature, "not learned yet: Phase 2 has not sampled a failing "
                       "function")
-    return Policy(0, temperature, f"not learned yet: {name}'s answers fixed {fixed} of "
-                  f"{tried} failing functions in Phase 2; estimated {rate:.0%} for "
+    return Policy(0, temperature, f"not learned yet: {name}'s answers fixed "
+                  f"{evidence_text(records, name, task_type)}; estimated {rate:.0%} for "
                   f"{task_type}")
+
+
+def evidence_text(records: Iterable[Mapping[str, Any]], generator: str, task_type: str) -> str:
+    """"3 of 10 failing functions of all types in Phase 2 (1 of 2 math)": the pooled counts
+    the estimate starts from, then the task type's own."""
+    by_type = counts(records, generator)
+    fixed = sum(f for f, _ in by_type.values())
+    tried = sum(t for _, t in by_type.values())
+    own_fixed, own_tried = by_type.get(task_type, (0, 0))
+    return (f"{fixed} of {tried} failing functions of all types in Phase 2 ({own_fixed} of "
+            f"{own_tried} {task_type or 'of this type'})")
 
 
 def answer_seconds(states: Iterable[Mapping[str, Any]]) -> dict[str, tuple[float, int]]:
@@ -202,10 +213,9 @@ def learned_start(cfg: Config, store: Any, task_type: str, default: str
     other, mine = times.get(plan.generator), times.get(default)
     if not other or not mine or min(other[1], mine[1]) < MIN_TIMED or other[0] > mine[0]:
         return None
-    _, fixed, tried = fix_rate(counts(records, plan.generator), task_type)
-    return plan.generator, (f"learned: its answers fixed {fixed} of {tried} failing functions "
-                            f"in Phase 2 and took {other[0]:.0f} s each, {default}'s "
-                            f"{mine[0]:.0f} s")
+    return plan.generator, (f"learned: its answers fixed "
+                            f"{evidence_text(records, plan.generator, task_type)} and took "
+                            f"{other[0]:.0f} s each, {default}'s {mine[0]:.0f} s")
 
 
 def fails_trusted(candidate: Candidate, tests: Sequence[TestCase]) -> bool:
