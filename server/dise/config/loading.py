@@ -107,6 +107,7 @@ def load_config(overrides: dict[str, Any] | None = None,
         cfg.store.url = env["DISE_STORE_URL"]
     if overrides:
         _merge_section(cfg, copy.deepcopy(overrides), "")
+    cfg.pipeline.best_of_k_when = str(cfg.pipeline.best_of_k_when).strip().lower()
     try:
         _validate(cfg)
     except ConfigError as exc:
@@ -128,7 +129,6 @@ def _validate(cfg: Config) -> None:
     if cfg.store.url and not cfg.store.url.startswith(("postgresql://", "postgres://")):
         raise ConfigError(f"[store] url must start with postgresql:// (or be empty for the "
                           f"local store), not {cfg.store.url.split('://')[0]!r}.")
-    cfg.pipeline.best_of_k_when = str(cfg.pipeline.best_of_k_when).strip().lower()
     if cfg.pipeline.best_of_k < 0:
         raise ConfigError(f"[pipeline] best_of_k must be 0 (no extra samples) or more, not "
                           f"{cfg.pipeline.best_of_k}.")

@@ -247,28 +247,36 @@ class BestOfKSteps:
         trusted = [t for t in tests if t.trusted]
         if not trusted or self.request.generator or self.cfg.pipeline.best_of_k_when != "learned":
             return None
-        plan = policy(self.cfg, self.engine.store.registry_records(), self.task_type,
+        plan = policy(self.cfg, self._registry_records(), self.task_type,
                       sample_generators(self.cfg, gen.name))
         if plan.samples <= 0 or plan.generator in ("", gen.name):
             return None
         with self.stage("tests", f"testing against your {len(trusted)} tests…"):
             first = Candidate(code, self._run(code, spec, trusted), "model", tests=trusted)
             if fails_trusted(first, trusted) and code.strip():
-                fixed = autofix.autofix(code, spec.name, first.report,
-                                        budget_s=self.cfg.pipeline.autofix_budget_s)
-                if fixed.fixes and fixed.code.strip() and fixed.code != code:
-                    cand = Candidate(fixed.code, self._run(fixed.code, spec, trusted),
-                                     "autofix", fixed.fixes, tests=trusted)
-                    first = cand if cand.rank() >= first.rank() else first
+                first = self._autofixed(first, code, spec, trusted)
         if not fails_trusted(first, trusted):
             return None
         if self.deadline - time.perf_counter() < self.generation_time * 1.5:
             return None
+        usable = self._usable(plan.generator, "cascade")
+        return None if usable is None else (*usable, first, plan)
+
+    def _registry_records(self) -> list[dict[str, Any]]:
+        """The store's registry records, read once per request (the cascade and the samples
+        both plan from them)."""
+        if self._records is None:
+            self._records = self.engine.store.registry_records()
+        return self._records
+
+    def _usable(self, name: str, step: str) -> tuple[GeneratorConfig, Any] | None:
+        """(generator ``name``, its backend), or None, said in the tools line, when it was
+        removed from dise.toml or its model is not installed."""
         try:
-            other = self.cfg.generators[plan.generator]
-            return other, self.engine.backend(other), first, plan
-        except (KeyError, DiseError) as exc:  # removed from dise.toml, or not installed
-            self.tools.append(f"cascade: {plan.generator} is not usable ({exc})")
+            other = self.cfg.generators[name]
+            return other, self.engine.backend(other)
+        except (KeyError, DiseError) as exc:
+            self.tools.append(f"{step}: {name} is not usable ({exc})")
             return None
 
     def _best_of_k(self, best: Candidate, spec: FunctionSpec, tests: list[TestCase],
@@ -278,18 +286,16 @@ class BestOfKSteps:
         if not any(t.trusted for t in tests) or not fails_trusted(best, tests):
             return best
         names = sample_generators(self.cfg, gen.name, forced=bool(self.request.generator))
-        plan = policy(self.cfg, self.engine.store.registry_records(), self.task_type, names)
+        plan = policy(self.cfg, self._registry_records(), self.task_type, names)
         if plan.samples <= 0:
             return best
         first = None  # another generator's first draw is its own answer, as Phase 2 tried it
         if plan.generator != gen.name:
-            try:
-                other = self.cfg.generators[plan.generator]
-                backend = self.engine.backend(other)
-            except (KeyError, DiseError) as exc:  # removed from dise.toml, or not installed
-                self.tools.append(f"best-of-k: {plan.generator} is not usable ({exc})")
+            usable = self._usable(plan.generator, "best-of-k")
+            if usable is None:
                 return best
-            gen, first = other, (other.temperature, other.seed)
+            gen, backend = usable
+            first = (gen.temperature, gen.seed)
         draws = [(plan.temperature, gen.seed + SEED_BASE + i + 1) for i in range(plan.samples)]
         if first is not None:
             draws[0] = first

@@ -74,6 +74,8 @@ class Run(RecallSteps, BestOfKSteps, SavingSteps):
         self.found = examples.ExampleReport()
         #: The first, independently generated candidate (it votes on the model's tests).
         self.first: Candidate | None = None
+        #: The store's registry records, once read (``BestOfKSteps._registry_records``).
+        self._records: list[dict] | None = None
 
     @contextmanager
     def stage(self, name: str, message: str) -> Iterator[None]:
@@ -297,6 +299,19 @@ class Run(RecallSteps, BestOfKSteps, SavingSteps):
         # ``tests`` stay aligned with the report: the not-runnable ones were set aside before
         return run_in_context(self.ctx, code, spec.name, tests, self.cfg, self.cancel)
 
+    def _autofixed(self, best: Candidate, source: str, spec: FunctionSpec,
+                   tests: list[TestCase]) -> Candidate:
+        """``best``, or ``source`` autofixed against ``best``'s failures (those the fixers may
+        see, ``repair_view``) when that runs at least as well on ``tests``."""
+        fixed = autofix.autofix(source, spec.name, repair_view(best.report, tests),
+                                budget_s=self.cfg.pipeline.autofix_budget_s)
+        if fixed.fixes and fixed.code.strip() and fixed.code != best.code:
+            cand = Candidate(fixed.code, self._run(fixed.code, spec, tests), "autofix",
+                             fixed.fixes, tests=tests)
+            if cand.rank() >= best.rank():
+                return cand
+        return best
+
     def _test_and_fix(self, code: str, raw: str, spec: FunctionSpec, tests: list[TestCase],
                       backend, gen: GeneratorConfig) -> Candidate:
         with self.stage("tests", f"testing against {len(tests)} tests…"):
@@ -306,14 +321,10 @@ class Run(RecallSteps, BestOfKSteps, SavingSteps):
             return best
 
         with self.stage("fix", "fixing…"):
-            fixed = autofix.autofix(code or raw, spec.name, repair_view(best.report, tests),
-                                    budget_s=self.cfg.pipeline.autofix_budget_s)
-            if fixed.fixes and fixed.code.strip() and fixed.code != code:
-                cand = Candidate(fixed.code, self._run(fixed.code, spec, tests), "autofix",
-                                 fixed.fixes, tests=tests)
-                if cand.rank() >= best.rank():
-                    best = cand
-                    self.tools.extend(fixed.fixes)
+            fixed = self._autofixed(best, code or raw, spec, tests)
+            if fixed is not best:
+                best = fixed
+                self.tools.extend(fixed.fixes)
         # Samples before the repair round, when they are drawn at all: at an equal budget,
         # resampling does as well as self-repair for models of this size (Olausson et al.,
         # 2023, "Is Self-Repair a Silver Bullet for Code Generation?"); in bench/phase2.py's
