@@ -89,6 +89,12 @@ def test_the_evidence_is_not_shown_as_a_setup_phase2_could_not_use():
     assert failed_setups(_records(math=(0, 4))[0]) == []
 
 
+#: Wrong answers that fail the user's tests each in its own way (WEAK fails is_even(0)).
+OTHER = "```python\ndef is_even(n):\n    return n == 0\n```"  # fails is_even(2)
+THIRD = "```python\ndef is_even(n):\n    return n > 1\n```"  # fails is_even(3), is_even(0)
+FOURTH = "```python\ndef is_even(n):\n    return n == 3\n```"  # fails all three
+
+
 def _phase1_with(engine, model, **by_seed):
     backend = model(by_seed={best_of_k.SEED_BASE + int(k[1:]): v for k, v in by_seed.items()})
     return engine.generate(Request(text=REQUEST, asserts=ASSERTS)), backend
@@ -101,7 +107,7 @@ def test_phase2_samples_teach_phase1_to_draw_its_own(model):
                          incremental_max_steps=0, max_attempts=8)
     seeds = resample_seeds(engine.cfg.optimize, 3)
 
-    before, backend = _phase1_with(engine, model, s2=GOOD)
+    before, backend = _phase1_with(engine, model, s1=OTHER, s2=GOOD)
     assert not before.test_passed and set(backend.seeds) == {0}  # nothing learned: 1 sample
     engine.store.dequeue(before.node_id)
     from dise.cli.status import status_lines
@@ -115,7 +121,7 @@ def test_phase2_samples_teach_phase1_to_draw_its_own(model):
     records = engine.store.registry_records()
     assert best_of_k.counts(records, "qwen-0.5b") == {before.task_type: (2, 2)}
 
-    after, backend = _phase1_with(engine, model, s2=GOOD)
+    after, backend = _phase1_with(engine, model, s1=OTHER, s2=GOOD)
     assert after.test_passed and after.phase == "phase1"
     first, second, third = (best_of_k.SEED_BASE + i for i in (1, 2, 3))
     assert backend.seeds.count(first) == 1 and backend.seeds.count(second) == 1
@@ -132,15 +138,39 @@ def test_phase2_samples_teach_phase1_to_draw_its_own(model):
     assert "learned" in told
 
 
-def test_samples_that_all_fail_keep_the_best_and_say_so(model):
+def test_samples_that_all_fail_keep_the_best_and_take_the_repairs_place(model):
+    """Three samples, each failing in its own way: all are drawn, the best-ranked answer is
+    kept, and no repair round follows (the samples took its place; the function is queued)."""
     engine = make_engine(temperatures=[0.0, 0.7])
     engine.cfg.pipeline.best_of_k_when = "always"
-    artifact, backend = _phase1_with(engine, model)
+    artifact, backend = _phase1_with(engine, model, s1=OTHER, s2=THIRD, s3=FOURTH)
     base = best_of_k.SEED_BASE
-    assert not artifact.test_passed and sorted(set(backend.seeds)) == [0, base + 1, base + 2,
-                                                                       base + 3]
+    assert not artifact.test_passed and backend.seeds == [0, base + 1, base + 2, base + 3]
+    assert not any("This code fails:" in str(messages) for _, messages in backend.calls)
     assert artifact.temperature == 0.0  # the first answer kept: no sample ranks higher
     assert any("3 of 3 samples drawn, none passes your tests (best-of-k always on)" in t
+               for t in artifact.tool_usage)
+    assert "repair skipped: the samples took its place; the function is queued for " \
+        "background optimisation" in artifact.tool_usage
+    assert engine.store.queue_position(artifact.node_id) == 1
+
+
+def test_a_sample_failing_like_an_earlier_answer_stops_the_samples(model):
+    """The model keeps its reading of the task: a sample failing the user's tests exactly as
+    the first answer did (here: the same code) ends the sampling, and the tools line says
+    why; one failing differently lets the next be drawn."""
+    engine = make_engine(temperatures=[0.0, 0.7])
+    engine.cfg.pipeline.best_of_k_when = "always"
+    artifact, backend = _phase1_with(engine, model)  # every sample is the first answer
+    assert not artifact.test_passed and backend.seeds == [0, best_of_k.SEED_BASE + 1]
+    told = next(t for t in artifact.tool_usage if t.startswith("best-of-k:"))
+    assert told.startswith("best-of-k: 1 of 3 samples drawn, none passes your tests; "
+                           "stopped: sample 1 fails your tests the same way as an earlier "
+                           "answer")
+
+    artifact, backend = _phase1_with(engine, model, s1=OTHER, s2=OTHER)  # s2 agrees with s1
+    assert backend.seeds == [0, best_of_k.SEED_BASE + 1, best_of_k.SEED_BASE + 2]
+    assert any("2 of 3 samples drawn" in t and "sample 2 fails your tests the same way" in t
                for t in artifact.tool_usage)
 
 
@@ -170,9 +200,10 @@ def test_the_time_budget_stops_the_samples_and_the_tools_line_says_what_was_kept
                            "budget is spent")
 
 
-def test_the_samples_come_before_the_repair_round(model):
-    """A sample that passes the user's tests ends the request: no repair round is asked for;
-    when none passes, the repair still runs if the budget allows."""
+def test_the_samples_come_before_the_repair_round_and_replace_it(model):
+    """A sample that passes the user's tests ends the request: no repair round is asked for.
+    When samples were drawn and none passes, the repair is skipped too; with no samples drawn
+    (best-of-k off, as on a store that learned nothing) the repair round runs."""
     engine = make_engine(temperatures=[0.0, 0.7])
     engine.cfg.pipeline.best_of_k_when = "always"
     backend = model(by_seed={best_of_k.SEED_BASE + 1: GOOD})
@@ -180,11 +211,15 @@ def test_the_samples_come_before_the_repair_round(model):
     asked = ["This code fails:" in str(messages) for _, messages in backend.calls]
     assert artifact.test_passed and artifact.extra["origin"] == "sample" and not any(asked)
 
+    artifact, backend = _phase1_with(engine, model, s1=OTHER)  # s2 agrees with the first
+    asked = ["This code fails:" in str(messages) for _, messages in backend.calls]
+    assert not artifact.test_passed and not any(asked) and len(backend.calls) == 3
+
+    engine.cfg.pipeline.best_of_k_when = "never"
     backend = model()
     artifact = engine.generate(Request(text=REQUEST, asserts=ASSERTS))
     asked = ["This code fails:" in str(messages) for _, messages in backend.calls]
-    assert not artifact.test_passed and asked[-1] and sum(asked) == 1  # after the 3 samples
-    assert backend.seeds[-4:-1] == [best_of_k.SEED_BASE + i for i in (1, 2, 3)]
+    assert not artifact.test_passed and asked == [False, True]  # the answer, one repair
 
 
 def test_a_passing_answer_draws_no_samples(model):
@@ -198,7 +233,9 @@ def test_a_passing_answer_draws_no_samples(model):
 @pytest.mark.model
 def test_real_model_draws_samples_when_the_users_example_fails(models_dir, tmp_path):
     """The real 0.5B through llama.cpp: an example no honest answer passes (2 + 2 == 5) makes
-    every sample fail, so all three are drawn, at the hot temperature, and reported."""
+    every sample fail. They are drawn at the hot temperature until one fails the way an
+    earlier answer did (``return a + b`` again: add(2, 2) is 4) or all three are, then the
+    repair is skipped: the samples took its place."""
     engine = Engine(load_config({"pipeline": {"best_of_k_when": "always",  # a loaded CI
                                               "interactive_budget_s": 600.0},  # may be slow
                                  "retrieval": {"enabled": False}}))
@@ -207,9 +244,12 @@ def test_real_model_draws_samples_when_the_users_example_fails(models_dir, tmp_p
         text="Return the sum of a and b.", asserts=["assert add(2, 2) == 5"]),
         progress=lambda stage, message: progress.append(message))
     assert not artifact.test_passed and "def add" in artifact.code
-    assert "samples" in artifact.stage_times
-    assert any("sample 3 of 3" in m for m in progress)
-    assert any("3 of 3 samples drawn, none passes your tests" in t
+    assert "samples" in artifact.stage_times and "repair" not in artifact.stage_times
+    assert any("sample 1 of 3" in m for m in progress)
+    told = next(t for t in artifact.tool_usage if t.startswith("best-of-k:"))
+    assert "none passes your tests" in told
+    assert "3 of 3 samples drawn" in told or "the same way as an earlier answer" in told
+    assert any(t.startswith("repair skipped: the samples took its place")
                for t in artifact.tool_usage)
 
 
@@ -267,7 +307,8 @@ def test_the_cascade_samples_the_bigger_generator_and_a_forced_one_stays_put(mod
     _learned_cascade(engine)
     lucky = best_of_k.SEED_BASE + 2  # the second hot sample
     small, big = _two_models(VariantBackend(default=CUBE_WRONG),
-                             VariantBackend(default=CUBE_WRONG, by_seed={lucky: CUBE_GOOD}))
+                             VariantBackend(default=CUBE_WRONG, by_seed={lucky: CUBE_GOOD,
+                                                                         lucky - 1: CUBE_HALF}))
     artifact = engine.generate(Request(text=CUBE, asserts=CUBE_ASSERTS))
     assert artifact.test_passed and artifact.generator_used == "qwen-1.5b"
     assert artifact.extra["origin"] == "sample" and artifact.temperature == 0.7

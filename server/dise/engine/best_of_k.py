@@ -225,6 +225,17 @@ def fails_trusted(candidate: Candidate, tests: Sequence[TestCase]) -> bool:
     return any(t.trusted and not r.passed for r, t in zip(candidate.report.results, tests))
 
 
+def failure_signature(candidate: Candidate, tests: Sequence[TestCase]) -> tuple[str, ...]:
+    """How ``candidate`` fails the user's (trusted) tests: its load error, or each failing
+    test with its error line ("expected 5, got 4"); () when it passes them all. Two answers
+    with the same signature behave alike on what the user asked for, as CodeT (Chen et al.,
+    2022) and AlphaCode (Li et al., 2022) cluster samples by their behaviour on inputs."""
+    if candidate.report.load_error:
+        return (f"load: {candidate.report.load_error}",)
+    return tuple(f"{r.code} -> {r.error}" for r, t in zip(candidate.report.results, tests)
+                 if t.trusted and not r.passed)
+
+
 class BestOfKSteps:
     """Phase 1's extra samples and early cascade (a mixin of ``dise.engine.pipeline.Run``)."""
 
@@ -282,7 +293,13 @@ class BestOfKSteps:
     def _best_of_k(self, best: Candidate, spec: FunctionSpec, tests: list[TestCase],
                    backend, gen: GeneratorConfig) -> Candidate:
         """``best``, or the first of up to k new samples that passes every user test (the
-        best-ranked one when none does), while the time budget lasts."""
+        best-ranked one when none does), while the time budget lasts.
+
+        Sampling stops early when a sample fails the user's tests exactly as an earlier
+        answer did (``failure_signature``): the model keeps the same reading of the task at
+        this temperature, and in bench/phase2.py's Phase 1 no sample drawn after such an
+        agreeing one passed the hidden tests (7 problems of 16). Counts the draws in
+        ``samples_drawn`` (those that gave code)."""
         if not any(t.trusted for t in tests) or not fails_trusted(best, tests):
             return best
         names = sample_generators(self.cfg, gen.name, forced=bool(self.request.generator))
@@ -300,10 +317,11 @@ class BestOfKSteps:
         if first is not None:
             draws[0] = first
         messages = prompts.generation_messages(self.request, spec, [], self.ctx)
-        took, drawn, stopped = self.generation_time, 0, False
+        took, drawn, stopped, agreed = self.generation_time, 0, "", ""
+        seen = {best.code.strip(): failure_signature(best, tests)}
         for i, (temperature, seed) in enumerate(draws):
             if self.deadline - time.perf_counter() < took * 1.5:
-                stopped = True
+                stopped = f"; stopped: the request's {self.budget_s:.0f} s time budget is spent"
                 break
             start = time.perf_counter()
             with self.stage("samples", f"your examples still fail: sample {i + 1} of "
@@ -319,20 +337,28 @@ class BestOfKSteps:
                     break
                 code = self._code_of(raw, spec)
                 code = autofix.autofix(code, spec.name, None).code if code else ""
-                cand = Candidate(code, self._run(code, spec, tests), "sample", tests=tests,
-                                 temperature=temperature, seed=seed, generator=gen.name,
-                                 model=backend.model_label)
+                if code.strip() in seen:  # the same code again: the same verdict, no run
+                    signature, cand = seen[code.strip()], None
+                else:
+                    cand = Candidate(code, self._run(code, spec, tests), "sample",
+                                     tests=tests, temperature=temperature, seed=seed,
+                                     generator=gen.name, model=backend.model_label)
+                    signature = failure_signature(cand, tests)
             drawn += 1
+            self.samples_drawn += bool(code)  # an answer without code took no repair's place
             took = max(took, time.perf_counter() - start)
-            if code and cand.rank() > best.rank():
+            if cand is not None and code and cand.rank() > best.rank():
                 best = cand
             if not fails_trusted(best, tests):
                 self.tools.append(f"best-of-k: sample {i + 1} of {plan.samples} passes your "
                                   f"tests ({plan.reason})")
                 return best
+            if signature in seen.values() and drawn < len(draws):
+                agreed = (f"; stopped: sample {i + 1} fails your tests the same way as an "
+                          "earlier answer, so more samples would likely too")
+                break
+            seen[code.strip()] = signature
         kept = "; kept the sample that passes most of them" if best.origin == "sample" else ""
-        spent = (f"; stopped: the request's {self.budget_s:.0f} s time budget is spent"
-                 if stopped else "")
         self.tools.append(f"best-of-k: {drawn} of {plan.samples} samples drawn, none passes "
-                          f"your tests{kept}{spent} ({plan.reason})")
+                          f"your tests{kept}{stopped or agreed} ({plan.reason})")
         return best

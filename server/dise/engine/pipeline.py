@@ -76,6 +76,8 @@ class Run(RecallSteps, BestOfKSteps, SavingSteps):
         self.first: Candidate | None = None
         #: The store's registry records, once read (``BestOfKSteps._registry_records``).
         self._records: list[dict] | None = None
+        #: Best-of-k samples drawn for this request (``BestOfKSteps._best_of_k``).
+        self.samples_drawn = 0
 
     @contextmanager
     def stage(self, name: str, message: str) -> Iterator[None]:
@@ -325,12 +327,19 @@ class Run(RecallSteps, BestOfKSteps, SavingSteps):
             if fixed is not best:
                 best = fixed
                 self.tools.extend(fixed.fixes)
-        # Samples before the repair round, when they are drawn at all: at an equal budget,
-        # resampling does as well as self-repair for models of this size (Olausson et al.,
-        # 2023, "Is Self-Repair a Silver Bullet for Code Generation?"); in bench/phase2.py's
-        # Phase 1 the repair fixed 1 of 16 failing 1.5B answers and 0 of 21 0.5B ones.
+        # Samples in place of the repair round, when they are drawn at all: at an equal
+        # budget, resampling does as well as self-repair for models of this size (Olausson
+        # et al., 2023, "Is Self-Repair a Silver Bullet for Code Generation?"), and here a
+        # repair costs about two samples (a new, longer prompt to read; a sample reuses the
+        # first answer's). In bench/phase2.py's Phase 1 the repair fixed 1 of 16 failing 1.5B
+        # answers, 0 of 21 0.5B ones. A function still failing is queued, and Phase 2's plan
+        # includes repairs. With no samples drawn (nothing learned yet) the repair runs.
         best = self._best_of_k(best, spec, tests, backend, gen)
         if not needs_repair(best.report, tests):
+            return best
+        if self.samples_drawn and fails_trusted(best, tests):
+            self.tools.append("repair skipped: the samples took its place; the function is "
+                              "queued for background optimisation")
             return best
 
         for _ in range(self.cfg.pipeline.repair_rounds):
