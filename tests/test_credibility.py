@@ -191,7 +191,9 @@ def test_cli_last_line_says_how_many_tests_failed(engine, scripted, monkeypatch,
     path = tmp_path / "m.py"
     path.write_text(f'def inc(n):\n    """{STUB_DOC}"""\n')
     args = cli.build_parser().parse_args(["generate", "--file", str(path), "--function", "inc"])
-    assert generate.run(engine.cfg, args, engine_factory=lambda cfg: engine) == 0
+    # exit status 1, as a test runner's: the function is written, but fails the user's tests
+    assert generate.run(engine.cfg, args, engine_factory=lambda cfg: engine) == 1
+    assert "return n" in path.read_text()
     last = [ln for ln in out.getvalue().splitlines() if ln.strip()][-1]
     assert last.startswith(f"Wrote inc into {path}, but 2/2 tests failed")
     assert "queued for the optimiser" in last

@@ -55,7 +55,9 @@ def run(cfg: Config, args: argparse.Namespace, *,
         engine_factory: EngineFactory = make_engine) -> int:
     """Generate, print the artifact (or JSON) and, with --file, write it into the file; with
     --file and no --function, every stub of the file in turn (a JSON list with --json). Exit
-    status 1 when one of several stubs could not be generated (the others are written)."""
+    status 1 when a function fails one of the user's own tests (it is still written, stored and
+    queued) or one of several stubs could not be generated (the others are written), as a
+    test runner's would."""
     if args.function and not args.file:
         raise DiseError("--function needs --file: dise generate --file F --function NAME.")
     args.asserts = [a if a.lstrip().startswith("assert") else f"assert {a}"
@@ -72,13 +74,15 @@ def run(cfg: Config, args: argparse.Namespace, *,
         artifact = _generate(engine, args, request, target)
         if args.json:
             print(json.dumps(artifact.to_dict(), indent=2, default=str))
-        return 0
+        return 1 if verdict.trusted_counts(artifact)[0] else 0
     done, failed = [], 0
     for name in names:
         args.function = name
         try:
             request, target = _request_from_args(args)  # the file as the last write left it
-            done.append(_generate(engine, args, request, target).to_dict())
+            artifact = _generate(engine, args, request, target)
+            done.append(artifact.to_dict())
+            failed += bool(verdict.trusted_counts(artifact)[0])
         except DiseError as exc:
             failed += 1
             output.console.print(f"[red]{escape(name)}: {escape(str(exc))}[/]", soft_wrap=True)
