@@ -297,8 +297,9 @@ class BestOfKSteps:
 
         Sampling stops early when a sample fails the user's tests exactly as an earlier
         answer did (``failure_signature``): the model keeps the same reading of the task at
-        this temperature, and in bench/phase2.py's Phase 1 no sample drawn after such an
-        agreeing one passed the hidden tests (7 problems of 16). Counts the draws in
+        this temperature. In ``bench/phase1_draws.py`` (the 1.5B, 16 failing requests, every
+        sample drawn) a sample agreed with the first answer on 10; of the 15 samples drawn
+        after one, none passed the hidden tests (one passed the user's). Counts draws in
         ``samples_drawn`` (those that gave code)."""
         if not any(t.trusted for t in tests) or not fails_trusted(best, tests):
             return best

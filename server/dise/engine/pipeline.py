@@ -330,10 +330,11 @@ class Run(RecallSteps, BestOfKSteps, SavingSteps):
         # Samples in place of the repair round, when they are drawn at all: at an equal
         # budget, resampling does as well as self-repair for models of this size (Olausson
         # et al., 2023, "Is Self-Repair a Silver Bullet for Code Generation?"), and here a
-        # repair costs about two samples (a new, longer prompt to read; a sample reuses the
-        # first answer's). In bench/phase2.py's Phase 1 the repair fixed 1 of 16 failing 1.5B
-        # answers, 0 of 21 0.5B ones. A function still failing is queued, and Phase 2's plan
-        # includes repairs. With no samples drawn (nothing learned yet) the repair runs.
+        # repair costs 1.7 samples (a new, longer prompt to read; a sample reuses the first
+        # answer's). In bench/phase1_draws.py the repair fixed 1 of 16 failing 1.5B answers
+        # and reproduced the first answer's failure on 12. A function still failing is
+        # queued, and Phase 2's plan includes repairs. With no samples drawn (nothing
+        # learned yet) the repair runs.
         best = self._best_of_k(best, spec, tests, backend, gen)
         if not needs_repair(best.report, tests):
             return best
