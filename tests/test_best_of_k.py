@@ -166,7 +166,7 @@ def test_a_sample_failing_like_an_earlier_answer_stops_the_samples(model):
     told = next(t for t in artifact.tool_usage if t.startswith("best-of-k:"))
     assert told.startswith("best-of-k: 1 of 3 samples drawn, none passes your tests; "
                            "stopped: sample 1 fails your tests the same way as an earlier "
-                           "answer")
+                           "answer, so more samples would likely fail too")
 
     artifact, backend = _phase1_with(engine, model, s1=OTHER, s2=OTHER)  # s2 agrees with s1
     assert backend.seeds == [0, best_of_k.SEED_BASE + 1, best_of_k.SEED_BASE + 2]
@@ -196,8 +196,8 @@ def test_the_time_budget_stops_the_samples_and_the_tools_line_says_what_was_kept
     assert not artifact.test_passed and artifact.extra["origin"] == "sample"
     told = next(t for t in artifact.tool_usage if t.startswith("best-of-k:"))
     assert told.startswith("best-of-k: 1 of 3 samples drawn, none passes your tests; kept the "
-                           "sample that passes most of them; stopped: the request's 5 s time "
-                           "budget is spent")
+                           "sample that passes most of them; stopped: another would not fit in "
+                           "the time left of the request's 5 s budget")
 
 
 def test_the_samples_come_before_the_repair_round_and_replace_it(model):
@@ -421,3 +421,18 @@ def test_a_function_passing_its_users_tests_is_no_evidence(model):
     passing = engine.generate(Request(text=REQUEST, asserts=ASSERTS)).node_id
     assert optimize_node(engine, passing).attempts > 0
     assert best_of_k.counts(engine.store.registry_records(), "qwen-0.5b") == {}
+
+
+def test_no_sample_fits_the_time_left_and_the_tools_line_says_so(model):
+    """A first answer that used up the budget leaves no room for a sample or a repair: the
+    tools line says none was drawn and why, not "none passes"."""
+    engine = make_engine(temperatures=[0.0, 0.7])
+    engine.cfg.pipeline.best_of_k_when = "always"
+    engine.cfg.pipeline.interactive_budget_s = 1.0
+    backend = model(delay=0.8)
+    artifact = engine.generate(Request(text=REQUEST, asserts=ASSERTS))
+    assert not artifact.test_passed and len(backend.calls) == 1
+    assert ("best-of-k: no sample drawn: one would not fit in the time left of the request's "
+            "1 s budget (best-of-k always on)") in artifact.tool_usage
+    assert "repair skipped: it would not fit in the time left of the request's 1 s budget" \
+        in artifact.tool_usage

@@ -104,6 +104,28 @@ def test_empty_or_meaningless_request_is_refused_before_the_model(engine, script
     assert backend.calls == []
 
 
+@pytest.mark.parametrize("given", ["assert is_even(2) = True", "is_even(3) is", "assert ("])
+def test_a_given_test_that_is_not_python_is_refused_before_the_model(engine, scripted, given):
+    """A typo in the user's own test (``=`` for ``==``) is said, not dropped: a dropped test
+    would let a function pass that was never checked against it."""
+    backend = scripted(GOOD)
+    with pytest.raises(BadRequest) as err:
+        engine.generate(Request(text="check if a number is even", asserts=[given]))
+    assert repr(given.strip()) in str(err.value) and "not valid Python" in str(err.value)
+    assert backend.calls == [] and engine.store.nodes() == []
+
+
+def test_a_failing_given_assert_is_named_once_in_the_failure_line(engine, scripted):
+    from dise.engine import verdict
+
+    scripted(GOOD)
+    artifact = engine.generate(Request(text="check if a number is even",
+                                       asserts=["assert is_even(3) is True"]))
+    line = verdict.failed_line(artifact)
+    assert line.startswith("1/1 tests failed (first: assert is_even(3) is True: ")
+    assert line.count("is_even(3) is True") == 1, line
+
+
 def test_cancel_stops_and_stores_nothing(engine, scripted):
     scripted(GOOD)
     token = CancelToken()

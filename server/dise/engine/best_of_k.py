@@ -322,10 +322,11 @@ class BestOfKSteps:
         seen = {best.code.strip(): failure_signature(best, tests)}
         for i, (temperature, seed) in enumerate(draws):
             if self.deadline - time.perf_counter() < took * 1.5:
-                stopped = f"; stopped: the request's {self.budget_s:.0f} s time budget is spent"
+                stopped = (f"; stopped: another would not fit in the time left of the "
+                           f"request's {self.budget_s:.0f} s budget")
                 break
             start = time.perf_counter()
-            with self.stage("samples", f"your examples still fail: sample {i + 1} of "
+            with self.stage("samples", f"your tests still fail: sample {i + 1} of "
                                        f"{plan.samples} ({gen.name})…"):
                 try:
                     raw = backend.generate(
@@ -356,10 +357,14 @@ class BestOfKSteps:
                 return best
             if signature in seen.values() and drawn < len(draws):
                 agreed = (f"; stopped: sample {i + 1} fails your tests the same way as an "
-                          "earlier answer, so more samples would likely too")
+                          "earlier answer, so more samples would likely fail too")
                 break
             seen[code.strip()] = signature
         kept = "; kept the sample that passes most of them" if best.origin == "sample" else ""
+        if not drawn:
+            self.tools.append(f"best-of-k: no sample drawn: one would not fit in the time left "
+                              f"of the request's {self.budget_s:.0f} s budget ({plan.reason})")
+            return best
         self.tools.append(f"best-of-k: {drawn} of {plan.samples} samples drawn, none passes "
                           f"your tests{kept}{stopped or agreed} ({plan.reason})")
         return best

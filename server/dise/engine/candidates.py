@@ -70,7 +70,11 @@ def trusted_failures(report: RunReport, tests: list[TestCase], limit: int = 5) -
     for result, test in zip(report.results, tests):
         if test.trusted and not result.passed:
             shown = test.source or test.call or test.code.splitlines()[-1]
-            out.append(f"{shown} -> {result.error or report.load_error}")
+            error = result.error or report.load_error
+            if error.startswith(f"{shown} failed: "):  # "assert f(2) == 5 failed: …" once
+                out.append(f"{shown}: {error[len(shown) + len(' failed: '):]}")
+            else:
+                out.append(f"{shown} -> {error}")
     return out[:limit]
 
 

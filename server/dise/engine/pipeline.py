@@ -346,7 +346,8 @@ class Run(RecallSteps, BestOfKSteps, SavingSteps):
         for _ in range(self.cfg.pipeline.repair_rounds):
             remaining = self.deadline - time.perf_counter()
             if remaining < self.generation_time * 1.5:
-                self.tools.append("repair skipped: time budget spent")
+                self.tools.append("repair skipped: it would not fit in the time left of the "
+                                  f"request's {self.budget_s:.0f} s budget")
                 break
             with self.stage("repair", "repairing with the test output…"):
                 messages = prompts.repair_messages(

@@ -1,7 +1,7 @@
 """From a request to the function to write: reject what cannot describe one, name the one it does.
 
-``validate_request`` stops empty, huge or wordless requests before any model time is spent
-(``BadRequest``); ``spec_for`` picks the function's name and shape from the stub, the given
+``validate_request`` stops empty, huge or wordless requests, and given tests that do not
+parse, before any model time is spent (``BadRequest``); ``spec_for`` picks the function's name and shape from the stub, the given
 asserts or the request text (``dise.engine.request_names``).
 """
 
@@ -22,7 +22,15 @@ class BadRequest(DiseError):
 
 
 def validate_request(request: Request) -> None:
-    """Reject empty or meaningless requests before any model time is spent."""
+    """Reject empty or meaningless requests, and given tests that are not Python, before any
+    model time is spent (``BadRequest``): a test dropped later would pass silently."""
+    for given in request.asserts:
+        code = given.strip()
+        try:
+            ast.parse(code)
+        except SyntaxError as exc:
+            raise BadRequest(f"The test {code!r} is not valid Python ({exc.msg}): fix it, "
+                             "e.g. \"add(2, 3) == 5\" (== compares, = assigns).") from None
     text = (request.text or "").strip()
     if request.spec and request.spec.name:
         return
