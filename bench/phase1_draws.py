@@ -60,7 +60,8 @@ def recording_test_and_fix(log: dict):
     def test_and_fix(self, code, raw, spec, tests, backend, gen):
         entry = log.setdefault(self.request.file_path, {"steps": []})
         best = self.first = Candidate(code, self._run(code, spec, tests), "model", tests=tests)
-        entry["first"] = {"gen_s": self.generation_time, "code": code}
+        entry["first"] = {"gen_s": self.generation_time, "code": code,
+                          "ok": not best_of_k.fails_trusted(best, tests)}
         if not needs_repair(best.report, tests):
             return best
         best = base = self._autofixed(best, code or raw, spec, tests)
