@@ -165,8 +165,7 @@ def main() -> int:
     parser.add_argument("--ids", default="", help="pass-B task ids, comma-separated")
     parser.add_argument("--seed", type=int, default=2026, help="bench/phase2.py's --seed")
     parser.add_argument("--n", type=int, default=12, help="bench/phase2.py's --n (pass A)")
-    parser.add_argument("--json", default=None, help="write the rows here as they come")
-    parser.add_argument("--from-json", default=None, help="print the figures of saved rows")
+    phase2.json_options(parser)
     args = parser.parse_args()
     if args.from_json:
         report(json.loads(Path(args.from_json).read_text()))

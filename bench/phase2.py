@@ -494,6 +494,12 @@ def load_set(args) -> tuple[list[dict], list[dict]]:
     return problems[:args.n], problems[args.n:]
 
 
+def json_options(parser: argparse.ArgumentParser) -> None:
+    """``--json`` (write the rows as they come) and ``--from-json`` (print saved rows' figures)."""
+    parser.add_argument("--json", default=None, help="write the rows here as they come")
+    parser.add_argument("--from-json", default=None, help="print the figures of saved rows")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=8, help="pass A problems (default 8)")
@@ -521,8 +527,7 @@ def main() -> int:
                         help="skip pass A: a copy of this pass A store (its DISE_HOME) and the "
                         "rows of --pass-a-json; best-of-k evidence re-derived by today's rule")
     parser.add_argument("--pass-a-json", default=None)
-    parser.add_argument("--json", default=None, help="write the rows here as they come")
-    parser.add_argument("--from-json", default=None, help="print the figures of saved rows")
+    json_options(parser)
     args = parser.parse_args()
     if args.from_json:
         report(json.loads(Path(args.from_json).read_text()))
