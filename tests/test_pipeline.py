@@ -122,7 +122,7 @@ def test_a_failing_given_assert_is_named_once_in_the_failure_line(engine, script
     artifact = engine.generate(Request(text="check if a number is even",
                                        asserts=["assert is_even(3) is True"]))
     line = verdict.failed_line(artifact)
-    assert line.startswith("1/1 tests failed (first: assert is_even(3) is True: ")
+    assert line.startswith("1/1 tests failed (first: assert is_even(3) is True failed: ")
     assert line.count("is_even(3) is True") == 1, line
 
 

@@ -220,9 +220,7 @@ def learned_start(cfg: Config, store: Any, task_type: str, default: str
 
 def fails_trusted(candidate: Candidate, tests: Sequence[TestCase]) -> bool:
     """The candidate does not load, or fails one of the user's (trusted) tests."""
-    if candidate.report.load_error:
-        return True
-    return any(t.trusted and not r.passed for r, t in zip(candidate.report.results, tests))
+    return bool(failure_signature(candidate, tests))
 
 
 def failure_signature(candidate: Candidate, tests: Sequence[TestCase]) -> tuple[str, ...]:
@@ -266,9 +264,7 @@ class BestOfKSteps:
             first = Candidate(code, self._run(code, spec, trusted), "model", tests=trusted)
             if fails_trusted(first, trusted) and code.strip():
                 first = self._autofixed(first, code, spec, trusted)
-        if not fails_trusted(first, trusted):
-            return None
-        if self.deadline - time.perf_counter() < self.generation_time * 1.5:
+        if not fails_trusted(first, trusted) or not self._fits(self.generation_time):
             return None
         usable = self._usable(plan.generator, "cascade")
         return None if usable is None else (*usable, first, plan)
@@ -321,7 +317,7 @@ class BestOfKSteps:
         took, drawn, stopped, agreed = self.generation_time, 0, "", ""
         seen = {best.code.strip(): failure_signature(best, tests)}
         for i, (temperature, seed) in enumerate(draws):
-            if self.deadline - time.perf_counter() < took * 1.5:
+            if not self._fits(took):
                 stopped = (f"; stopped: another would not fit in the time left of the "
                            f"request's {self.budget_s:.0f} s budget")
                 break

@@ -71,10 +71,8 @@ def trusted_failures(report: RunReport, tests: list[TestCase], limit: int = 5) -
         if test.trusted and not result.passed:
             shown = test.source or test.call or test.code.splitlines()[-1]
             error = result.error or report.load_error
-            if error.startswith(f"{shown} failed: "):  # "assert f(2) == 5 failed: …" once
-                out.append(f"{shown}: {error[len(shown) + len(' failed: '):]}")
-            else:
-                out.append(f"{shown} -> {error}")
+            # the sandbox's "assert f(2) == 5 failed: …" already names the test
+            out.append(error if error.startswith(f"{shown} failed: ") else f"{shown} -> {error}")
     return out[:limit]
 
 

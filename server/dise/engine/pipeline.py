@@ -301,6 +301,11 @@ class Run(RecallSteps, BestOfKSteps, SavingSteps):
         # ``tests`` stay aligned with the report: the not-runnable ones were set aside before
         return run_in_context(self.ctx, code, spec.name, tests, self.cfg, self.cancel)
 
+    def _fits(self, seconds: float) -> bool:
+        """Whether another step like one that took ``seconds`` fits in the time left of the
+        request's budget (with half again as margin)."""
+        return self.deadline - time.perf_counter() >= seconds * 1.5
+
     def _autofixed(self, best: Candidate, source: str, spec: FunctionSpec,
                    tests: list[TestCase]) -> Candidate:
         """``best``, or ``source`` autofixed against ``best``'s failures (those the fixers may
@@ -344,8 +349,7 @@ class Run(RecallSteps, BestOfKSteps, SavingSteps):
             return best
 
         for _ in range(self.cfg.pipeline.repair_rounds):
-            remaining = self.deadline - time.perf_counter()
-            if remaining < self.generation_time * 1.5:
+            if not self._fits(self.generation_time):
                 self.tools.append("repair skipped: it would not fit in the time left of the "
                                   f"request's {self.budget_s:.0f} s budget")
                 break
