@@ -94,6 +94,8 @@ def test_generate_status_list_with_the_real_model(tmp_path, models_dir):
 
     proc = dise("status", node, home=tmp_path, env=env)
     assert proc.returncode == 0 and "fitness" in proc.stdout and f"{node}_v1" in proc.stdout
+    # judged only by model tests, it is queued: the position is said once, with its reason
+    assert proc.stdout.count("position 1") == 1 and "queue: position 1 of 1" in proc.stdout
     proc = dise("list", home=tmp_path, env=env)
     assert proc.returncode == 0 and node in proc.stdout
 

@@ -184,6 +184,20 @@ def test_existing_imports_are_not_repeated():
     assert result.new_source.count("import re") == 1
 
 
+def test_imports_only_the_generated_header_used_are_not_added():
+    """The user's signature stays in the file: an import the model added only for its own
+    annotations (``List[int]`` for the user's ``list[int]``) would be an unused import."""
+    source = "def total(xs: list[int], seen: Optional[set] = None) -> int:\n    ...\n"
+    generated = ("from typing import Dict, List, Optional\nfrom collections import Counter\n\n"
+                 "def total(xs: List[int], seen: Optional[set] = None) -> Dict:\n"
+                 "    return sum(Counter(xs).values())\n")
+    result = splice(source, find_stub(source, name="total"), generated, "total")
+    # Counter: the body uses it; Optional: the user's own signature does (and lacks it)
+    assert result.added_imports == ["from typing import Optional",
+                                    "from collections import Counter"]
+    assert "List" not in result.new_source.replace("list[int]", "")
+
+
 def test_edits_apply_to_the_original_and_do_not_overlap():
     result = splice(FILE, find_stub(FILE, name="is_valid_email"), GENERATED, "is_valid_email")
     assert apply_edits(FILE, result.edits) == result.new_source

@@ -36,7 +36,7 @@ def run(cfg: Config, args: argparse.Namespace, *,
                          indent=2, default=str))
         return 0
     latest = info["latest"]
-    output.print_artifact(latest, queue_position=info["queue_position"])
+    output.print_artifact(latest)  # the queue position is in status_lines, with its reason
     lineage = " → ".join(f"{v.artifact_id} ({v.fitness_score:.2f})" for v in info["versions"])
     output.console.print(f"[bold]lineage[/] {lineage}")
     for line in status_lines(engine, node):

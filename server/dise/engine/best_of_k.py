@@ -260,7 +260,7 @@ class BestOfKSteps:
                       sample_generators(self.cfg, gen.name))
         if plan.samples <= 0 or plan.generator in ("", gen.name):
             return None
-        with self.stage("tests", f"testing against your {len(trusted)} tests…"):
+        with self.stage("tests", f"testing against your {len(trusted)} test{'' if len(trusted) == 1 else 's'}…"):
             first = Candidate(code, self._run(code, spec, trusted), "model", tests=trusted)
             if fails_trusted(first, trusted) and code.strip():
                 first = self._autofixed(first, code, spec, trusted)

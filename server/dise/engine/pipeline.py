@@ -321,7 +321,7 @@ class Run(RecallSteps, BestOfKSteps, SavingSteps):
 
     def _test_and_fix(self, code: str, raw: str, spec: FunctionSpec, tests: list[TestCase],
                       backend, gen: GeneratorConfig) -> Candidate:
-        with self.stage("tests", f"testing against {len(tests)} tests…"):
+        with self.stage("tests", f"testing against {len(tests)} test{'' if len(tests) == 1 else 's'}…"):
             best = self.first = Candidate(code, self._run(code, spec, tests), "model",
                                           tests=tests)
         if not needs_repair(best.report, tests):

@@ -161,6 +161,33 @@ def needed_imports(code: str) -> list[str]:
     return list(dict.fromkeys(lines))
 
 
+def header_only_names(code: str, name: str, kept_header: str) -> set[str]:
+    """Names the function ``name`` of ``code`` uses only in its header (annotations,
+    defaults, decorators) and that ``kept_header`` (the user's signature, which replaces it
+    when the body is spliced into a stub) does not use: imports of them would go unused.
+
+    Example: the model wrote ``def total(xs: List[int])`` with ``from typing import List``
+    for the user's ``def total(xs: list[int])``: {"List"}. Empty when ``code`` does not parse
+    or does not define ``name``."""
+    tree = parses(code)
+    funcs = [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
+             and n.name == name] if tree is not None else []
+    if not funcs:
+        return set()
+    func, args = funcs[0], funcs[0].args
+    params = [*args.posonlyargs, *args.args, *args.kwonlyargs,
+              *(a for a in (args.vararg, args.kwarg) if a is not None)]
+    header = [*func.decorator_list, func.returns, *args.defaults, *args.kw_defaults,
+              *(p.annotation for p in params)]
+    named = {n.id for h in header if h is not None for n in ast.walk(h) if isinstance(n, ast.Name)}
+    func.decorator_list, func.returns = [], None
+    args.defaults, args.kw_defaults = [], [None] * len(args.kw_defaults)
+    for param in params:
+        param.annotation = None
+    used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    return named - used - set(re.findall(r"[A-Za-z_]\w*", kept_header))
+
+
 def merge_import_lines(lines: list[str]) -> list[str]:
     """``from m import a`` + ``from m import b`` → ``from m import a, b`` (order kept)."""
     out: list[str] = []

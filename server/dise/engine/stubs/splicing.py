@@ -15,7 +15,12 @@ import io
 import tokenize
 from dataclasses import dataclass
 
-from dise.engine.autofix.imports import import_lines, merge_import_lines, needed_imports
+from dise.engine.autofix.imports import (
+    header_only_names,
+    import_lines,
+    merge_import_lines,
+    needed_imports,
+)
 from dise.engine.autofix.indentation import string_continuation_lines
 from dise.engine.extract import strip_examples
 from dise.engine.stubs.finding import (
@@ -111,7 +116,10 @@ def _top_bound_names(tree: ast.Module) -> dict[str, ast.stmt]:
     return bound
 
 
-def _imports_to_add(file_tree: ast.Module, generated: str) -> list[str]:
+def _imports_to_add(file_tree: ast.Module, generated: str,
+                    unused: frozenset[str] | set[str] = frozenset()) -> list[str]:
+    """Import lines ``generated`` needs that the file lacks, leaving out those binding a name
+    in ``unused`` (``header_only_names``: the generated header does not land in the file)."""
     existing = import_lines(file_tree)
     have_lines = {line for line, _ in existing}
     have_names = {bound for _, bound in existing} | set(_top_bound_names(file_tree))
@@ -121,7 +129,7 @@ def _imports_to_add(file_tree: ast.Module, generated: str) -> list[str]:
             continue  # only legal at the top; the user's file decides
         bound = line.split(" as ")[-1].split()[-1] if " as " in line else line.split()[-1]
         bound = bound.split(".")[0] if line.startswith("import ") and " as " not in line else bound
-        if line not in have_lines and bound not in have_names:
+        if line not in have_lines and bound not in have_names | unused:
             out.append(line)
     return out
 
@@ -207,7 +215,9 @@ def splice(source: str, target: Stub | DiseComment, generated_code: str,
     edits = _Edits(lines)
 
     # imports
-    added = _imports_to_add(file_tree, generated_code)
+    unused = header_only_names(generated_code, func.name, target.spec.signature) \
+        if isinstance(target, Stub) else set()
+    added = _imports_to_add(file_tree, generated_code, unused)
     if added:
         anchor, had_block = _import_anchor(file_tree, lines)
         import_nl = newline_of(source, max(anchor - 1, 0))
