@@ -162,14 +162,18 @@ def test_a_sample_failing_like_an_earlier_answer_stops_the_samples(model):
     engine = make_engine(temperatures=[0.0, 0.7])
     engine.cfg.pipeline.best_of_k_when = "always"
     artifact, backend = _phase1_with(engine, model)  # every sample is the first answer
-    assert not artifact.test_passed and backend.seeds == [0, best_of_k.SEED_BASE + 1]
+    assert not artifact.test_passed and backend.seeds[:2] == [0, best_of_k.SEED_BASE + 1]
     told = next(t for t in artifact.tool_usage if t.startswith("best-of-k:"))
     assert told.startswith("best-of-k: 1 of 3 samples drawn, none passes your tests; "
                            "stopped: sample 1 fails your tests the same way as an earlier "
                            "answer, so more samples would likely fail too")
+    # the model keeps its reading: the repair round, which shows it the failing tests, follows
+    asked = ["This code fails:" in str(messages) for _, messages in backend.calls]
+    assert asked == [False, False, True] and "repair" in artifact.stage_times
+    assert not any(t.startswith("repair skipped") for t in artifact.tool_usage)
 
     artifact, backend = _phase1_with(engine, model, s1=OTHER, s2=OTHER)  # s2 agrees with s1
-    assert backend.seeds == [0, best_of_k.SEED_BASE + 1, best_of_k.SEED_BASE + 2]
+    assert backend.seeds[:3] == [0, best_of_k.SEED_BASE + 1, best_of_k.SEED_BASE + 2]
     assert any("2 of 3 samples drawn" in t and "sample 2 fails your tests the same way" in t
                for t in artifact.tool_usage)
 
@@ -202,8 +206,9 @@ def test_the_time_budget_stops_the_samples_and_the_tools_line_says_what_was_kept
 
 def test_the_samples_come_before_the_repair_round_and_replace_it(model):
     """A sample that passes the user's tests ends the request: no repair round is asked for.
-    When samples were drawn and none passes, the repair is skipped too; with no samples drawn
-    (best-of-k off, as on a store that learned nothing) the repair round runs."""
+    Sampling that stopped on a sample failing like the first answer is followed by the repair
+    (a repair that fixes it is kept); with no samples drawn (best-of-k off, as on a store
+    that learned nothing) the repair round runs."""
     engine = make_engine(temperatures=[0.0, 0.7])
     engine.cfg.pipeline.best_of_k_when = "always"
     backend = model(by_seed={best_of_k.SEED_BASE + 1: GOOD})
@@ -213,7 +218,13 @@ def test_the_samples_come_before_the_repair_round_and_replace_it(model):
 
     artifact, backend = _phase1_with(engine, model, s1=OTHER)  # s2 agrees with the first
     asked = ["This code fails:" in str(messages) for _, messages in backend.calls]
-    assert not artifact.test_passed and not any(asked) and len(backend.calls) == 3
+    assert not artifact.test_passed and asked == [False, False, False, True]
+
+    backend = model(by_seed={best_of_k.SEED_BASE + 2: OTHER}, repair=GOOD)
+    artifact = engine.generate(Request(text=REQUEST, asserts=ASSERTS))  # s1 = the first
+    asked = ["This code fails:" in str(messages) for _, messages in backend.calls]
+    assert asked == [False, False, True] and artifact.test_passed
+    assert artifact.extra["origin"] == "repair" and "model repair round" in artifact.tool_usage
 
     engine.cfg.pipeline.best_of_k_when = "never"
     backend = model()
@@ -234,8 +245,8 @@ def test_a_passing_answer_draws_no_samples(model):
 def test_real_model_draws_samples_when_the_users_example_fails(models_dir, tmp_path):
     """The real 0.5B through llama.cpp: an example no honest answer passes (2 + 2 == 5) makes
     every sample fail. They are drawn at the hot temperature until one fails the way an
-    earlier answer did (``return a + b`` again: add(2, 2) is 4) or all three are, then the
-    repair is skipped: the samples took its place."""
+    earlier answer did (``return a + b`` again: add(2, 2) is 4; the repair round follows) or
+    all three are (each failing its own way: the samples take the repair's place)."""
     engine = Engine(load_config({"pipeline": {"best_of_k_when": "always",  # a loaded CI
                                               "interactive_budget_s": 600.0},  # may be slow
                                  "retrieval": {"enabled": False}}))
@@ -244,13 +255,17 @@ def test_real_model_draws_samples_when_the_users_example_fails(models_dir, tmp_p
         text="Return the sum of a and b.", asserts=["assert add(2, 2) == 5"]),
         progress=lambda stage, message: progress.append(message))
     assert not artifact.test_passed and "def add" in artifact.code
-    assert "samples" in artifact.stage_times and "repair" not in artifact.stage_times
+    assert "samples" in artifact.stage_times
     assert any("sample 1 of 3" in m for m in progress)
     told = next(t for t in artifact.tool_usage if t.startswith("best-of-k:"))
     assert "none passes your tests" in told
-    assert "3 of 3 samples drawn" in told or "the same way as an earlier answer" in told
-    assert any(t.startswith("repair skipped: the samples took its place")
-               for t in artifact.tool_usage)
+    skipped = any(t.startswith("repair skipped: the samples took its place")
+                  for t in artifact.tool_usage)
+    if "the same way as an earlier answer" in told:
+        assert "repair" in artifact.stage_times and not skipped
+    else:
+        assert "3 of 3 samples drawn" in told and skipped
+        assert "repair" not in artifact.stage_times
 
 
 CUBE = "Return the cube of the number n."

@@ -27,16 +27,19 @@ class VariantBackend:
     """Answers ``answers[temperature]`` (else ``default``), optionally after a delay that a
     cancel interrupts; from temperature ``hang_from`` on it never answers (until cancelled), so
     a test can kill a worker at a known point; ``by_seed[seed]``, when given, answers that
-    sampling seed at any temperature; records each call's temperature and messages."""
+    sampling seed at any temperature; ``repair``, when given, answers every repair prompt
+    ("This code fails: …"); records each call's temperature and messages."""
 
     name = "scripted"
     model_label = "variant (test double)"
 
     def __init__(self, answers: dict[float, str] | None = None, default: str = WEAK,
                  delay: float = 0.0, block: threading.Event | None = None,
-                 hang_from: float | None = None, by_seed: dict[int, str] | None = None) -> None:
+                 hang_from: float | None = None, by_seed: dict[int, str] | None = None,
+                 repair: str | None = None) -> None:
         self.answers = {round(k, 3): v for k, v in (answers or {}).items()}
         self.by_seed = dict(by_seed or {})
+        self.repair = repair
         self.seeds: list[int] = []
         self.default, self.delay, self.block = default, delay, block
         self.hang_from = hang_from
@@ -60,6 +63,8 @@ class VariantBackend:
             time.sleep(0.01)
         if cancel is not None:
             cancel.raise_if_cancelled()
+        if self.repair is not None and "This code fails:" in str(messages[-1]["content"]):
+            return self.repair
         if seed in self.by_seed:
             return self.by_seed[seed]
         return self.answers.get(round(temperature, 3), self.default)

@@ -296,7 +296,8 @@ class BestOfKSteps:
         this temperature. In ``bench/phase1_draws.py`` (the 1.5B, 16 failing requests, every
         sample drawn) a sample agreed with the first answer on 10; of the 15 samples drawn
         after one, none passed the hidden tests (one passed the user's). Counts draws in
-        ``samples_drawn`` (those that gave code)."""
+        ``samples_drawn`` (those that gave code); sets ``samples_agreed`` on that early stop
+        (the repair round then follows, ``Run._test_and_fix``)."""
         if not any(t.trusted for t in tests) or not fails_trusted(best, tests):
             return best
         names = sample_generators(self.cfg, gen.name, forced=bool(self.request.generator))
@@ -354,6 +355,7 @@ class BestOfKSteps:
             if signature in seen.values() and drawn < len(draws):
                 agreed = (f"; stopped: sample {i + 1} fails your tests the same way as an "
                           "earlier answer, so more samples would likely fail too")
+                self.samples_agreed = True
                 break
             seen[code.strip()] = signature
         kept = "; kept the sample that passes most of them" if best.origin == "sample" else ""

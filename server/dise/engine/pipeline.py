@@ -78,6 +78,8 @@ class Run(RecallSteps, BestOfKSteps, SavingSteps):
         self._records: list[dict] | None = None
         #: Best-of-k samples drawn for this request (``BestOfKSteps._best_of_k``).
         self.samples_drawn = 0
+        #: Sampling stopped on a sample failing as an earlier answer did: the repair follows.
+        self.samples_agreed = False
 
     @contextmanager
     def stage(self, name: str, message: str) -> Iterator[None]:
@@ -332,18 +334,21 @@ class Run(RecallSteps, BestOfKSteps, SavingSteps):
             if fixed is not best:
                 best = fixed
                 self.tools.extend(fixed.fixes)
-        # Samples in place of the repair round, when they are drawn at all: at an equal
-        # budget, resampling does as well as self-repair for models of this size (Olausson
-        # et al., 2023, "Is Self-Repair a Silver Bullet for Code Generation?"), and here a
-        # repair costs 1.7 samples (a new, longer prompt to read; a sample reuses the first
-        # answer's). In bench/phase1_draws.py the repair fixed 1 of 16 failing 1.5B answers
-        # and reproduced the first answer's failure on 12. A function still failing is
-        # queued, and Phase 2's plan includes repairs. With no samples drawn (nothing
+        # Samples first: at an equal budget, resampling does as well as self-repair for
+        # models of this size (Olausson et al., 2023, "Is Self-Repair a Silver Bullet for
+        # Code Generation?"), and here a repair costs 1.7 samples (a new, longer prompt to
+        # read; a sample reuses the first answer's). Samples that each failed in their own
+        # way take the repair round's place. Sampling that stopped on a sample failing the
+        # same way as an earlier answer (the model keeps its reading of the task) is
+        # followed by the repair, the one step that shows the model what its code did:
+        # skipping it there lost Mbpp/398, 410 and 294 to the single-generator arm that
+        # repairs (bench/phase2.py pass B, seeds 2026 and 5151). A function still failing
+        # is queued, and Phase 2's plan includes repairs. With no samples drawn (nothing
         # learned yet) the repair runs.
         best = self._best_of_k(best, spec, tests, backend, gen)
         if not needs_repair(best.report, tests):
             return best
-        if self.samples_drawn and fails_trusted(best, tests):
+        if self.samples_drawn and not self.samples_agreed and fails_trusted(best, tests):
             self.tools.append("repair skipped: the samples took its place; the function is "
                               "queued for background optimisation")
             return best
