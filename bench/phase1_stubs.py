@@ -234,7 +234,7 @@ for args in inputs:
     except BaseException as exc:
         print(json.dumps({"passed": False, "why": f"{type(exc).__name__} on {str(args)[:60]}"}))
         sys.exit()
-    if not close(want, got, job["atol"]):
+    if not (bool(want) == bool(got) if job["truthiness"] else close(want, got, job["atol"])):
         print(json.dumps({"passed": False, "why": f"wrong on {str(args)[:60]}",
                           "rejected": rejected})); sys.exit()
 if inputs and rejected == len(inputs):
@@ -242,6 +242,28 @@ if inputs and rejected == len(inputs):
                       "rejected": rejected})); sys.exit()
 print(json.dumps({"passed": True, "why": "", "rejected": rejected}))
 '''
+
+
+def truthiness_only(problem: dict) -> bool:
+    """The problem's own asserts check only whether its result is truthy (``assert f(x)``,
+    ``assert not f(x)``), never its value: then the stub shows ``-> True`` / ``-> False``
+    (``_examples``) and the judge compares truthiness, not the reference's exact value.
+
+    Why: Mbpp/787's reference returns ``re.search(...)`` (a match or None) and its asserts are
+    ``assert not text_match_three("ac")``; a function returning False, as the stub asks, was
+    judged wrong on every input."""
+    calls = []
+    for line in problem["assertion"].strip().splitlines():
+        try:
+            node = ast.parse(line.strip()).body[0]
+        except (SyntaxError, IndexError):
+            continue
+        if isinstance(node, ast.Assert):
+            calls.append(node.test)
+    truthy = [t for t in calls if isinstance(t, ast.Call) and getattr(t.func, "id", "")
+              == problem["entry_point"] or isinstance(t, ast.UnaryOp) and isinstance(
+              t.op, ast.Not) and isinstance(t.operand, ast.Call)]
+    return bool(calls) and len(truthy) == len(calls)
 
 
 def hidden_verdict(code: str, problem: dict) -> tuple[bool, str]:
@@ -261,7 +283,8 @@ def hidden_check(code: str, problem: dict, shape: bool = True) -> dict:
     job = {"reference": problem["canonical_solution"], "candidate": code,
            "name": problem["entry_point"], "atol": float(problem.get("atol") or 0),
            "inputs": list(problem["base_input"]) + list(problem["plus_input"] or []),
-           "assertion": problem["assertion"], "bench": str(ROOT / "bench"), "shape": shape}
+           "assertion": problem["assertion"], "bench": str(ROOT / "bench"), "shape": shape,
+           "truthiness": truthiness_only(problem)}
     with tempfile.TemporaryDirectory(prefix="dise-judge-") as tmp:
         try:
             done = subprocess.run([sys.executable, "-c", JUDGE], input=json.dumps(job),

@@ -494,6 +494,15 @@ def load_set(args) -> tuple[list[dict], list[dict]]:
     return problems[:args.n], problems[args.n:]
 
 
+def excluded(files: str) -> set[str]:
+    """Task ids of the pass A and pass B rows in the comma-separated rows files ``files``."""
+    ids: set[str] = set()
+    for name in filter(None, files.split(",")):
+        saved = json.loads(Path(name).read_text())
+        ids |= {r["task_id"] for part in ("pass_a", "pass_b") for r in saved.get(part, [])}
+    return ids
+
+
 def json_options(parser: argparse.ArgumentParser) -> None:
     """``--json`` (write the rows as they come) and ``--from-json`` (print saved rows' figures)."""
     parser.add_argument("--json", default=None, help="write the rows here as they come")
@@ -527,6 +536,9 @@ def main() -> int:
                         help="skip pass A: a copy of this pass A store (its DISE_HOME) and the "
                         "rows of --pass-a-json; best-of-k evidence re-derived by today's rule")
     parser.add_argument("--pass-a-json", default=None)
+    parser.add_argument("--exclude", default="",
+                        help="comma-separated rows files (--json output) whose pass A and pass B "
+                        "problems pass B leaves out: a check on problems no earlier run saw")
     json_options(parser)
     args = parser.parse_args()
     if args.from_json:
@@ -568,8 +580,9 @@ def main() -> int:
     else:
         pass_a(engine, first, args, work, out)
     report(out)
+    seen = {r["task_id"] for r in out["pass_a"]} | excluded(args.exclude)
     if args.second:
-        pass_b(engine, pool, args, work, out)
+        pass_b(engine, [p for p in pool if p["task_id"] not in seen], args, work, out)
     report(out)
     return 0
 

@@ -157,3 +157,27 @@ def test_the_rejudge_judges_the_code_phase1_stores_today():
     stored = ps.stored_code(code, source, "left_insertion")
     assert stored.startswith("import bisect\n")
     assert ps.hidden_verdict(stored, problem) == (True, "")
+
+
+#: Mbpp/787 as the MBPP+ file holds it: the reference returns a match or None, while its own
+#: asserts (and so the stub's examples, ``-> True`` / ``-> False``) check only truthiness.
+TEXT_MATCH_THREE = {
+    "task_id": "Mbpp/787", "entry_point": "text_match_three",
+    "canonical_solution": "\nimport re\ndef text_match_three(text):\n"
+                          "        patterns = 'ab{3}?'\n        return re.search(patterns,  text)\n",
+    "assertion": '\nassert not text_match_three("ac")\nassert not text_match_three("dc")\n'
+                 'assert text_match_three("abbbba")\nassert text_match_three("caacabbbba")\n',
+    "base_input": [["ac"], ["dc"], ["abbbba"], ["caacabbbba"]],
+    "plus_input": [[""], ["abbb"], ["abb"]], "atol": 0,
+}
+
+
+def test_truthiness_asserts_are_judged_by_truthiness_not_the_references_value():
+    assert ps.truthiness_only(TEXT_MATCH_THREE)
+    assert not ps.truthiness_only(ADD_LISTS)
+    as_bool = "import re\ndef text_match_three(text):\n    return 'abbb' in text\n"
+    assert ps.hidden_verdict(as_bool, TEXT_MATCH_THREE) == (True, "")
+    wrong = "def text_match_three(text):\n    return 'ab' in text\n"   # wrong on "abb"
+    assert ps.hidden_verdict(wrong, TEXT_MATCH_THREE)[0] is False
+    # a value comparison still applies where the asserts compare values
+    assert ps.hidden_verdict(WRONG["add_lists"], ADD_LISTS)[0] is False
