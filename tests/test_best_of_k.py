@@ -171,6 +171,7 @@ def test_a_sample_failing_like_an_earlier_answer_stops_the_samples(model):
     asked = ["This code fails:" in str(messages) for _, messages in backend.calls]
     assert asked == [False, False, True] and "repair" in artifact.stage_times
     assert not any(t.startswith("repair skipped") for t in artifact.tool_usage)
+    assert "model repair round: no better answer" in artifact.tool_usage
 
     artifact, backend = _phase1_with(engine, model, s1=OTHER, s2=OTHER)  # s2 agrees with s1
     assert backend.seeds[:3] == [0, best_of_k.SEED_BASE + 1, best_of_k.SEED_BASE + 2]

@@ -198,6 +198,8 @@ def test_cli_last_line_says_how_many_tests_failed(engine, scripted, monkeypatch,
     assert last.startswith(f"Wrote inc into {path}, but 2/2 tests failed")
     assert "queued for the optimiser" in last
     assert "judged by" in out.getvalue() and "yours" in out.getvalue()
+    assert out.getvalue().count("position 1") == 1  # the queue position, said once
+    assert "model repair round: no better answer" in out.getvalue()  # it ran, and says so
 
 
 def test_editor_warns_on_a_function_failing_the_users_tests(engine, scripted):

@@ -118,8 +118,9 @@ def _generate(engine: Any, args: argparse.Namespace, request: Request, target: A
     if not args.json:
         console = output.console
         queue = engine.store.queue_position(artifact.node_id)
-        output.print_artifact(artifact, queue_position=queue)
         failed = verdict.failed_line(artifact, queue)
+        # the failure line names the queue position: said once, there
+        output.print_artifact(artifact, queue_position=None if failed else queue)
         if target is not None:
             wrote = f"Wrote {artifact.function_name} into {target[0]}"
             console.print(f"[yellow]{escape(wrote)}, but {escape(failed)}[/]" if failed

@@ -372,6 +372,8 @@ class Run(RecallSteps, BestOfKSteps, SavingSteps):
                 if repaired and cand.rank() > best.rank():
                     best = cand
                     self.tools.append("model repair round")
+                else:
+                    self.tools.append("model repair round: no better answer")
             if not needs_repair(best.report, tests):
                 break
         return best
