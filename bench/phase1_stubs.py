@@ -260,10 +260,13 @@ def truthiness_only(problem: dict) -> bool:
             continue
         if isinstance(node, ast.Assert):
             calls.append(node.test)
-    truthy = [t for t in calls if isinstance(t, ast.Call) and getattr(t.func, "id", "")
-              == problem["entry_point"] or isinstance(t, ast.UnaryOp) and isinstance(
-              t.op, ast.Not) and isinstance(t.operand, ast.Call)]
-    return bool(calls) and len(truthy) == len(calls)
+    def calls_entry_point(test: ast.expr) -> bool:
+        if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+            test = test.operand
+        return isinstance(test, ast.Call) and getattr(test.func, "id", "") == \
+            problem["entry_point"]
+
+    return bool(calls) and all(map(calls_entry_point, calls))
 
 
 def hidden_verdict(code: str, problem: dict) -> tuple[bool, str]:

@@ -120,3 +120,8 @@ def content_hash(text: str) -> str:
     """
     normal = "\n".join(line.rstrip() for line in _ENDING.split(text))
     return hashlib.sha256(normal.strip("\n").encode("utf-8")).hexdigest()
+
+
+def count_noun(n: int, noun: str) -> str:
+    """``"1 test"``, ``"3 tests"``: ``n`` and ``noun``, plural (a trailing s) unless n is 1."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

@@ -25,6 +25,7 @@ from dise.config import Config, GeneratorConfig
 from dise.engine import autofix, prompts
 from dise.engine.candidates import Candidate
 from dise.engine.types import Cancelled, DiseError, FunctionSpec, TestCase
+from dise.text import count_noun
 
 #: Prefix of the registry trial that holds the evidence (``evidence_key``).
 PREFIX = "best-of-k/"
@@ -260,7 +261,7 @@ class BestOfKSteps:
                       sample_generators(self.cfg, gen.name))
         if plan.samples <= 0 or plan.generator in ("", gen.name):
             return None
-        with self.stage("tests", f"testing against your {len(trusted)} test{'' if len(trusted) == 1 else 's'}…"):
+        with self.stage("tests", f"testing against your {count_noun(len(trusted), 'test')}…"):
             first = Candidate(code, self._run(code, spec, trusted), "model", tests=trusted)
             if fails_trusted(first, trusted) and code.strip():
                 first = self._autofixed(first, code, spec, trusted)

@@ -44,6 +44,7 @@ from dise.engine.types import (
     RunReport,
     TestCase,
 )
+from dise.text import count_noun
 
 if TYPE_CHECKING:
     from dise.engine.core import Engine
@@ -323,7 +324,7 @@ class Run(RecallSteps, BestOfKSteps, SavingSteps):
 
     def _test_and_fix(self, code: str, raw: str, spec: FunctionSpec, tests: list[TestCase],
                       backend, gen: GeneratorConfig) -> Candidate:
-        with self.stage("tests", f"testing against {len(tests)} test{'' if len(tests) == 1 else 's'}…"):
+        with self.stage("tests", f"testing against {count_noun(len(tests), 'test')}…"):
             best = self.first = Candidate(code, self._run(code, spec, tests), "model",
                                           tests=tests)
         if not needs_repair(best.report, tests):
@@ -334,17 +335,13 @@ class Run(RecallSteps, BestOfKSteps, SavingSteps):
             if fixed is not best:
                 best = fixed
                 self.tools.extend(fixed.fixes)
-        # Samples first: at an equal budget, resampling does as well as self-repair for
-        # models of this size (Olausson et al., 2023, "Is Self-Repair a Silver Bullet for
-        # Code Generation?"), and here a repair costs 1.7 samples (a new, longer prompt to
-        # read; a sample reuses the first answer's). Samples that each failed in their own
-        # way take the repair round's place. Sampling that stopped on a sample failing the
-        # same way as an earlier answer (the model keeps its reading of the task) is
-        # followed by the repair, the one step that shows the model what its code did:
-        # skipping it there lost Mbpp/398, 410 and 294 to the single-generator arm that
-        # repairs (bench/phase2.py pass B, seeds 2026 and 5151). A function still failing
-        # is queued, and Phase 2's plan includes repairs. With no samples drawn (nothing
-        # learned yet) the repair runs.
+        # Samples first: at an equal budget resampling does as well as self-repair for models
+        # this size (Olausson et al., 2023), and a repair costs 1.7 samples here (a new prompt
+        # to read). Samples that each failed their own way take the repair's place; sampling
+        # stopped by one failing like an earlier answer (the model keeps its reading) is
+        # followed by the repair, which shows the model what its code did: skipping it lost
+        # Mbpp/398, 410, 294 to the single arm (bench/phase2.py pass B, seeds 2026, 5151).
+        # Still failing: queued for Phase 2. With no samples drawn the repair runs.
         best = self._best_of_k(best, spec, tests, backend, gen)
         if not needs_repair(best.report, tests):
             return best

@@ -122,14 +122,14 @@ def _imports_to_add(file_tree: ast.Module, generated: str,
     in ``unused`` (``header_only_names``: the generated header does not land in the file)."""
     existing = import_lines(file_tree)
     have_lines = {line for line, _ in existing}
-    have_names = {bound for _, bound in existing} | set(_top_bound_names(file_tree))
+    skip = {bound for _, bound in existing} | set(_top_bound_names(file_tree)) | set(unused)
     out = []
     for line in needed_imports(generated):
         if line.startswith("from __future__"):
             continue  # only legal at the top; the user's file decides
         bound = line.split(" as ")[-1].split()[-1] if " as " in line else line.split()[-1]
         bound = bound.split(".")[0] if line.startswith("import ") and " as " not in line else bound
-        if line not in have_lines and bound not in have_names | unused:
+        if line not in have_lines and bound not in skip:
             out.append(line)
     return out
 
