@@ -112,6 +112,9 @@ def test_generate_fills_a_stub_in_a_file(tmp_path, models_dir):
     text = source.read_text()
     assert "def rectangle_area(width: float, height: float) -> float:" in text
     assert ">>> rectangle_area(2, 3)" in text and "def other():" in text
+    # the box shows the function as written (the user's signature), and the request's time
+    assert "def rectangle_area(width: float, height: float) -> float:" in proc.stdout
+    assert "s generating ·" in proc.stdout and "s in all" in proc.stdout
     namespace: dict = {}
     exec(compile(text, str(source), "exec"), namespace)
     assert namespace["rectangle_area"](2, 3) == 6
@@ -130,7 +133,8 @@ def test_dotted_generator_name_in_dise_toml_says_to_quote_it(tmp_path):
 
 def test_narrow_terminal_keeps_the_names_users_type(tmp_path):
     """At 80 columns `dise list` and `dise models` show whole node ids and model names (what
-    `dise status`/`dise models pull` take); a request shows its first line only."""
+    `dise status`/`dise models pull` take); a function is one line of `dise list`, its request
+    cut to what fits (a request used to wrap a word a line, ten lines a row)."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from support.store_data import make_artifact
 
@@ -142,10 +146,29 @@ def test_narrow_terminal_keeps_the_names_users_type(tmp_path):
     store.close()
     listed = dise("list", home=tmp_path, env={"COLUMNS": "80"})
     assert listed.returncode == 0, listed.stderr
-    assert "is_valid_email_address" in listed.stdout
-    assert "Check" in listed.stdout and "=> True" not in listed.stdout
+    # one line a function: its whole node id, version, fitness, tests and the request's start
+    row = next(ln for ln in listed.stdout.splitlines() if "is_valid_email_address" in ln)
+    assert "v1" in row and "Check" in row and "=> True" not in listed.stdout
+    assert max(len(ln) for ln in listed.stdout.splitlines()) <= 80
     models = dise("models", home=tmp_path, env={"COLUMNS": "80",
                                                 "DISE_MODELS_DIR": str(tmp_path / "m")})
     assert models.returncode == 0, models.stderr
     for name in ("qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b", "smollm2-135m"):
         assert name in models.stdout
+
+
+def test_written_function_is_the_users_signature_with_the_new_body():
+    """What ``dise generate --file`` shows: the function as the file now holds it (the
+    model's ``List[int]`` header replaced by the user's ``list[int]``), found near its line
+    when another function has the same name."""
+    from dise.cli.generate import written_function
+
+    source = ("import os\n\n\nclass A:\n    def total(self):\n        return 0\n\n\n"
+              "@cache\ndef total(xs: list[int]) -> int:\n    \"\"\"Sum.\"\"\"\n"
+              "    return sum(xs)\n")
+    shown = written_function(source, "total", 9)
+    assert shown == ("@cache\ndef total(xs: list[int]) -> int:\n    \"\"\"Sum.\"\"\"\n"
+                     "    return sum(xs)\n")
+    assert written_function(source, "total", 4) == "def total(self):\n    return 0\n"
+    assert written_function("def broken(:\n", "broken", 0) is None
+    assert written_function(source, "missing", 0) is None

@@ -29,7 +29,7 @@ async def test_hover_shows_the_metrics(ed, name):
     hover = await ed.hover_text(uri, line_of(text, "def is_valid_email"))
     for expected in ("fitness", "0.62", "quality", "0.90", "latency", "400 µs", "coverage",
                      "75%", "3/4 passed", "doctest 1/1", "model 2/3", "test-double",
-                     "double-model", "generation time", "version: 1", "parent: –",
+                     "double-model", "s generating", "version: 1", "parent: –",
                      "phase1", "queued: fitness 0.62 < 0.8"):
         assert expected in hover, (expected, hover)
     assert "edited" not in hover

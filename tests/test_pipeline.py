@@ -256,6 +256,8 @@ def test_a_cold_embedding_model_loads_while_generating_and_reuse_still_wins(engi
     assert any(t.startswith(f"reused {first.artifact_id}") for t in again.tool_usage)
     assert again.generation_time == 0.0 and again.test_passed
     assert "retrieval" in stages and "retrieval" in again.stage_times
+    stored = engine.store.get(again.artifact_id)
+    assert stored.stage_times["total"] >= stored.stage_times["retrieval"] > 0
 
 
 def test_near_identical_request_reuses_the_verified_function_after_retesting(engine, scripted):

@@ -13,6 +13,7 @@ from dise.text import (
     content_hash,
     lsp_lines,
     newline_of,
+    time_summary,
     utf16_units,
 )
 
@@ -72,3 +73,14 @@ def test_both_faces_splice_the_same_text(newline):
     assert "return 2 * x" + newline in cli_text
     other = {"\n", "\r\n", "\r"} - {newline}
     assert all(ending not in cli_text.replace(newline, "") for ending in other)
+
+
+def test_time_summary_names_the_whole_request_and_its_long_stages():
+    """A 21 s request whose model answered in 3.7 s says so: the repair and the retrieval
+    are named, sub-second stages are not (a new user saw only "generation time 3.7 s")."""
+    line = time_summary(3.7, {"generation": 3.7, "retrieval": 9.7, "repair": 15.04,
+                              "tests": 0.2, "test_writing": 1.5, "total": 21.0})
+    assert line == ("3.7 s generating · 21.0 s in all (repair 15.0 s, retrieval 9.7 s, "
+                    "writing tests 1.5 s)")
+    assert time_summary(2.0, {}) == "2.0 s generating"  # older artifacts: no total stored
+    assert time_summary(0.0, {"total": 0.4}) == "0.0 s generating · 0.4 s in all"

@@ -113,14 +113,14 @@ def _generate(engine: Any, args: argparse.Namespace, request: Request, target: A
     """One generation: run it, write it into the file (with --file), print it (not --json)."""
     artifact = run_generation(engine, request) if not args.json else \
         engine.generate(request)
-    if target is not None:
-        _write_into_file(artifact, *target)
+    written = _write_into_file(artifact, *target) if target is not None else None
     if not args.json:
         console = output.console
         queue = engine.store.queue_position(artifact.node_id)
         failed = verdict.failed_line(artifact, queue)
         # the failure line names the queue position: said once, there
-        output.print_artifact(artifact, queue_position=None if failed else queue)
+        output.print_artifact(artifact, queue_position=None if failed else queue,
+                              written=written)
         if target is not None:
             wrote = f"Wrote {artifact.function_name} into {target[0]}"
             console.print(f"[yellow]{escape(wrote)}, but {escape(failed)}[/]" if failed
@@ -130,7 +130,9 @@ def _generate(engine: Any, args: argparse.Namespace, request: Request, target: A
     return artifact
 
 
-def _write_into_file(artifact: Artifact, path: Path, source_file, stub) -> None:
+def _write_into_file(artifact: Artifact, path: Path, source_file, stub) -> str | None:
+    """Splice the artifact into the stub and write the file (its encoding and line endings
+    kept); return the function as written (``written_function``)."""
     from dise.engine import stubs
     from dise.engine.sourcefile import SourceFileError, write_source
 
@@ -140,3 +142,26 @@ def _write_into_file(artifact: Artifact, path: Path, source_file, stub) -> None:
     except SourceFileError as exc:
         raise DiseError(f"{exc} The artifact is stored as {artifact.artifact_id}: run the "
                         "command again.") from None
+    return written_function(result.new_source, artifact.function_name,
+                            stub.def_line + len(result.added_imports))
+
+
+def written_function(source: str, name: str, near_line: int) -> str | None:
+    """The source of function ``name`` (decorators included, dedented) whose ``def`` is
+    nearest the 0-based ``near_line`` of ``source``; None when ``source`` does not parse or
+    has no such function."""
+    import ast
+    import textwrap
+
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return None
+    found = [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
+             and n.name == name]
+    if not found:
+        return None
+    node = min(found, key=lambda n: abs(n.lineno - 1 - near_line))
+    first = min([node.lineno] + [d.lineno for d in node.decorator_list]) - 1
+    lines = source.splitlines()[first:node.end_lineno]
+    return textwrap.dedent("\n".join(lines)) + "\n"

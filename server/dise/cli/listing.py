@@ -26,16 +26,24 @@ def run(cfg: Config, args: argparse.Namespace, *,
     if not nodes:
         output.console.print('No functions stored yet. Try: dise generate "reverse a string"')
         return 0
-    # The node id is what `dise status`/`dise optimize` take: never cut it (narrow terminals
-    # shrink the request instead, which shows only its first line).
-    table = Table(Column("node", no_wrap=True), "version", "fitness", "tests", "task type",
-                  "generator", "request")
+    # One line a function. The node id is what `dise status`/`dise optimize` take: never cut
+    # it; the request (its first line only) gets the width the other columns leave.
+    rows = []
     for node in nodes[: args.limit]:
         a = store.latest(node["node_id"])
-        if a is None:
-            continue
-        table.add_row(a.node_id, f"v{a.version}", f"{a.fitness_score:.2f}",
-                      f"{a.tests_passed}/{a.tests_total}", a.task_type, a.generator_used,
-                      escape(output.first_line(a.prompt, 60)))
+        if a is not None:
+            rows.append([a.node_id, f"v{a.version}", f"{a.fitness_score:.2f}",
+                         f"{a.tests_passed}/{a.tests_total}", a.task_type, a.generator_used,
+                         a.prompt])
+    headers = ["node", "ver", "fitness", "tests", "task type", "generator", "request"]
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers[:-1])]
+    room = output.console.width - sum(widths) - 2 * len(widths) - 1
+    if room < 20:  # a narrow terminal: the generator is in `dise status`, the request is not
+        room += widths[5] + 2
+        headers, rows = headers[:5] + headers[6:], [r[:5] + r[6:] for r in rows]
+    room = max(12, room)
+    table = Table(*(Column(h, no_wrap=True) for h in headers), box=None, pad_edge=False)
+    for row in rows:
+        table.add_row(*map(escape, row[:-1]), escape(output.first_line(row[-1], room)))
     output.console.print(table)
     return 0

@@ -71,6 +71,8 @@ class Run(RecallSteps, BestOfKSteps, SavingSteps):
         self.engine, self.cfg, self.request = engine, engine.cfg, request
         self.progress, self.cancel = progress, cancel
         self.times: dict[str, float] = {}
+        #: ``time.perf_counter()`` when ``execute`` started (the request's total time).
+        self.started = time.perf_counter()
         self.tools: list[str] = []
         self.found = examples.ExampleReport()
         #: The first, independently generated candidate (it votes on the model's tests).
@@ -95,7 +97,7 @@ class Run(RecallSteps, BestOfKSteps, SavingSteps):
     def execute(self) -> Artifact:
         request, cfg = self.request, self.cfg
         validate_request(request)
-        started = time.perf_counter()
+        started = self.started = time.perf_counter()
         with self.stage("sentinel", "understanding the request…"):
             text = request.text or (request.spec.docstring if request.spec else "")
             cls = sentinel.classify(text or (request.spec.name if request.spec else ""))
@@ -151,7 +153,7 @@ class Run(RecallSteps, BestOfKSteps, SavingSteps):
             artifact = self._store(request, spec, cls, gen, backend, best, tests, scores)
             if self.memory is not None:
                 self.memory.on_saved(artifact)
-        artifact.stage_times = {k: round(v, 4) for k, v in self.times.items()}
+        artifact.stage_times = self.stage_times()
         self.progress("done", f"fitness {artifact.fitness_score:.2f}")
         return artifact
 

@@ -1,7 +1,7 @@
 """Phase 1's last step: the artifact built from a run, stored with its tests and queue entry.
 
 ``SavingSteps`` is mixed into ``dise.engine.pipeline.Run`` and reads its state (``engine``,
-``cfg``, ``ctx``, ``times``, ``tools``, ``found``, ``not_runnable``, ``first``,
+``cfg``, ``ctx``, ``times``, ``started``, ``tools``, ``found``, ``not_runnable``, ``first``,
 ``generation_time``, ``failed``). One atomic store batch writes the node, its frozen tests
 (the first, independent candidate votes on the model's tests) and, when the function is weak
 or fails the user's tests, its Phase 2 queue entry.
@@ -20,6 +20,12 @@ from dise.store import Store
 
 class SavingSteps:
     """Storing the outcome of one Phase 1 run (a mixin of ``dise.engine.pipeline.Run``)."""
+
+    def stage_times(self) -> dict[str, float]:
+        """Seconds spent in each stage so far (``times``), and ``total``: the request's wall
+        time since ``started`` (stages can overlap: retrieval runs beside the generation)."""
+        return {**{k: round(v, 4) for k, v in self.times.items()},
+                "total": round(time.perf_counter() - self.started, 4)}
 
     def _store(self, request: Request, spec: FunctionSpec, cls, gen: GeneratorConfig, backend,
                best: Candidate, tests: list[TestCase], scores) -> Artifact:
@@ -53,7 +59,7 @@ class SavingSteps:
             coverage=scores.coverage, fitness_score=scores.fitness, tool_usage=self.tools,
             phase="phase1", timestamp=time.time(), tests=[t.to_dict() for t in tests],
             imports=imports, lint=report.lint,
-            stage_times={k: round(v, 4) for k, v in self.times.items()},
+            stage_times=self.stage_times(),
             extra={"load_error": report.load_error, "killed": report.killed,
                    "isolation": report.isolation,
                    "not_runnable": [f"{r.code} -> {r.error}" for r in report.not_runnable]
