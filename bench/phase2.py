@@ -436,7 +436,8 @@ def report(out: dict) -> None:
         after = sum(r["final_pass"] for r in rows)
         ceiling = sum(r["any_pass"] for r in rows)
         headroom = ceiling - p1
-        print(f"\nPhase 2 on {n} stub problems (MBPP+, seed {out['seed']}; hidden: base + plus "
+        seed = out.get("pass_a_seed", out["seed"])  # reused pass A rows: their own run's seed
+        print(f"\nPhase 2 on {n} stub problems (MBPP+, seed {seed}; hidden: base + plus "
               f"inputs); pool {out['pool']}; {out['node_time']:.0f} s a function at most")
         print(f"  hidden pass     Phase 1 {p1}/{n} ({p1 / n:.1%})   after Phase 2 {after}/{n} "
               f"({after / n:.1%})   {100 * (after - p1) / n:+.1f} points")
@@ -572,7 +573,8 @@ def main() -> int:
         shutil.copytree(args.pass_a_home, work / "home-a")
         engine = make_engine(work / "home-a", args, best_of_k="never")
         saved = json.loads(Path(args.pass_a_json).read_text())
-        out.update(pass_a=saved["pass_a"], win_log=saved["win_log"], bare=saved.get("bare", []))
+        out.update(pass_a=saved["pass_a"], win_log=saved["win_log"], bare=saved.get("bare", []),
+                   pass_a_seed=saved.get("pass_a_seed", saved["seed"]))
         args.records = rederived_records(engine.store, engine.cfg.pipeline.best_of_k)
         engine.store.registry_records = lambda: copy.deepcopy(args.records)
         print(f"Pass A reused from {args.pass_a_home} ({len(out['pass_a'])} rows of "
