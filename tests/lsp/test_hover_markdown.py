@@ -23,7 +23,7 @@ def test_hover_markdown_has_every_metric():
     text = hover_markdown(artifact(), queue_position=3, optimise_below=0.8, edited=True,
                           versions=2)
     for expected in ("**0.70**", "0.95", "2.1 ms", "80%", "4/5 passed", "doctest 1/1",
-                     "smoke 3/4", "qwen-0.5b", "qwen2.5-coder-0.5b", "llamacpp", "1.50 s",
+                     "smoke 3/4", "qwen-0.5b", "qwen2.5-coder-0.5b", "llamacpp", "1.5 s generating",
                      "version: 2 of 2", "parent: add_v1", "phase2",
                      "queued: fitness 0.70 < 0.8 (position 3)", "edited since generated"):
         assert expected in text, expected
