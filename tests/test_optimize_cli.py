@@ -145,7 +145,7 @@ def test_status_lines_show_queue_and_next_run(cfg, model):
     lines = status_lines(engine, node, time.time())
     assert lines[0] == "queue: not queued for optimisation"
     assert lines[1].startswith("last optimised 0 s ago: made is_even_v2 in 1 experiments")
-    assert lines[2].startswith("next scheduled run: ")
+    assert lines[2].startswith("the optimiser's next scheduled run: ")
 
 
 def test_describe_next_run():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from dise.config import load_config
@@ -291,3 +293,27 @@ def test_unrelated_request_is_not_reused(engine, scripted):
     artifact = engine.generate(Request(text="check if a number is even", asserts=ASSERTS))
     assert len(backend.calls) == 2 and artifact.function_name == "is_even"
     assert not any(t.startswith("reused") for t in artifact.tool_usage)
+
+
+def test_a_first_answer_that_spent_the_budget_skips_the_model_tests(engine, scripted):
+    """On a loaded machine (a new user's request: 405 s for the answer, then 349 s writing
+    tests) the interactive budget is the user's: no model-written tests after an answer that
+    used it up; the tools line says so and the function is still tested and stored."""
+    backend = scripted("```python\ndef double(x):\n    return 2 * x\n```",
+                       "assert double(2) == 4\n")  # no annotations: no smoke tests
+    answer = backend.generate
+    asked = []
+
+    def slow(messages, **kwargs):
+        asked.append(messages)
+        time.sleep(1.2)
+        return answer(messages, **kwargs)
+
+    backend.generate = slow
+    engine.cfg.pipeline.interactive_budget_s = engine.cfg.pipeline.batch_budget_s = 1.5
+    artifact = engine.generate(Request(text="Quickly write a function to double a number"))
+    assert len(asked) == 1 and "test_writing" not in artifact.stage_times
+    assert any(t.startswith("model tests skipped: the 2 s budget is spent")
+               for t in artifact.tool_usage), artifact.tool_usage
+    assert artifact.code and engine.store.get(artifact.artifact_id) is not None
+    assert artifact.stage_times["total"] >= artifact.stage_times["generation"] >= 1.2

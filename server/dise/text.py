@@ -135,13 +135,17 @@ STAGE_WORDS = {"test_writing": "writing tests", "tests": "testing", "fix": "fixi
 def time_summary(generation_s: float, stages: Mapping[str, float]) -> str:
     """"3.7 s generating · 21.0 s in all (repair 15.0 s, retrieval 9.7 s)": the model's first
     answer, then the request's wall time (``stages["total"]``, seconds) with the other stages
-    that took half a second or more, longest first (stages can overlap: retrieval runs beside
-    the generation). Just "3.7 s generating" when the total was not recorded."""
+    that took half a second or more, longest first; retrieval that ran beside the generation
+    (the stages add up to more than the total) says so. Just "3.7 s generating" when the
+    total was not recorded."""
     line = f"{generation_s:.1f} s generating"
     total = stages.get("total")
     if not total:
         return line
+    beside = sum(v for k, v in stages.items() if k != "total") > total + 0.5
     others = sorted(((v, STAGE_WORDS.get(k, k)) for k, v in stages.items()
                      if k not in ("generation", "total") and v >= 0.5), reverse=True)
-    parts = ", ".join(f"{name} {seconds:.1f} s" for seconds, name in others[:4])
+    parts = ", ".join(f"{name} {seconds:.1f} s"
+                      + (", beside generating" if name == "retrieval" and beside else "")
+                      for seconds, name in others[:4])
     return f"{line} · {total:.1f} s in all" + (f" ({parts})" if parts else "")

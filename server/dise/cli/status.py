@@ -182,7 +182,7 @@ def status_lines(engine: Any, node_id: str, now: float | None = None) -> list[st
         waits = " (waits until you are idle)" if when is not None and when > now + 1 else ""
         lines.append(f"next run: {describe_next_run(when, now)}{waits}")
     else:
-        lines.append(f"next scheduled run: {describe_next_run(when, now)}")
+        lines.append(f"the optimiser's next scheduled run: {describe_next_run(when, now)}")
     if info["queue_position"] and not info["optimisers_running"] and not (opt and opt["active"]):
         lines[-1] += ("; no optimiser is running: open your editor (`dise serve`) or run "
                       "`dise optimize --background`")

@@ -71,8 +71,7 @@ class Run(RecallSteps, BestOfKSteps, SavingSteps):
         self.engine, self.cfg, self.request = engine, engine.cfg, request
         self.progress, self.cancel = progress, cancel
         self.times: dict[str, float] = {}
-        #: ``time.perf_counter()`` when ``execute`` started (the request's total time).
-        self.started = time.perf_counter()
+        self.started = time.perf_counter()  # execute() resets it: the request's wall time
         self.tools: list[str] = []
         self.found = examples.ExampleReport()
         #: The first, independently generated candidate (it votes on the model's tests).
@@ -189,6 +188,9 @@ class Run(RecallSteps, BestOfKSteps, SavingSteps):
         if ahead is not None:
             with self.stage("test_writing", "writing tests…"):
                 tests += ahead.result()
+        elif len(tests) < self.cfg.pipeline.min_derived_tests and not self._fits(
+                self.generation_time):  # a loaded machine: the budget is the user's
+            self.tools.append(f"model tests skipped: the {self.budget_s:.0f} s budget is spent")
         elif len(tests) < self.cfg.pipeline.min_derived_tests:
             with self.stage("test_writing", "writing tests…"):
                 tests += self._model_tests(backend, gen, request, test_spec)
@@ -233,8 +235,7 @@ class Run(RecallSteps, BestOfKSteps, SavingSteps):
                               "answer goes on")
             self.generation_time = taken
             return None
-        best.generator, best.model = best.generator or other.name, best.model or \
-            backend.model_label
+        best.generator, best.model = best.generator or other.name, best.model or backend.model_label
         if best.temperature is None:
             best.temperature = other.temperature
         if fails_trusted(best, tests) and first.code.strip():
@@ -307,8 +308,7 @@ class Run(RecallSteps, BestOfKSteps, SavingSteps):
         return run_in_context(self.ctx, code, spec.name, tests, self.cfg, self.cancel)
 
     def _fits(self, seconds: float) -> bool:
-        """Whether another step like one that took ``seconds`` fits in the time left of the
-        request's budget (with half again as margin)."""
+        """Whether a step like one that took ``seconds`` fits in the budget left (×1.5)."""
         return self.deadline - time.perf_counter() >= seconds * 1.5
 
     def _autofixed(self, best: Candidate, source: str, spec: FunctionSpec,
