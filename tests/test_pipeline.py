@@ -298,7 +298,9 @@ def test_unrelated_request_is_not_reused(engine, scripted):
 def test_a_first_answer_that_spent_the_budget_skips_the_model_tests(engine, scripted):
     """On a loaded machine (a new user's request: 405 s for the answer, then 349 s writing
     tests) the interactive budget is the user's: no model-written tests after an answer that
-    used it up; the tools line says so and the function is still tested and stored."""
+    overran it; the tools line says so and the function is still tested and stored. (An
+    answer that leaves any time, a cold model's first included, still gets them:
+    ``test_real_model_end_to_end_writes_its_own_tests``.)"""
     backend = scripted("```python\ndef double(x):\n    return 2 * x\n```",
                        "assert double(2) == 4\n")  # no annotations: no smoke tests
     answer = backend.generate
@@ -310,10 +312,10 @@ def test_a_first_answer_that_spent_the_budget_skips_the_model_tests(engine, scri
         return answer(messages, **kwargs)
 
     backend.generate = slow
-    engine.cfg.pipeline.interactive_budget_s = engine.cfg.pipeline.batch_budget_s = 1.5
+    engine.cfg.pipeline.interactive_budget_s = engine.cfg.pipeline.batch_budget_s = 1.0
     artifact = engine.generate(Request(text="Quickly write a function to double a number"))
     assert len(asked) == 1 and "test_writing" not in artifact.stage_times
-    assert any(t.startswith("model tests skipped: the 2 s budget is spent")
+    assert any(t.startswith("model tests skipped: the 1 s budget is spent")
                for t in artifact.tool_usage), artifact.tool_usage
     assert artifact.code and engine.store.get(artifact.artifact_id) is not None
     assert artifact.stage_times["total"] >= artifact.stage_times["generation"] >= 1.2
