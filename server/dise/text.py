@@ -15,7 +15,7 @@ import hashlib
 import re
 from collections import Counter
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Sequence
 
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
 _ENDING = re.compile(r"\r\n|\r|\n")
@@ -126,26 +126,3 @@ def count_noun(n: int, noun: str) -> str:
     """``"1 test"``, ``"3 tests"``: ``n`` and ``noun``, plural (a trailing s) unless n is 1."""
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
-
-#: Phase 1's stage names (``Run.stage``) as the time line says them.
-STAGE_WORDS = {"test_writing": "writing tests", "tests": "testing", "fix": "fixing",
-               "sentinel": "reading the request", "score": "scoring", "store": "storing"}
-
-
-def time_summary(generation_s: float, stages: Mapping[str, float]) -> str:
-    """"3.7 s generating · 21.0 s in all (repair 15.0 s, retrieval 9.7 s)": the model's first
-    answer, then the request's wall time (``stages["total"]``, seconds) with the other stages
-    that took half a second or more, longest first; retrieval that ran beside the generation
-    (the stages add up to more than the total) says so. Just "3.7 s generating" when the
-    total was not recorded."""
-    line = f"{generation_s:.1f} s generating"
-    total = stages.get("total")
-    if not total:
-        return line
-    beside = sum(v for k, v in stages.items() if k != "total") > total + 0.5
-    others = sorted(((v, STAGE_WORDS.get(k, k)) for k, v in stages.items()
-                     if k not in ("generation", "total") and v >= 0.5), reverse=True)
-    parts = ", ".join(f"{name} {seconds:.1f} s"
-                      + (", beside generating" if name == "retrieval" and beside else "")
-                      for seconds, name in others[:4])
-    return f"{line} · {total:.1f} s in all" + (f" ({parts})" if parts else "")

@@ -36,7 +36,7 @@ def run(cfg: Config, args: argparse.Namespace, *,
                          f"{a.tests_passed}/{a.tests_total}", a.task_type, a.generator_used,
                          a.prompt])
     headers = ["node", "ver", "fitness", "tests", "task type", "generator", "request"]
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers[:-1])]
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers[:-1])]
     room = output.console.width - sum(widths) - 2 * len(widths) - 1
     if room < 20:  # a narrow terminal: the generator is in `dise status`, the request is not
         room += widths[5] + 2

@@ -15,7 +15,6 @@ from rich.syntax import Syntax
 from rich.table import Table
 
 from dise.engine import verdict
-from dise.text import time_summary
 from dise.types import Artifact
 
 console = Console(highlight=False)
@@ -54,7 +53,7 @@ def metrics_table(a: Artifact) -> Table:
     if a.extra.get("isolation"):
         table.add_row("sandbox", str(a.extra["isolation"]))
     table.add_row("generator", f"{a.generator_used} · {a.model} @ T={a.temperature}")
-    table.add_row("time", time_summary(a.generation_time, a.stage_times))
+    table.add_row("time", verdict.time_summary(a.generation_time, a.stage_times))
     table.add_row("task type", f"{a.task_type} ({a.intent})")
     table.add_row("version", f"{a.artifact_id}" + (f" (parent {a.parent})" if a.parent else ""))
     table.add_row("phase", a.phase)
@@ -82,8 +81,8 @@ def print_artifact(a: Artifact, *, queue_position: int | None = None,
     """Print the code (``written``: the function as it now stands in the user's file, with
     their own signature, instead of the model's), up to 12 tests with their results, what the
     examples skipped, metrics."""
-    code = written if written else a.code
-    console.print(Panel(Syntax(code.rstrip(), "python", theme="ansi_dark", word_wrap=True),
+    code = (written or a.code).rstrip()
+    console.print(Panel(Syntax(code, "python", theme="ansi_dark", word_wrap=True),
                         title=f"[bold]{escape(a.function_name)}[/] · {a.artifact_id}",
                         expand=False))
     tests = Table(title="tests", title_justify="left", box=None)

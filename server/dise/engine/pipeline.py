@@ -188,12 +188,12 @@ class Run(RecallSteps, BestOfKSteps, SavingSteps):
         if ahead is not None:
             with self.stage("test_writing", "writing tests…"):
                 tests += ahead.result()
-        elif len(tests) < self.cfg.pipeline.min_derived_tests and not self._fits(
-                0.0):  # the answer alone overran the budget (a loaded machine): it is the user's
-            self.tools.append(f"model tests skipped: the {self.budget_s:.0f} s budget is spent")
         elif len(tests) < self.cfg.pipeline.min_derived_tests:
-            with self.stage("test_writing", "writing tests…"):
-                tests += self._model_tests(backend, gen, request, test_spec)
+            if not self._fits(0.0):  # the answer alone overran the budget (a loaded machine)
+                self.tools.append(f"model tests skipped: the {self.budget_s:.0f} s budget is spent")
+            else:
+                with self.stage("test_writing", "writing tests…"):
+                    tests += self._model_tests(backend, gen, request, test_spec)
         tests = credibility.assess(self._runnable(tests))
         contradicted = sum(t.credibility == 0.0 for t in tests if t.kind == "model")
         if contradicted:

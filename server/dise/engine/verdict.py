@@ -1,11 +1,14 @@
-"""What a stored artifact's tests say, in words every face shows the same way: which tests
-are the user's (trusted) and which are the model's guesses, and whether the user's failed.
+"""What a stored artifact says, in words every face shows the same way: which tests are the
+user's (trusted) and which are the model's guesses, whether the user's failed, and where the
+request's time went.
 
 Pure functions over an ``Artifact`` (its ``tests``, ``test_kinds`` and ``extra``); the CLI,
 ``dise status``, hover and the editor's diagnostic render these strings.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 from dise.engine import credibility
 from dise.engine.types import TRUSTED_KINDS, Artifact, TestCase
@@ -69,3 +72,27 @@ def diagnostic_message(artifact: Artifact) -> str:
     first = (artifact.extra.get("trusted_failures") or [""])[0]
     return (f"DiSE: {failed}/{total} of your tests fail for {artifact.function_name}"
             + (f": {first}" if first else "") + ". It is queued for the optimiser.")
+
+
+#: Phase 1's stage names (``Run.stage``) as the time line says them.
+STAGE_WORDS = {"test_writing": "writing tests", "tests": "testing", "fix": "fixing",
+               "sentinel": "reading the request", "score": "scoring", "store": "storing"}
+
+
+def time_summary(generation_s: float, stages: Mapping[str, float]) -> str:
+    """"3.7 s generating · 21.0 s in all (repair 15.0 s, retrieval 9.7 s)": the model's first
+    answer, then the request's wall time (``stages["total"]``, seconds) with the other stages
+    that took half a second or more, longest first; retrieval that ran beside the generation
+    (the stages add up to more than the total) says so. Just "3.7 s generating" when the
+    total was not recorded."""
+    line = f"{generation_s:.1f} s generating"
+    total = stages.get("total")
+    if not total:
+        return line
+    beside = sum(v for k, v in stages.items() if k != "total") > total + 0.5
+    others = sorted(((v, STAGE_WORDS.get(k, k)) for k, v in stages.items()
+                     if k not in ("generation", "total") and v >= 0.5), reverse=True)
+    parts = ", ".join(f"{name} {seconds:.1f} s"
+                      + (", beside generating" if name == "retrieval" and beside else "")
+                      for seconds, name in others[:4])
+    return f"{line} · {total:.1f} s in all" + (f" ({parts})" if parts else "")

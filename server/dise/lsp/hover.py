@@ -6,7 +6,6 @@ from typing import Any
 
 from dise.engine import verdict
 from dise.engine.types import Artifact
-from dise.text import time_summary
 
 
 def percent(value: float | None) -> str:
@@ -65,7 +64,7 @@ def hover_markdown(artifact: Artifact, *, queue_position: int | None, optimise_b
         f"temperature {a.temperature:g}" + (
             f" · best-of-k sample (seed {a.extra.get('seed')}): the first answer failed your "
             "tests" if a.extra.get("origin") == "sample" else ""),
-        f"- time: {time_summary(a.generation_time, a.stage_times)}",
+        f"- time: {verdict.time_summary(a.generation_time, a.stage_times)}",
         f"- version: {a.version}" + (f" of {versions}" if versions and versions > 1 else "")
         + f", parent: {a.parent or '–'}",
         f"- phase: {a.phase}",
